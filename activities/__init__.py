@@ -1,0 +1,1 @@
+"""Every side effect of a journey, as activities whose dependencies are injected."""

@@ -1,0 +1,187 @@
+"""Static checks of a parsed journey: ids, targets, reachability, busy loops, expressions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from domain.expressions import syntax_error
+from domain.journey import (
+    END,
+    BranchStep,
+    EndStep,
+    GotoStep,
+    JourneyDefinition,
+    SendStep,
+    Step,
+    UpdateStep,
+    WaitForStep,
+    WaitStep,
+)
+from domain.problems import Problem
+
+
+def successors(journey: JourneyDefinition, index: int) -> list[str]:
+    """Where a step can go next: step ids, or 'end'."""
+    step = journey.steps[index]
+    following = journey.steps[index + 1].id if index + 1 < len(journey.steps) else END
+    match step:
+        case GotoStep():
+            return [step.goto]
+        case EndStep():
+            return []
+        case BranchStep():
+            targets = [case.target for case in step.branch]
+            if step.branch[-1].else_ is None:
+                targets.append(following)
+            return targets
+        case WaitForStep():
+            return [following, step.on_timeout or following]
+        case _:
+            return [following]
+
+
+def check(journey: JourneyDefinition) -> list[Problem]:
+    """Every problem a journey has that its schema alone cannot see."""
+    problems = list(_duplicates(journey))
+    duplicated = bool(problems)
+    problems += _targets(journey)
+    problems += _templates(journey)
+    problems += _expressions(journey)
+    if not duplicated and not any(
+        p.field.endswith(("goto", "else", "on_timeout")) for p in problems
+    ):
+        problems += _unreachable(journey)
+        problems += _busy_loops(journey)
+    return problems
+
+
+def _duplicates(journey: JourneyDefinition) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for step in journey.steps:
+        if step.id in seen:
+            yield Problem(step=step.id, field="id", message=f"duplicate step id {step.id!r}")
+        seen.add(step.id)
+
+
+def _targets(journey: JourneyDefinition) -> Iterator[Problem]:
+    ids = {step.id for step in journey.steps} | {END}
+    for step in journey.steps:
+        for field, target in _named_targets(step):
+            if target not in ids:
+                yield Problem(
+                    step=step.id,
+                    field=field,
+                    message=f"goes to unknown step {target!r} (known: {', '.join(sorted(ids))})",
+                )
+
+
+def _named_targets(step: Step) -> list[tuple[str, str]]:
+    match step:
+        case GotoStep():
+            return [("goto", step.goto)]
+        case BranchStep():
+            return [
+                (f"branch[{i}].{'else' if case.else_ is not None else 'goto'}", case.target)
+                for i, case in enumerate(step.branch)
+            ]
+        case WaitForStep() if step.on_timeout:
+            return [("on_timeout", step.on_timeout)]
+    return []
+
+
+def _templates(journey: JourneyDefinition) -> Iterator[Problem]:
+    for step in journey.steps:
+        if isinstance(step, SendStep) and step.send.template not in journey.templates:
+            known = ", ".join(sorted(journey.templates)) or "none defined"
+            yield Problem(
+                step=step.id,
+                field="send.template",
+                message=f"unknown template {step.send.template!r} (known: {known})",
+            )
+    for name, template in journey.templates.items():
+        for part in ("subject", "text", "html"):
+            source = getattr(template, part)
+            if source and (error := syntax_error(source, expression=False)):
+                yield Problem(field=f"templates.{name}.{part}", message=f"does not parse: {error}")
+
+
+def _expressions(journey: JourneyDefinition) -> Iterator[Problem]:
+    for step in journey.steps:
+        for field, source, is_expression in _step_expressions(step):
+            if error := syntax_error(source, expression=is_expression):
+                yield Problem(step=step.id, field=field, message=f"does not parse: {error}")
+    for i, goal in enumerate(journey.exit_when):
+        for key, value in goal.match.items():
+            if isinstance(value, str) and (error := syntax_error(value, expression=False)):
+                yield Problem(
+                    field=f"exit_when[{i}].match.{key}", message=f"does not parse: {error}"
+                )
+
+
+def _step_expressions(step: Step) -> list[tuple[str, str, bool]]:
+    match step:
+        case BranchStep():
+            return [
+                (f"branch[{i}].when", case.when, True)
+                for i, case in enumerate(step.branch)
+                if case.when is not None
+            ]
+        case WaitForStep():
+            return [
+                (f"wait_for.match.{key}", value, False)
+                for key, value in step.wait_for.match.items()
+                if isinstance(value, str)
+            ]
+        case UpdateStep():
+            return [
+                (f"update.set.{key}", value, False)
+                for key, value in step.update.set.items()
+                if isinstance(value, str)
+            ]
+    return []
+
+
+def _unreachable(journey: JourneyDefinition) -> Iterator[Problem]:
+    index = {step.id: i for i, step in enumerate(journey.steps)}
+    reached: set[str] = set()
+    todo = [journey.steps[0].id]
+    while todo:
+        step_id = todo.pop()
+        if step_id in reached or step_id == END:
+            continue
+        reached.add(step_id)
+        todo.extend(successors(journey, index[step_id]))
+    for step in journey.steps:
+        if step.id not in reached:
+            yield Problem(step=step.id, field="id", message="unreachable: no step leads here")
+
+
+def _busy_loops(journey: JourneyDefinition) -> Iterator[Problem]:
+    """A cycle that passes no wait would spin without pause: refuse it."""
+    waits = {s.id for s in journey.steps if isinstance(s, WaitStep | WaitForStep)}
+    index = {step.id: i for i, step in enumerate(journey.steps)}
+    graph = {
+        step.id: [t for t in successors(journey, i) if t != END and t not in waits]
+        for i, step in enumerate(journey.steps)
+        if step.id not in waits
+    }
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+            if nxt not in state and (cycle := visit(nxt, [*path, nxt])):
+                return cycle
+        state[node] = 2
+        return None
+
+    for node in sorted(graph, key=index.__getitem__):
+        if node not in state and (cycle := visit(node, [node])):
+            yield Problem(
+                step=cycle[0],
+                field="goto",
+                message="loop without a wait: " + " -> ".join(cycle) + " (add a wait step)",
+            )
+            return

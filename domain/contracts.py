@@ -1,0 +1,136 @@
+"""What crosses Temporal boundaries: one model in and one out for each workflow, signal, query."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from domain.customers import CustomerProfile
+from domain.events import CustomerEvent
+from domain.journey import JourneyDefinition, Template
+from domain.messages import Channel, MessageStatus
+from domain.runs import RunEnd, RunStatus, StepEvent
+
+SEND_MESSAGE = "send_message"
+LOAD_PROFILE = "load_profile"
+UPDATE_PROFILE = "update_profile"
+RECORD_STEPS = "record_steps"
+
+
+class StepRecord(BaseModel):
+    """One line of a run's own account of itself, as its status query shows it."""
+
+    step_id: str
+    kind: str
+    status: str
+    detail: str = ""
+    at: datetime
+
+
+class GoalReached(BaseModel):
+    goal: str
+    converted: bool
+    event_id: str
+
+
+class JourneyState(BaseModel):
+    """Everything a run carries over `continue_as_new`."""
+
+    position: str | None = None
+    visits: dict[str, int] = Field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    history: list[StepRecord] = Field(default_factory=list)
+    seen_event_ids: list[str] = Field(default_factory=list)
+    inbox: list[CustomerEvent] = Field(default_factory=list)
+    steps_taken: int = 0
+    goal: GoalReached | None = None
+
+
+class EnrollCustomer(BaseModel):
+    """The input of a JourneyWorkflow run: the pinned journey version, who, and why."""
+
+    journey: JourneyDefinition
+    version: int
+    customer_id: str
+    entry_id: str
+    trigger: CustomerEvent
+    state: JourneyState | None = None
+    max_steps_per_run: int = Field(
+        default=200, description="Steps before the run continues as new, bounding history."
+    )
+
+
+class JourneyOutcome(BaseModel):
+    status: RunStatus
+    reason: str
+    steps_taken: int
+    goal: GoalReached | None = None
+
+
+class RunSnapshot(BaseModel):
+    """Where a run is and what it did: the answer of the `status` query."""
+
+    journey_id: str
+    version: int
+    customer_id: str
+    entry_id: str
+    position: str | None
+    waiting: str | None
+    goal: GoalReached | None
+    history: list[StepRecord]
+    outputs: dict[str, dict[str, Any]]
+
+
+class SendMessage(BaseModel):
+    idempotency_key: str
+    journey_id: str
+    version: int
+    category: Literal["transactional", "marketing"]
+    workflow_id: str
+    entry_id: str
+    step_id: str
+    customer_id: str
+    channel: Channel
+    template_name: str
+    template: Template
+    context: dict[str, Any] = Field(
+        default_factory=dict, description="trigger, steps and journey, for rendering."
+    )
+    requested_at: datetime
+
+
+class MessageOutcome(BaseModel):
+    idempotency_key: str
+    status: MessageStatus
+    detail: str = ""
+    recipient: str | None = None
+    duplicate: bool = False
+
+
+class LoadProfile(BaseModel):
+    customer_id: str
+
+
+class ProfileSnapshot(BaseModel):
+    profile: CustomerProfile | None
+
+
+class UpdateProfile(BaseModel):
+    customer_id: str
+    set: dict[str, Any] = Field(default_factory=dict)
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+    at: datetime
+
+
+class RecordSteps(BaseModel):
+    entry_id: str
+    events: list[StepEvent]
+    current_step: str | None
+    end: RunEnd | None = None
+
+
+class Recorded(BaseModel):
+    count: int

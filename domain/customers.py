@@ -1,0 +1,105 @@
+"""The customer profile: identity, contact points, timezone, locale, attributes, consent."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+CustomerId = Annotated[
+    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+]
+
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _check_e164(value: str | None) -> str | None:
+    if value is not None and not _E164.match(value):
+        raise ValueError(f"phone {value!r} is not in E.164 form (e.g. +4915112345678)")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
+        ) from exc
+    return value
+
+
+Phone = Annotated[str | None, AfterValidator(_check_e164)]
+Timezone = Annotated[str, AfterValidator(_check_timezone)]
+Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+class Consent(BaseModel):
+    """Per-channel subscription state; transactional messages ignore it, marketing obeys it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool = True
+    sms: bool = True
+    webhook: bool = True
+
+
+class CustomerUpsert(BaseModel):
+    """What a caller sends to create a customer or change some of its fields.
+
+    Fields left out (None) keep their stored value; attributes are merged key by key.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerId
+    email: EmailStr | None = None
+    phone: Phone = None
+    timezone: Timezone | None = None
+    locale: Locale | None = None
+    attributes: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    consent: Consent | None = None
+
+
+class CustomerProfile(BaseModel):
+    """A customer as journeys see it."""
+
+    customer_id: CustomerId
+    email: str | None = None
+    phone: str | None = None
+    timezone: str = "UTC"
+    locale: str = "en"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    consent: Consent = Field(default_factory=Consent)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def merged(self, change: CustomerUpsert) -> CustomerProfile:
+        """The profile after applying an upsert (pure; timestamps are the caller's)."""
+        data = self.model_dump()
+        for field in ("email", "phone", "timezone", "locale", "tags"):
+            value = getattr(change, field)
+            if value is not None:
+                data[field] = value
+        if change.consent is not None:
+            data["consent"] = change.consent.model_dump()
+        if change.attributes is not None:
+            data["attributes"] = {**self.attributes, **change.attributes}
+        return CustomerProfile.model_validate(data)
+
+    def template_context(self) -> dict[str, Any]:
+        """The profile as templates and conditions see it (`profile.email`, `profile.plan`)."""
+        return {
+            **self.attributes,
+            "customer_id": self.customer_id,
+            "email": self.email,
+            "phone": self.phone,
+            "timezone": self.timezone,
+            "locale": self.locale,
+            "tags": list(self.tags),
+        }

@@ -1,0 +1,45 @@
+"""Durations as journeys write them: `90s`, `30m`, `2h`, `10d`, `1w`, or combined `1d12h`."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_PART = re.compile(r"(\d+)([wdhms])")
+_WHOLE = re.compile(r"^(\d+[wdhms])+$")
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+PATTERN = r"^([0-9]+[wdhms])+$"
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Read `10d`, `1d12h` and the like; a timedelta passes through unchanged."""
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str) or not _WHOLE.match(value.strip()):
+        raise ValueError(f"{value!r} is not a duration such as 90s, 30m, 2h, 10d, 1w or 1d12h")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value.strip()))
+    if seconds <= 0:
+        raise ValueError(f"duration {value!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest `1d12h`-style spelling of a duration."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNIT_SECONDS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": PATTERN, "examples": ["30m", "2h", "10d"]}),
+]

@@ -1,0 +1,61 @@
+"""Who may enter a journey: trigger matching, run keys, and the re-entry policy."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from domain.events import CustomerEvent
+from domain.journey import JourneyDefinition
+from domain.runs import Enrollment
+
+
+class EntryDecision(BaseModel):
+    """Whether a customer starts a new run, and if not, why."""
+
+    enter: bool
+    reason: str
+
+
+def correlation_key(journey: JourneyDefinition, event: CustomerEvent) -> str | None:
+    """The value that keys this run, when the trigger correlates on an event property."""
+    key = journey.trigger.correlate_on
+    if key is None:
+        return None
+    value = event.properties.get(key)
+    if value is None or value == "":
+        raise ValueError(
+            f"journey {journey.id!r} correlates on {key!r} but event {event.event_id!r} "
+            f"has no such property"
+        )
+    return str(value)
+
+
+def workflow_id(journey_id: str, customer_id: str, correlation: str | None = None) -> str:
+    """The deterministic id of a customer's run: journey/{journey}/{customer}[/{key}]."""
+    base = f"journey/{journey_id}/{customer_id}"
+    return f"{base}/{correlation}" if correlation is not None else base
+
+
+def decide_entry(
+    journey: JourneyDefinition, history: list[Enrollment], now: datetime
+) -> EntryDecision:
+    """Apply the trigger's re-entry policy to the customer's earlier runs (oldest first)."""
+    if any(run.status == "running" for run in history):
+        return EntryDecision(enter=False, reason="already in this journey")
+    if not history:
+        return EntryDecision(enter=True, reason="first entry")
+    policy = journey.trigger.re_entry
+    last = history[-1]
+    if policy == "once":
+        return EntryDecision(
+            enter=False, reason=f"re_entry once: entered already on {last.entered_at:%Y-%m-%d}"
+        )
+    if policy == "cooldown" and journey.trigger.cooldown is not None:
+        reopens = last.entered_at + journey.trigger.cooldown
+        if now < reopens:
+            return EntryDecision(
+                enter=False, reason=f"re_entry cooldown: may enter again from {reopens.isoformat()}"
+            )
+    return EntryDecision(enter=True, reason=f"re-entry allowed ({policy})")

@@ -1,0 +1,281 @@
+"""The journey DSL as pydantic models: what ops write in YAML, what a run pins and interprets."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from domain.durations import Duration
+from domain.events import EventType
+from domain.matching import properties_match
+from domain.messages import Channel
+
+StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Target = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+END = "end"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Trigger(_Strict):
+    """Which event enrolls a customer, how runs are keyed, and whether they may enter again."""
+
+    event: EventType
+    match: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Event properties that must equal these values."
+    )
+    correlate_on: str | None = Field(
+        default=None,
+        description="Event property that keys the run (one run per customer and value).",
+    )
+    re_entry: Literal["always", "once", "cooldown"] = "always"
+    cooldown: Duration | None = None
+
+    @model_validator(mode="after")
+    def _cooldown_given(self) -> Trigger:
+        if self.re_entry == "cooldown" and self.cooldown is None:
+            raise ValueError("re_entry 'cooldown' needs a cooldown duration, e.g. cooldown: 30d")
+        if self.re_entry != "cooldown" and self.cooldown is not None:
+            raise ValueError("cooldown is only used with re_entry: cooldown")
+        return self
+
+    def matches(self, event_type: str, properties: dict[str, Any]) -> bool:
+        """Whether an event of this type with these properties enrolls a customer."""
+        return event_type == self.event and properties_match(properties, self.match)
+
+
+class Goal(_Strict):
+    """An event that ends a run at once, whatever step it is in (e.g. the customer ordered)."""
+
+    event: EventType
+    match: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        description="Property values the event must carry; strings may be templates "
+        "such as '{{ trigger.order_id }}'.",
+    )
+    name: str | None = Field(default=None, description="Defaults to the event name.")
+    converted: bool = Field(default=True, description="Whether reaching it counts as conversion.")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.event
+
+
+class Template(_Strict):
+    """A message template; email uses subject, text and optional HTML, SMS uses text."""
+
+    subject: str = ""
+    text: str
+    html: str | None = None
+
+
+class SendSpec(_Strict):
+    channel: Channel
+    template: str
+
+
+class WaitSpec(_Strict):
+    """Wait a duration, or until a local time of day, or a duration and then that time."""
+
+    for_: Duration | None = Field(default=None, alias="for")
+    until: str | None = Field(
+        default=None, description="Local time of day HH:MM in the customer's timezone."
+    )
+    on_days: list[Weekday] | None = Field(
+        default=None, description="With `until`: only these weekdays, e.g. [mon, tue, wed]."
+    )
+
+    @field_validator("until")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None and not _CLOCK.match(value):
+            raise ValueError(f"until {value!r} is not a time of day HH:MM (00:00 to 23:59)")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> WaitSpec:
+        if self.for_ is None and self.until is None:
+            raise ValueError("wait needs `for` (a duration), `until` (HH:MM) or both")
+        if self.on_days is not None and (self.until is None or not self.on_days):
+            raise ValueError("on_days needs `until` and at least one weekday")
+        return self
+
+    @property
+    def until_time(self) -> time | None:
+        if self.until is None:
+            return None
+        hours, minutes = self.until.split(":")
+        return time(int(hours), int(minutes))
+
+    @property
+    def delay(self) -> timedelta:
+        return self.for_ or timedelta(0)
+
+
+class WaitForSpec(_Strict):
+    event: EventType
+    match: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    timeout: Duration
+
+
+class BranchCase(_Strict):
+    when: str | None = None
+    else_: Target | None = Field(default=None, alias="else")
+    goto: Target | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> BranchCase:
+        if self.else_ is not None:
+            if self.when is not None or self.goto is not None:
+                raise ValueError("an `else` case stands alone: {else: step_id}")
+        elif self.when is None or self.goto is None:
+            raise ValueError("a case needs `when` and `goto`, or is {else: step_id}")
+        return self
+
+    @property
+    def target(self) -> str:
+        return self.else_ if self.else_ is not None else str(self.goto)
+
+
+class UpdateSpec(_Strict):
+    set: dict[str, Any] = Field(default_factory=dict, description="Profile attributes to set.")
+    add_tags: list[str] = Field(default_factory=list)
+    remove_tags: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateSpec:
+        if not (self.set or self.add_tags or self.remove_tags):
+            raise ValueError("update needs `set`, `add_tags` or `remove_tags`")
+        return self
+
+
+class EndSpec(_Strict):
+    reason: str = "end"
+
+
+class _Step(_Strict):
+    id: StepId
+    name: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == END:
+            raise ValueError("'end' is reserved: it is the target that ends the run")
+        return value
+
+
+class SendStep(_Step):
+    send: SendSpec
+
+
+class WaitStep(_Step):
+    wait: WaitSpec
+
+
+class WaitForStep(_Step):
+    wait_for: WaitForSpec
+    on_timeout: Target | None = Field(
+        default=None, description="Step to go to when the event does not come in time."
+    )
+
+
+class BranchStep(_Step):
+    branch: list[BranchCase] = Field(min_length=1)
+
+    @field_validator("branch")
+    @classmethod
+    def _else_last(cls, cases: list[BranchCase]) -> list[BranchCase]:
+        elses = [i for i, case in enumerate(cases) if case.else_ is not None]
+        if len(elses) > 1 or (elses and elses[0] != len(cases) - 1):
+            raise ValueError("at most one `else`, and it must be the last case")
+        return cases
+
+
+class UpdateStep(_Step):
+    update: UpdateSpec
+
+
+class GotoStep(_Step):
+    goto: Target
+
+
+class EndStep(_Step):
+    end: EndSpec = Field(default_factory=EndSpec)
+
+    @field_validator("end", mode="before")
+    @classmethod
+    def _loose(cls, value: Any) -> Any:
+        if value is None or value is True:
+            return {}
+        if isinstance(value, str):
+            return {"reason": value}
+        return value
+
+
+STEP_KINDS = ("send", "wait", "wait_for", "branch", "update", "goto", "end")
+
+
+def step_kind(raw: Any) -> str | None:
+    """The kind of a raw or parsed step: the one kind key it carries."""
+    if isinstance(raw, BaseModel):
+        return type(raw).__name__.removesuffix("Step").lower().replace("waitfor", "wait_for")
+    if isinstance(raw, dict):
+        kinds = [key for key in STEP_KINDS if key in raw]
+        return kinds[0] if len(kinds) == 1 else None
+    return None
+
+
+Step = Annotated[
+    Annotated[SendStep, Tag("send")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[UpdateStep, Tag("update")]
+    | Annotated[GotoStep, Tag("goto")]
+    | Annotated[EndStep, Tag("end")],
+    Discriminator(
+        step_kind,
+        custom_error_type="unknown_step_kind",
+        custom_error_message="a step needs exactly one kind key: " + ", ".join(STEP_KINDS),
+    ),
+]
+
+
+class JourneyDefinition(_Strict):
+    """One journey: trigger, goals, templates and the steps every entrant walks."""
+
+    id: StepId
+    name: str
+    description: str = ""
+    category: Literal["transactional", "marketing"] = "marketing"
+    trigger: Trigger
+    exit_when: list[Goal] = Field(default_factory=list)
+    templates: dict[str, Template] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1)
+
+    def index_of(self, step_id: str) -> int:
+        for index, step in enumerate(self.steps):
+            if step.id == step_id:
+                return index
+        raise KeyError(step_id)
+
+    def template(self, name: str) -> Template:
+        return self.templates[name]

@@ -1,0 +1,67 @@
+"""Load journey YAML into a checked JourneyDefinition, or say exactly what is wrong and where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from domain.checks import check
+from domain.journey import STEP_KINDS, JourneyDefinition
+from domain.problems import JourneyError, Problem
+
+
+def load_journey_file(path: str | Path) -> JourneyDefinition:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise JourneyError(
+            [Problem(file=str(path), message=f"cannot read: {exc.strerror}")]
+        ) from exc
+    return load_journey_text(text, source=str(path))
+
+
+def load_journey_text(text: str, *, source: str = "<journey>") -> JourneyDefinition:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise JourneyError(
+            [Problem(file=source, message=f"invalid YAML{where}: {reason}")]
+        ) from exc
+    return parse_journey(raw, source=source)
+
+
+def parse_journey(raw: Any, *, source: str = "<journey>") -> JourneyDefinition:
+    if not isinstance(raw, dict):
+        raise JourneyError([Problem(file=source, message="a journey file must be a mapping")])
+    try:
+        journey = JourneyDefinition.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_problem(raw, error, source) for error in exc.errors()]
+        raise JourneyError(problems) from exc
+    problems = [p.in_file(source) for p in check(journey)]
+    if problems:
+        raise JourneyError(problems)
+    return journey
+
+
+def _problem(raw: dict[str, Any], error: Any, source: str) -> Problem:
+    loc = list(error["loc"])
+    step = None
+    if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
+        steps = raw.get("steps") or []
+        item = steps[loc[1]] if loc[1] < len(steps) else None
+        step_id = item.get("id") if isinstance(item, dict) else None
+        step = str(step_id) if step_id else f"#{loc[1] + 1}"
+        loc = loc[2:]
+        if loc and loc[0] in STEP_KINDS:  # the union's tag, not a field
+            loc = loc[1:]
+    field = ".".join(str(part) for part in loc)
+    message = error["msg"].removeprefix("Value error, ")
+    return Problem(file=source, step=step, field=field, message=message)

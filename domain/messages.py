@@ -1,0 +1,32 @@
+"""Outbound messages: what a send step asks for and what became of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+Channel = Literal["email", "sms", "webhook"]
+MessageStatus = Literal["pending", "sent", "skipped", "failed"]
+
+
+class OutboxMessage(BaseModel):
+    """One message in the outbox; `idempotency_key` is unique, so a retry never sends twice."""
+
+    idempotency_key: str
+    customer_id: str
+    journey_id: str | None = None
+    workflow_id: str | None = None
+    step_id: str | None = None
+    channel: Channel
+    template: str
+    recipient: str | None = None
+    subject: str = ""
+    body_text: str = ""
+    body_html: str | None = None
+    status: MessageStatus = "pending"
+    detail: str = ""
+    provider_message_id: str | None = None
+    requested_at: datetime
+    sent_at: datetime | None = None

@@ -1,0 +1,51 @@
+"""Journey runs as the store records them: enrollments and one event per step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+RunStatus = Literal["running", "completed", "exited", "failed"]
+StepStatus = Literal["entered", "completed", "skipped", "exited", "failed"]
+
+
+class Enrollment(BaseModel):
+    """One customer's entry into one journey: the row behind a running or finished run."""
+
+    workflow_id: str
+    journey_id: str
+    version: int
+    customer_id: str
+    correlation_key: str | None = None
+    trigger_event_id: str | None = None
+    status: RunStatus = "running"
+    current_step: str | None = None
+    entered_at: datetime
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+
+class StepEvent(BaseModel):
+    """What happened at one step of one run (entered, completed, skipped, why)."""
+
+    workflow_id: str
+    entry_id: str
+    journey_id: str
+    version: int
+    customer_id: str
+    step_id: str
+    kind: str
+    status: StepStatus
+    detail: str = ""
+    at: datetime
+
+
+class RunEnd(BaseModel):
+    """How a run ended, recorded on its enrollment."""
+
+    workflow_id: str
+    status: RunStatus
+    reason: str
+    at: datetime

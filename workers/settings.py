@@ -1,0 +1,51 @@
+"""Settings every process reads: `JOURNEYS_*` environment variables, embedded defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".journeys"), description="Where the dev stack keeps files."
+    )
+    database_url: str = Field(default="", description="SQLAlchemy URL; SQLite file when empty.")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "journeys"
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_api_key: str | None = None
+    temporal_ui_port: int = 8233
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_sender: str = "journeys@localhost"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_key: str | None = None
+    max_request_bytes: int = 1_048_576
+    max_batch_events: int = 1000
+    journeys_dir: Path = REPO_ROOT / "journeys"
+    log_level: str = "INFO"
+    log_json: bool = False
+    otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'journeys.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,65 @@
+"""Worker construction: the journey workflow and every activity, with injected dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from store.store import Store
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.channels import Channel
+from activities.email_channel import SmtpEmailChannel
+from activities.messaging import MessagingActivities
+from activities.profiles import ProfileActivities
+from activities.run_log import RunLogActivities
+from workers.settings import Settings
+from workflows.journey import JourneyWorkflow
+from workflows.sandbox import workflow_runner
+
+WORKFLOWS: list[type] = [JourneyWorkflow]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_channels(settings: Settings) -> dict[str, Channel]:
+    return {"email": SmtpEmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)}
+
+
+def activities_for(
+    store: Store, channels: Mapping[str, Channel], clock: Callable[[], datetime] = utc_now
+) -> list[Callable[..., Any]]:
+    messaging = MessagingActivities(store, channels, clock)
+    profiles = ProfileActivities(store, clock)
+    run_log = RunLogActivities(store)
+    return [
+        messaging.send_message,
+        profiles.load_profile,
+        profiles.update_profile,
+        run_log.record_steps,
+    ]
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    activities: list[Callable[..., Any]],
+    *,
+    workflows: list[type] | None = None,
+    max_concurrent_activities: int = 64,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows or WORKFLOWS,
+        activities=activities,
+        workflow_runner=workflow_runner(),
+        activity_executor=ThreadPoolExecutor(max_workers=16),
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=64,
+    )

@@ -1,0 +1,408 @@
+"""JourneyWorkflow: interprets one pinned journey version for one customer.
+
+The definition travels in the input, so a run keeps the version it started with and replays
+deterministically. Customer events arrive as the `customer_event` signal: an `exit_when` goal
+ends the run at once, whatever step it is in; other events wait in an inbox for `wait_for`.
+Every step is recorded (entered, then completed / skipped / failed, with why); records are
+flushed to the store before the run blocks and when it ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.contracts import (
+        LOAD_PROFILE,
+        RECORD_STEPS,
+        SEND_MESSAGE,
+        UPDATE_PROFILE,
+        EnrollCustomer,
+        GoalReached,
+        JourneyOutcome,
+        JourneyState,
+        LoadProfile,
+        MessageOutcome,
+        ProfileSnapshot,
+        Recorded,
+        RecordSteps,
+        RunSnapshot,
+        SendMessage,
+        StepRecord,
+        UpdateProfile,
+    )
+    from domain.customers import CustomerProfile
+    from domain.durations import format_duration
+    from domain.events import CustomerEvent
+    from domain.expressions import ExpressionError, evaluate_condition, render_value
+    from domain.journey import (
+        END,
+        BranchStep,
+        EndStep,
+        GotoStep,
+        SendStep,
+        Step,
+        UpdateStep,
+        WaitForStep,
+        WaitStep,
+        step_kind,
+    )
+    from domain.matching import event_matches
+    from domain.runs import RunEnd, StepEvent
+    from domain.schedule import wait_until
+
+SEND_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+        maximum_attempts=30,
+    ),
+}
+STORE_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
+}
+MAX_STEPS_PER_ENTRY = 10_000
+SEEN_EVENTS_KEPT = 500
+INBOX_KEPT = 200
+
+
+@workflow.defn(name="JourneyWorkflow")
+class JourneyWorkflow:
+    @workflow.init
+    def __init__(self, inp: EnrollCustomer) -> None:
+        # Set up here, not in run(): a signal-with-start delivers its signal before run starts.
+        self.inp = inp
+        self.state = inp.state or JourneyState(
+            position=inp.journey.steps[0].id, seen_event_ids=[inp.trigger.event_id]
+        )
+        self.pending: list[StepEvent] = []
+        self.profile: CustomerProfile | None = None
+        self.waiting: str | None = None
+        self.current: Step | None = None
+        self.end_reason = "completed every step"
+
+    # --- the run -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: EnrollCustomer) -> JourneyOutcome:
+        steps_this_run = 0
+        while self.state.goal is None and self.state.position != END:
+            if steps_this_run >= inp.max_steps_per_run or (
+                workflow.info().is_continue_as_new_suggested()
+            ):
+                await self._continue_as_new()
+            if self.state.steps_taken >= MAX_STEPS_PER_ENTRY:
+                raise ApplicationError(
+                    f"run took {MAX_STEPS_PER_ENTRY} steps; the journey loops without end",
+                    type="StepBudgetExceeded",
+                    non_retryable=True,
+                )
+            step = inp.journey.steps[inp.journey.index_of(str(self.state.position))]
+            self.state.steps_taken += 1
+            steps_this_run += 1
+            self.state.position = await self._take(step)
+        return await self._finish()
+
+    async def _take(self, step: Step) -> str:
+        """Run one step and return where to go next."""
+        self.current = step
+        visit = self.state.visits.get(step.id, 0) + 1
+        self.state.visits[step.id] = visit
+        self._note(step, "entered")
+        match step:
+            case SendStep():
+                return await self._send(step, visit)
+            case WaitStep():
+                return await self._wait(step)
+            case WaitForStep():
+                return await self._wait_for(step)
+            case BranchStep():
+                return await self._branch(step)
+            case UpdateStep():
+                return await self._update(step)
+            case GotoStep():
+                self._note(step, "completed", f"goto {step.goto}")
+                return step.goto
+            case EndStep():
+                self._note(step, "completed", step.end.reason)
+                self.end_reason = step.end.reason
+                return END
+            case _:
+                raise ApplicationError(f"unknown step kind {step!r}", type="UnknownStepKind")
+
+    def _next(self, step: Step) -> str:
+        index = self.inp.journey.index_of(step.id) + 1
+        return self.inp.journey.steps[index].id if index < len(self.inp.journey.steps) else END
+
+    # --- step kinds ----------------------------------------------------------------------
+
+    async def _send(self, step: SendStep, visit: int) -> str:
+        inp = self._inp
+        info = workflow.info()
+        outcome: MessageOutcome = await workflow.execute_activity(
+            SEND_MESSAGE,
+            SendMessage(
+                idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step.id}/{visit}",
+                journey_id=inp.journey.id,
+                version=inp.version,
+                category=inp.journey.category,
+                workflow_id=info.workflow_id,
+                entry_id=inp.entry_id,
+                step_id=step.id,
+                customer_id=inp.customer_id,
+                channel=step.send.channel,
+                template_name=step.send.template,
+                template=inp.journey.template(step.send.template),
+                context=self._context(with_profile=False),
+                requested_at=workflow.now(),
+            ),
+            result_type=MessageOutcome,
+            summary=f"{step.id}: {step.send.channel} {step.send.template}",
+            **SEND_OPTIONS,
+        )
+        self.state.outputs[step.id] = {"status": outcome.status, "detail": outcome.detail}
+        status = {"sent": "completed", "pending": "completed"}.get(outcome.status, outcome.status)
+        self._note(step, status, f"{step.send.channel} {outcome.status} {outcome.detail}".strip())
+        return self._next(step)
+
+    async def _wait(self, step: WaitStep) -> str:
+        timezone = "UTC"
+        if step.wait.until is not None:
+            profile = await self._load_profile()
+            timezone = profile.timezone if profile else "UTC"
+        until = wait_until(workflow.now(), step.wait, timezone)
+        await self._block(f"until {until.isoformat()}", until, lambda: False)
+        if self.state.goal is None:
+            self._note(step, "completed", f"waited until {until.isoformat()} ({timezone})")
+        return self._next(step)
+
+    async def _wait_for(self, step: WaitForStep) -> str:
+        spec = step.wait_for
+        context = self._context(with_profile=False)
+        expected = {key: render_value(value, context) for key, value in spec.match.items()}
+        deadline = workflow.now() + spec.timeout
+        found: list[CustomerEvent] = []
+
+        def arrived() -> bool:
+            for event in self.state.inbox:
+                if event_matches(event, spec.event, expected):
+                    found.append(event)
+                    self.state.inbox.remove(event)
+                    return True
+            return False
+
+        await self._block(f"event {spec.event}", deadline, arrived)
+        if found:
+            self.state.outputs[step.id] = {"received": True, "event": found[0].template_context()}
+            self._note(step, "completed", f"{spec.event} {found[0].event_id} arrived")
+            return self._next(step)
+        self.state.outputs[step.id] = {"received": False}
+        if self.state.goal is not None:
+            return END
+        target = step.on_timeout or self._next(step)
+        waited = format_duration(spec.timeout)
+        self._note(step, "completed", f"no {spec.event} within {waited}; to {target}")
+        return target
+
+    async def _branch(self, step: BranchStep) -> str:
+        await self._load_profile()
+        context = self._context(with_profile=True)
+        errors: list[str] = []
+        for case in step.branch:
+            if case.when is None:
+                self._note(step, "completed", f"else -> {case.target}")
+                return case.target
+            try:
+                holds = evaluate_condition(case.when, context)
+            except ExpressionError as exc:
+                errors.append(str(exc))
+                holds = False
+            if holds:
+                self._note(step, "completed", f"{case.when} -> {case.target}")
+                return case.target
+        target = self._next(step)
+        self._note(step, "completed", "; ".join([*errors, f"no case held -> {target}"]))
+        return target
+
+    async def _update(self, step: UpdateStep) -> str:
+        await self._load_profile()
+        context = self._context(with_profile=True)
+        try:
+            values = {key: render_value(v, context) for key, v in step.update.set.items()}
+        except ExpressionError as exc:
+            self._note(step, "failed", str(exc))
+            return self._next(step)
+        snapshot: ProfileSnapshot = await workflow.execute_local_activity(
+            UPDATE_PROFILE,
+            UpdateProfile(
+                customer_id=self._inp.customer_id,
+                set=values,
+                add_tags=list(step.update.add_tags),
+                remove_tags=list(step.update.remove_tags),
+                at=workflow.now(),
+            ),
+            result_type=ProfileSnapshot,
+            **STORE_OPTIONS,
+        )
+        self.profile = snapshot.profile
+        changed = [*values, *(f"+{t}" for t in step.update.add_tags)]
+        changed += [f"-{t}" for t in step.update.remove_tags]
+        self._note(step, "completed", "set " + ", ".join(changed))
+        return self._next(step)
+
+    # --- blocking, goals and events ------------------------------------------------------
+
+    async def _block(self, what: str, until: datetime, done: Any) -> None:
+        """Wait until `done()` holds, a goal is reached, or `until` passes (a durable timer)."""
+        self.waiting = what
+        await self._flush()
+        remaining = until - workflow.now()
+        try:
+            if remaining > timedelta(0):
+                await workflow.wait_condition(
+                    lambda: self.state.goal is not None or done(), timeout=remaining
+                )
+            else:
+                done()
+        except TimeoutError:
+            pass
+        finally:
+            self.waiting = None
+
+    @workflow.signal(name="customer_event")
+    def customer_event(self, event: CustomerEvent) -> None:
+        """A new event in the customer's log: a goal, something a step waits for, or neither."""
+        if event.event_id in self.state.seen_event_ids:
+            return
+        self.state.seen_event_ids = [*self.state.seen_event_ids[-SEEN_EVENTS_KEPT:], event.event_id]
+        if self.state.goal is not None:
+            return
+        context = self._context(with_profile=False)
+        for goal in self.inp.journey.exit_when:
+            try:
+                expected = {key: render_value(v, context) for key, v in goal.match.items()}
+            except ExpressionError:
+                continue
+            if event_matches(event, goal.event, expected):
+                self.state.goal = GoalReached(
+                    goal=goal.label, converted=goal.converted, event_id=event.event_id
+                )
+                return
+        self.state.inbox = [*self.state.inbox[-INBOX_KEPT:], event]
+
+    @workflow.query(name="status")
+    def status(self) -> RunSnapshot:
+        inp = self._inp
+        return RunSnapshot(
+            journey_id=inp.journey.id,
+            version=inp.version,
+            customer_id=inp.customer_id,
+            entry_id=inp.entry_id,
+            position=self.state.position,
+            waiting=self.waiting,
+            goal=self.state.goal,
+            history=self.state.history,
+            outputs=self.state.outputs,
+        )
+
+    # --- bookkeeping ---------------------------------------------------------------------
+
+    @property
+    def _inp(self) -> EnrollCustomer:
+        return self.inp
+
+    def _context(self, *, with_profile: bool) -> dict[str, Any]:
+        inp = self._inp
+        profile = self.profile.template_context() if self.profile and with_profile else {}
+        return {
+            "profile": profile,
+            "trigger": inp.trigger.template_context(),
+            "steps": self.state.outputs,
+            "journey": {"id": inp.journey.id, "version": inp.version, "name": inp.journey.name},
+        }
+
+    async def _load_profile(self) -> CustomerProfile | None:
+        snapshot: ProfileSnapshot = await workflow.execute_local_activity(
+            LOAD_PROFILE,
+            LoadProfile(customer_id=self._inp.customer_id),
+            result_type=ProfileSnapshot,
+            **STORE_OPTIONS,
+        )
+        self.profile = snapshot.profile
+        return self.profile
+
+    def _note(self, step: Step, status: str, detail: str = "") -> None:
+        inp = self._inp
+        now = workflow.now()
+        kind = step_kind(step) or "?"
+        self.state.history = [
+            *self.state.history[-199:],
+            StepRecord(step_id=step.id, kind=kind, status=status, detail=detail, at=now),
+        ]
+        self.pending.append(
+            StepEvent(
+                workflow_id=workflow.info().workflow_id,
+                entry_id=inp.entry_id,
+                journey_id=inp.journey.id,
+                version=inp.version,
+                customer_id=inp.customer_id,
+                step_id=step.id,
+                kind=kind,
+                status=status,  # type: ignore[arg-type]
+                detail=detail[:500],
+                at=now,
+            )
+        )
+
+    async def _flush(self, end: RunEnd | None = None) -> None:
+        if not self.pending and end is None:
+            return
+        events, self.pending = self.pending, []
+        await workflow.execute_local_activity(
+            RECORD_STEPS,
+            RecordSteps(
+                entry_id=self._inp.entry_id,
+                events=events,
+                current_step=None if end else self.state.position,
+                end=end,
+            ),
+            result_type=Recorded,
+            **STORE_OPTIONS,
+        )
+
+    async def _finish(self) -> JourneyOutcome:
+        goal = self.state.goal
+        if goal is not None:
+            status, reason = "exited", f"goal {goal.goal} reached ({goal.event_id})"
+            if self.current is not None:
+                self._note(self.current, "exited", reason)
+        else:
+            status, reason = "completed", self.end_reason
+        await self._flush(
+            RunEnd(
+                workflow_id=workflow.info().workflow_id,
+                status=status,  # type: ignore[arg-type]
+                reason=reason,
+                at=workflow.now(),
+            )
+        )
+        return JourneyOutcome(
+            status=status,  # type: ignore[arg-type]
+            reason=reason,
+            steps_taken=self.state.steps_taken,
+            goal=goal,
+        )
+
+    async def _continue_as_new(self) -> None:
+        await self._flush()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        inp = self._inp.model_copy(update={"state": self.state})
+        workflow.continue_as_new(inp)
