@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy domain store activities workflows workers entrypoints scripts
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python -m scripts.bench
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,7 @@ StepStatus = Literal["entered", "completed", "skipped", "exited", "failed"]
 class Enrollment(BaseModel):
     """One customer's entry into one journey: the row behind a running or finished run."""
 
+    entry_id: str
     workflow_id: str
     journey_id: str
     version: int

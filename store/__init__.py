@@ -1,1 +1,1 @@
-
+"""Persistence: SQLAlchemy schema, the event log, repositories and Alembic migrations."""

@@ -1,0 +1,161 @@
+"""Benchmark: completed 3-step journeys per second against a bare Temporal workflow.
+
+Both run on the same file-backed Temporal dev server (SQLite, WAL) in the same process, with
+the same worker and the same real send activity (SMTP to a local capture, outbox in a SQLite
+store). Printed: each rate and the ratios to the bare baseline.
+
+    python -m scripts.bench [--runs 200] [--concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.contracts import EnrollCustomer, SendMessage
+from domain.customers import CustomerUpsert
+from domain.events import CustomerEvent
+from domain.loader import load_journey_text
+from entrypoints.service import JourneyService
+from scripts.bench_baseline import BareThreeSends
+from store.store import Store
+from workers.binaries import temporal_cli
+from workers.mail_capture import MailCapture
+from workers.worker import WORKFLOWS, activities_for, build_worker, default_channels
+from workers.settings import Settings
+from workflows.journey import JourneyWorkflow
+
+THREE_SENDS = """
+id: bench_three
+name: Three sends
+category: transactional
+trigger: {event: bench_started}
+templates:
+  note: {subject: "Note {{ journey.id }}", text: "Hello {{ profile.customer_id }}"}
+steps:
+  - {id: first, send: {channel: email, template: note}}
+  - {id: second, send: {channel: email, template: note}}
+  - {id: third, send: {channel: email, template: note}}
+"""
+
+
+async def timed(runs: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> float:
+    """Runs per second for `runs` calls of `one`, at most `concurrency` in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def guarded(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(guarded(i) for i in range(runs)))
+    return runs / (time.perf_counter() - started)
+
+
+async def main(runs: int, concurrency: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        dev_server_database_filename=str(work / "temporal.db"),
+        dev_server_extra_args=[
+            *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"),
+        ],
+    )
+    capture = MailCapture(work / "mail")
+    capture.start()
+    store = Store.open(f"sqlite:///{work / 'journeys.db'}")
+    settings = Settings(smtp_host=capture.host, smtp_port=capture.port)
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    service = JourneyService(store, lambda: _client(env), queue)
+    journey = load_journey_text(THREE_SENDS)
+    service.publish_definition(journey)
+    now = datetime.now(UTC)
+    for i in range(runs * 3 + 10):
+        store.customers.upsert(CustomerUpsert(customer_id=f"c{i}", email=f"c{i}@example.com"), now)
+
+    def requests(prefix: str) -> list[SendMessage]:
+        return [
+            SendMessage(
+                idempotency_key=f"{prefix}/{step}",
+                journey_id="bench_bare", version=1, category="transactional",
+                workflow_id=prefix, entry_id=prefix, step_id=step,
+                customer_id=prefix.split("/")[-1], channel="email", template_name="note",
+                template=journey.templates["note"], context={"journey": {"id": "bare"}},
+                requested_at=datetime.now(UTC),
+            )
+            for step in ("first", "second", "third")
+        ]
+
+    async def bare(i: int) -> None:
+        await env.client.execute_workflow(
+            BareThreeSends.run, requests(f"bare/c{i}"), id=f"bare/{queue}/{i}", task_queue=queue
+        )
+
+    async def engine(i: int) -> None:
+        customer = f"c{runs + 10 + i}"
+        trigger = _event(customer)
+        await env.client.execute_workflow(
+            JourneyWorkflow.run,
+            EnrollCustomer(journey=journey, version=1, customer_id=customer,
+                           entry_id=uuid.uuid4().hex, trigger=trigger),
+            id=f"engine/{queue}/{i}", task_queue=queue,
+        )
+
+    async def product(i: int) -> None:
+        customer = f"c{2 * runs + 10 + i}"
+        [result] = await service.ingest([_event(customer)])
+        [delivery] = result.deliveries
+        assert delivery.workflow_id is not None
+        await env.client.get_workflow_handle(delivery.workflow_id).result()
+
+    worker = build_worker(
+        env.client, queue, activities_for(store, default_channels(settings)),
+        workflows=[*WORKFLOWS, BareThreeSends],
+    )
+    try:
+        async with worker:
+            await timed(10, 10, bare)  # warm-up, not counted
+            bare_rate = await timed(runs, concurrency, lambda i: bare(i + 10))
+            engine_rate = await timed(runs, concurrency, engine)
+            product_rate = await timed(runs, concurrency, product)
+    finally:
+        capture.stop()
+        store.close()
+        await env.shutdown()
+    delivered = capture.count()
+    print(f"runs per variant: {runs}, concurrency {concurrency}, emails captured: {delivered}")
+    print(f"bare workflow, 3 send activities      : {bare_rate:7.1f} completed/s")
+    print(f"JourneyWorkflow, 3 send steps          : {engine_rate:7.1f} completed/s"
+          f"  ratio {engine_rate / bare_rate:.2f}")
+    print(f"event ingested -> journey completed    : {product_rate:7.1f} completed/s"
+          f"  ratio {product_rate / bare_rate:.2f}")
+
+
+def _event(customer: str) -> CustomerEvent:
+    return CustomerEvent(
+        event_id=uuid.uuid4().hex, customer_id=customer, type="bench_started",
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def _client(env: WorkflowEnvironment) -> Any:
+    return env.client
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(main(args.runs, args.concurrency))

@@ -1,0 +1,179 @@
+"""The tables, as SQLAlchemy Core metadata; migrations/ must produce exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in and out, stored as UTC.
+
+    SQLite keeps no offset, so values go in as naive UTC and come back tagged UTC.
+    Naive input is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: give it a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# JSONB on PostgreSQL: binary, indexable; plain JSON text elsewhere.
+Document = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only autoincrements INTEGER PRIMARY KEY; BIGINT there would stay NULL.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("email", String(320)),
+    Column("phone", String(32)),
+    Column("timezone", String(64), nullable=False),
+    Column("locale", String(35), nullable=False),
+    Column("attributes", Document, nullable=False),
+    Column("tags", Document, nullable=False),
+    Column("consent", Document, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+customer_events = Table(
+    "customer_events",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("customer_id", String(128), ForeignKey("customers.customer_id"), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("properties", Document, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index(None, "customer_id", "seq"),
+    # AUTOINCREMENT: a sequence number is never handed out twice, even after a rollback.
+    sqlite_autoincrement=True,
+)
+
+journeys = Table(
+    "journeys",
+    metadata,
+    Column("journey_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_changed_at", UTCDateTime(), nullable=False),
+)
+
+journey_versions = Table(
+    "journey_versions",
+    metadata,
+    Column("journey_id", String(128), ForeignKey("journeys.journey_id"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("checksum", String(64), nullable=False),
+    Column("definition", Document, nullable=False),
+    Column("published_at", UTCDateTime(), nullable=False),
+)
+
+enrollments = Table(
+    "enrollments",
+    metadata,
+    Column("entry_id", String(255), primary_key=True),
+    Column("workflow_id", String(512), nullable=False, index=True),
+    Column("journey_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("correlation_key", String(255)),
+    Column("trigger_event_id", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("current_step", String(128)),
+    Column("entered_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    Column("end_reason", Text),
+    # NULLs are distinct in a unique constraint: runs without a trigger event never clash.
+    UniqueConstraint("journey_id", "trigger_event_id"),
+    Index(None, "customer_id", "status"),
+    Index(None, "journey_id", "customer_id"),
+)
+
+journey_step_events = Table(
+    "journey_step_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("entry_id", String(255), ForeignKey("enrollments.entry_id"), nullable=False),
+    Column("workflow_id", String(512), nullable=False),
+    Column("journey_id", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("step_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    # A retried record_steps call carries the same rows; this makes the second one a no-op.
+    UniqueConstraint("entry_id", "step_id", "status", "at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("idempotency_key", String(512), primary_key=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("journey_id", String(128)),
+    Column("workflow_id", String(512)),
+    Column("step_id", String(128)),
+    Column("channel", String(16), nullable=False),
+    Column("template", String(200), nullable=False),
+    Column("recipient", String(320)),
+    Column("subject", Text, nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("provider_message_id", String(255)),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Index(None, "customer_id", "requested_at"),
+    Index(None, "requested_at"),
+    Index(None, "status", "requested_at"),
+)

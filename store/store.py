@@ -1,0 +1,49 @@
+"""The store facade: one engine, one repository per aggregate."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Engine
+
+from store.customers import CustomerRepository
+from store.db import make_engine
+from store.event_log import EventLog
+from store.journeys import JourneyRepository
+from store.migrate import upgrade_engine
+from store.outbox import Outbox
+from store.runs import RunRepository
+
+
+class Store:
+    """Every repository over one engine; each method runs its own short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.customers = CustomerRepository(engine)
+        self.events = EventLog(engine)
+        self.journeys = JourneyRepository(engine)
+        self.runs = RunRepository(engine)
+        self.outbox = Outbox(engine)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to `url` (sqlite:///path or postgresql://...), upgrading the schema first."""
+        engine = make_engine(url)
+        if migrate:
+            upgrade_engine(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
