@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 from domain.expressions import syntax_error
 from domain.journey import (
@@ -179,9 +180,21 @@ def _busy_loops(journey: JourneyDefinition) -> Iterator[Problem]:
 
     for node in sorted(graph, key=index.__getitem__):
         if node not in state and (cycle := visit(node, [node])):
+            step_id, field = _jump_back(journey, index, cycle)
             yield Problem(
-                step=cycle[0],
-                field="goto",
+                step=step_id,
+                field=field,
                 message="loop without a wait: " + " -> ".join(cycle) + " (add a wait step)",
             )
             return
+
+
+def _jump_back(
+    journey: JourneyDefinition, index: dict[str, int], cycle: list[str]
+) -> tuple[str, str]:
+    """The step and field that close a loop: the last jump in it that names its target."""
+    for source, target in reversed(list(pairwise(cycle))):
+        fields = [f for f, t in _named_targets(journey.steps[index[source]]) if t == target]
+        if fields:
+            return source, fields[0]
+    return cycle[0], "goto"

@@ -96,7 +96,9 @@ class WaitSpec(_Strict):
 
     for_: Duration | None = Field(default=None, alias="for")
     until: str | None = Field(
-        default=None, description="Local time of day HH:MM in the customer's timezone."
+        default=None,
+        description="Local time of day HH:MM in the customer's timezone.",
+        json_schema_extra={"pattern": _CLOCK.pattern},
     )
     on_days: list[Weekday] | None = Field(
         default=None, description="With `until`: only these weekdays, e.g. [mon, tue, wed]."
@@ -217,8 +219,16 @@ class GotoStep(_Step):
     goto: Target
 
 
+def _end_schema(schema: dict[str, Any]) -> None:
+    # The published schema must accept the short forms `_loose` reads: `end: reason` or `end:`.
+    ref = schema.pop("$ref")
+    schema["anyOf"] = [{"$ref": ref}, {"type": "string"}, {"type": "null"}, {"const": True}]
+
+
 class EndStep(_Step):
-    end: EndSpec = Field(default_factory=EndSpec)
+    model_config = ConfigDict(json_schema_extra={"required": ["id", "end"]})
+
+    end: EndSpec = Field(default_factory=EndSpec, json_schema_extra=_end_schema)
 
     @field_validator("end", mode="before")
     @classmethod

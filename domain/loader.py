@@ -54,6 +54,7 @@ def parse_journey(raw: Any, *, source: str = "<journey>") -> JourneyDefinition:
 def _problem(raw: dict[str, Any], error: Any, source: str) -> Problem:
     loc = list(error["loc"])
     step = None
+    item = None
     if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
         steps = raw.get("steps") or []
         item = steps[loc[1]] if loc[1] < len(steps) else None
@@ -64,4 +65,17 @@ def _problem(raw: dict[str, Any], error: Any, source: str) -> Problem:
             loc = loc[1:]
     field = ".".join(str(part) for part in loc)
     message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "unknown_step_kind" and isinstance(item, dict):
+        field, message = _kind_problem(item, message)
     return Problem(file=source, step=step, field=field, message=message)
+
+
+def _kind_problem(item: dict[Any, Any], message: str) -> tuple[str, str]:
+    """Name the keys that should have been a step kind, so the error points at the field."""
+    kinds = [str(key) for key in item if key in STEP_KINDS]
+    if len(kinds) > 1:
+        return ", ".join(kinds), f"more than one step kind ({', '.join(kinds)}); {message}"
+    others = [str(key) for key in item if key not in ("id", "name")]
+    if others:
+        return ", ".join(others), f"unknown step kind {', '.join(others)!r}; {message}"
+    return "", f"no step kind; {message}"

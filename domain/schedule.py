@@ -7,6 +7,7 @@ fall-back night the first occurrence wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,7 @@ def local_occurrence(day: datetime, at: time, tz: ZoneInfo) -> datetime:
 
 
 def next_local_time(
-    after: datetime, at: time, timezone: str, on_days: list[str] | None = None
+    after: datetime, at: time, timezone: str, on_days: Sequence[str] | None = None
 ) -> datetime:
     """The first instant at or after `after` when the local clock shows `at` on an allowed day."""
     tz = ZoneInfo(timezone)
@@ -41,4 +42,7 @@ def wait_until(now: datetime, spec: WaitSpec, timezone: str) -> datetime:
     earliest = now + spec.delay
     if spec.until_time is None:
         return earliest
-    return next_local_time(earliest, spec.until_time, timezone, spec.on_days)
+    # `until` names a minute, and a wait starting just after a 10:00 timer starts a few
+    # milliseconds past 10:00: within the minute counts as reached, not as tomorrow's.
+    start_of_minute = earliest.replace(second=0, microsecond=0)
+    return next_local_time(start_of_minute, spec.until_time, timezone, spec.on_days)

@@ -215,7 +215,10 @@ class JourneyService:
             # Started before, perhaps never reached Temporal: starting again is safe.
             await self._start(journey, earlier, event)
             return Delivery(
-                journey_id=journey.id, workflow_id=wf_id, action="started", reason="re-delivered"
+                journey_id=journey.id,
+                workflow_id=wf_id,
+                action="signalled",
+                reason="this event started the run before; delivered again",
             )
         history = await asyncio.to_thread(
             self.store.runs.history, journey.id, event.customer_id, key

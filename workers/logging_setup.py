@@ -41,4 +41,4 @@ def configure(settings: Settings) -> None:
 
 
 def log() -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger("journeys")  # type: ignore[no-any-return]
+    return structlog.get_logger("journeys")

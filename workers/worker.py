@@ -59,7 +59,7 @@ def build_worker(
         workflows=workflows or WORKFLOWS,
         activities=activities,
         workflow_runner=workflow_runner(),
-        activity_executor=ThreadPoolExecutor(max_workers=16),
+        activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=64,
     )

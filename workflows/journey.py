@@ -356,7 +356,7 @@ class JourneyWorkflow:
                 customer_id=inp.customer_id,
                 step_id=step.id,
                 kind=kind,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 detail=detail[:500],
                 at=now,
             )
@@ -389,13 +389,13 @@ class JourneyWorkflow:
         await self._flush(
             RunEnd(
                 workflow_id=workflow.info().workflow_id,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 at=workflow.now(),
             )
         )
         return JourneyOutcome(
-            status=status,  # type: ignore[arg-type]
+            status=status,
             reason=reason,
             steps_taken=self.state.steps_taken,
             goal=goal,
