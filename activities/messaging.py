@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
-from store.store import Store
 from temporalio import activity
 
 from activities.channels import Channel, PermanentDeliveryError, RenderedMessage
@@ -15,6 +14,7 @@ from domain.customers import CustomerProfile
 from domain.expressions import ExpressionError
 from domain.messages import OutboxMessage
 from domain.rendering import render_template
+from store.store import Store
 
 
 def recipient_of(profile: CustomerProfile, channel: str) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from store.store import Store
 from temporalio import activity
 
 from domain.contracts import (
@@ -15,6 +14,7 @@ from domain.contracts import (
     ProfileSnapshot,
     UpdateProfile,
 )
+from store.store import Store
 
 
 class ProfileActivities:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from store.store import Store
 from temporalio import activity
 
 from domain.contracts import RECORD_STEPS, Recorded, RecordSteps
+from store.store import Store
 
 
 class RunLogActivities:

@@ -7,6 +7,7 @@ matching, re-entry, run ids) and the effects in store/ and Temporal.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,9 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from store.errors import UnknownCustomer, UnknownJourney
-from store.journeys import JourneySummary, JourneyVersionRecord
-from store.store import Store
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
@@ -29,6 +27,9 @@ from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
 from domain.runs import Enrollment, RunEnd, StepEvent
+from store.errors import UnknownCustomer, UnknownJourney
+from store.journeys import JourneySummary, JourneyVersionRecord
+from store.store import Store
 from workflows.journey import JourneyWorkflow
 
 
@@ -66,6 +67,12 @@ class Timeline(BaseModel):
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def enrollment_event_id(journey_id: str, customer_id: str, request_id: str | None) -> str:
+    """The id of a manual enrollment's event: the same request id always gives the same one."""
+    raw = f"{journey_id}.{customer_id}.{request_id or uuid.uuid4().hex}"
+    return "enroll." + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
 class JourneyService:
@@ -184,7 +191,7 @@ class JourneyService:
         assert record is not None
         journey = self._definition(record)
         event = CustomerEvent(
-            event_id=f"enroll.{journey_id}.{customer_id}.{request_id or uuid.uuid4().hex}",
+            event_id=enrollment_event_id(journey_id, customer_id, request_id),
             customer_id=customer_id,
             type="journey_enrolled",
             occurred_at=self.clock(),

@@ -30,9 +30,10 @@ from entrypoints.service import JourneyService
 from scripts.bench_baseline import BareThreeSends
 from store.store import Store
 from workers.binaries import temporal_cli
+from workers.dev_server import sqlite_pragma_args
 from workers.mail_capture import MailCapture
-from workers.worker import WORKFLOWS, activities_for, build_worker, default_channels
 from workers.settings import Settings
+from workers.worker import WORKFLOWS, activities_for, build_worker, default_channels
 from workflows.journey import JourneyWorkflow
 
 THREE_SENDS = """
@@ -68,9 +69,7 @@ async def main(runs: int, concurrency: int) -> None:
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
-        dev_server_extra_args=[
-            *("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"),
-        ],
+        dev_server_extra_args=sqlite_pragma_args(),
     )
     capture = MailCapture(work / "mail")
     capture.start()
@@ -88,10 +87,17 @@ async def main(runs: int, concurrency: int) -> None:
         return [
             SendMessage(
                 idempotency_key=f"{prefix}/{step}",
-                journey_id="bench_bare", version=1, category="transactional",
-                workflow_id=prefix, entry_id=prefix, step_id=step,
-                customer_id=prefix.split("/")[-1], channel="email", template_name="note",
-                template=journey.templates["note"], context={"journey": {"id": "bare"}},
+                journey_id="bench_bare",
+                version=1,
+                category="transactional",
+                workflow_id=prefix,
+                entry_id=prefix,
+                step_id=step,
+                customer_id=prefix.split("/")[-1],
+                channel="email",
+                template_name="note",
+                template=journey.templates["note"],
+                context={"journey": {"id": "bare"}},
                 requested_at=datetime.now(UTC),
             )
             for step in ("first", "second", "third")
@@ -107,9 +113,15 @@ async def main(runs: int, concurrency: int) -> None:
         trigger = _event(customer)
         await env.client.execute_workflow(
             JourneyWorkflow.run,
-            EnrollCustomer(journey=journey, version=1, customer_id=customer,
-                           entry_id=uuid.uuid4().hex, trigger=trigger),
-            id=f"engine/{queue}/{i}", task_queue=queue,
+            EnrollCustomer(
+                journey=journey,
+                version=1,
+                customer_id=customer,
+                entry_id=uuid.uuid4().hex,
+                trigger=trigger,
+            ),
+            id=f"engine/{queue}/{i}",
+            task_queue=queue,
         )
 
     async def product(i: int) -> None:
@@ -120,7 +132,9 @@ async def main(runs: int, concurrency: int) -> None:
         await env.client.get_workflow_handle(delivery.workflow_id).result()
 
     worker = build_worker(
-        env.client, queue, activities_for(store, default_channels(settings)),
+        env.client,
+        queue,
+        activities_for(store, default_channels(settings)),
         workflows=[*WORKFLOWS, BareThreeSends],
     )
     try:
@@ -136,15 +150,21 @@ async def main(runs: int, concurrency: int) -> None:
     delivered = capture.count()
     print(f"runs per variant: {runs}, concurrency {concurrency}, emails captured: {delivered}")
     print(f"bare workflow, 3 send activities      : {bare_rate:7.1f} completed/s")
-    print(f"JourneyWorkflow, 3 send steps          : {engine_rate:7.1f} completed/s"
-          f"  ratio {engine_rate / bare_rate:.2f}")
-    print(f"event ingested -> journey completed    : {product_rate:7.1f} completed/s"
-          f"  ratio {product_rate / bare_rate:.2f}")
+    print(
+        f"JourneyWorkflow, 3 send steps          : {engine_rate:7.1f} completed/s"
+        f"  ratio {engine_rate / bare_rate:.2f}"
+    )
+    print(
+        f"event ingested -> journey completed    : {product_rate:7.1f} completed/s"
+        f"  ratio {product_rate / bare_rate:.2f}"
+    )
 
 
 def _event(customer: str) -> CustomerEvent:
     return CustomerEvent(
-        event_id=uuid.uuid4().hex, customer_id=customer, type="bench_started",
+        event_id=uuid.uuid4().hex,
+        customer_id=customer,
+        type="bench_started",
         occurred_at=datetime.now(UTC),
     )
 

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from store.store import Store
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -16,6 +15,7 @@ from activities.email_channel import SmtpEmailChannel
 from activities.messaging import MessagingActivities
 from activities.profiles import ProfileActivities
 from activities.run_log import RunLogActivities
+from store.store import Store
 from workers.settings import Settings
 from workflows.journey import JourneyWorkflow
 from workflows.sandbox import workflow_runner

@@ -1,0 +1,629 @@
+"""The HTTP API: a thin FastAPI front door over JourneyService.
+
+It authenticates, bounds request sizes, validates input with the domain's own models and maps
+the service's errors to status codes; every rule lives in domain/, store/ and the service.
+`create_app` takes a ready service (the CLI and the tests build one); `serve` and `running` run
+an app under uvicorn, in the foreground or in-process for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import uvicorn
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    Security,
+    status,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.contracts import RunSnapshot
+from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
+from domain.events import MAX_PROPERTIES_BYTES, CustomerEvent
+from domain.journey import JourneyDefinition
+from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
+from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
+from store.journeys import JourneySummary
+from store.store import Store
+from workers.client import connect
+from workers.settings import Settings
+
+API_KEY_HEADER = "X-API-Key"
+RUN_QUERY_TIMEOUT = 10.0
+CHALLENGE = 'Bearer realm="journeys", ApiKey realm="journeys" header="X-API-Key"'
+
+TAGS: list[dict[str, Any]] = [
+    {"name": "health", "description": "Liveness; needs no API key."},
+    {"name": "customers", "description": "Profiles and a customer's whole timeline."},
+    {"name": "events", "description": "Append customer events; they start and reach journeys."},
+    {"name": "journeys", "description": "Published journeys: read, pause, resume, enroll."},
+    {"name": "runs", "description": "A running or finished journey run, asked from Temporal."},
+]
+
+DESCRIPTION = f"""
+Customer journeys on Temporal: upsert customers, send their events, enroll them by hand,
+pause and resume journeys, and read a customer's timeline or a run's live state.
+
+Every endpoint but `/health` needs the API key, as `{API_KEY_HEADER}: <key>` or
+`Authorization: Bearer <key>`. Request bodies are limited in size (413 beyond it).
+"""
+
+
+# --- models that only the HTTP interface needs ---------------------------------------------
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ErrorDetail(BaseModel):
+    """The body of every 4xx/5xx the API itself decides (422 carries a list instead)."""
+
+    detail: str
+
+
+class CustomerChange(CustomerUpsert):
+    """A customer upsert whose id comes from the path; a body id, if sent, must match it."""
+
+    customer_id: CustomerId | None = Field(  # type: ignore[assignment]
+        default=None, description="Optional; when given it must equal the id in the path."
+    )
+
+
+class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[CustomerEvent] = Field(
+        min_length=1, description="Appended all or nothing; results come in this order."
+    )
+
+
+class JourneyDetail(BaseModel):
+    """One version of a journey's definition, with the journey's current summary."""
+
+    summary: JourneySummary
+    version: int
+    definition: JourneyDefinition
+
+
+RequestId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
+]
+
+
+class EnrollRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerId
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra properties of the enrollment event (e.g. the journey's correlation "
+        "key); templates see them as `trigger.*`.",
+    )
+    request_id: RequestId | None = Field(
+        default=None,
+        description="Makes a retried request have one effect; the Idempotency-Key header "
+        "does the same.",
+    )
+
+    @field_validator("properties")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The enrollment becomes a CustomerEvent inside the service; refuse here what that
+        # event would refuse, so the caller gets a 422 rather than a failed enrollment.
+        size = len(json.dumps(value, default=str))
+        if size > MAX_PROPERTIES_BYTES:
+            raise ValueError(f"properties are {size} bytes; at most {MAX_PROPERTIES_BYTES} allowed")
+        return value
+
+
+# --- authentication ------------------------------------------------------------------------
+
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey", description="The API key."
+)
+_bearer = HTTPBearer(
+    auto_error=False, scheme_name="Bearer", description="The API key as a bearer token."
+)
+
+
+def require_api_key(
+    request: Request,
+    key: Annotated[str | None, Security(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    offered = [value for value in (key, bearer.credentials if bearer else None) if value]
+    if not offered:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"missing API key: send {API_KEY_HEADER}: <key> or Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": CHALLENGE},
+        )
+    expected: bytes = request.app.state.api_key
+    # Every offered key is compared, in constant time, so timing reveals nothing.
+    matches = [hmac.compare_digest(value.encode(), expected) for value in offered]
+    if not any(matches):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid API key",
+            headers={"WWW-Authenticate": CHALLENGE},
+        )
+
+
+def get_service(request: Request) -> JourneyService:
+    service: JourneyService = request.app.state.service
+    return service
+
+
+Service = Annotated[JourneyService, Depends(get_service)]
+
+# --- request size --------------------------------------------------------------------------
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuses request bodies over `max_bytes` with 413.
+
+    A declared Content-Length is checked before anything is read; a chunked (or understated)
+    body is counted as it streams, and the app's own reaction to the aborted read is replaced
+    by the 413, so nothing is half-processed.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await _reply(send, 400, f"invalid Content-Length {declared!r}")
+                return
+            if int(declared) > self.max_bytes:
+                await self._refuse(send)
+                return
+        received = 0
+        too_large = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                return  # the app's answer to a body it could not read; the 413 replaces it
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not too_large or started:
+                raise
+        if too_large and not started:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        await _reply(
+            send,
+            413,
+            f"request body is larger than {self.max_bytes} bytes "
+            "(JOURNEYS_MAX_REQUEST_BYTES); send less per request",
+        )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _reply(send: Send, status_code: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _error(status_code: int) -> Any:
+    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status_code)
+
+    return handle
+
+
+async def _temporal_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RPCError)
+    unreachable = exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+    return JSONResponse(
+        {"detail": f"Temporal {'is unavailable' if unreachable else 'failed'}: {exc.message}"},
+        status_code=503 if unreachable else 502,
+    )
+
+
+def _invalid(loc: tuple[str, ...], message: str, value: Any) -> RequestValidationError:
+    return RequestValidationError(
+        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
+    )
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDetail}}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorDetail, "description": "Missing or wrong API key."}
+}
+TEMPORAL: dict[int | str, dict[str, Any]] = {
+    502: {"model": ErrorDetail, "description": "Temporal refused the call."},
+    503: {"model": ErrorDetail, "description": "Temporal is unreachable; retry the request."},
+}
+
+# --- endpoints -----------------------------------------------------------------------------
+
+public = APIRouter()
+router = APIRouter(dependencies=[Depends(require_api_key)], responses=UNAUTHORIZED)
+
+
+@public.get("/health", tags=["health"], response_model=Health)
+async def health() -> Health:
+    return Health()
+
+
+@router.put(
+    "/customers/{customer_id}",
+    tags=["customers"],
+    response_model=CustomerProfile,
+    summary="Create a customer or change some of its fields",
+)
+def put_customer(
+    customer_id: Annotated[CustomerId, Path()], change: CustomerChange, service: Service
+) -> CustomerProfile:
+    """Fields left out keep their stored value; `attributes` are merged key by key."""
+    if change.customer_id is not None and change.customer_id != customer_id:
+        raise _invalid(
+            ("body", "customer_id"),
+            f"customer_id {change.customer_id!r} differs from the path's {customer_id!r}",
+            change.customer_id,
+        )
+    upsert = CustomerUpsert.model_validate(
+        {**change.model_dump(exclude_unset=True), "customer_id": customer_id}
+    )
+    return service.upsert_customer(upsert)
+
+
+@router.get(
+    "/customers/{customer_id}",
+    tags=["customers"],
+    response_model=CustomerProfile,
+    responses=NOT_FOUND,
+)
+def get_customer(customer_id: str, service: Service) -> CustomerProfile:
+    profile = service.store.customers.get(customer_id)
+    if profile is None:
+        raise UnknownCustomer(customer_id)
+    return profile
+
+
+@router.get(
+    "/customers/{customer_id}/timeline",
+    tags=["customers"],
+    response_model=Timeline,
+    responses=NOT_FOUND,
+    summary="A customer's profile, events, messages and journey runs with their steps",
+)
+def get_timeline(customer_id: str, service: Service) -> Timeline:
+    return service.timeline(customer_id)
+
+
+@router.post(
+    "/events",
+    tags=["events"],
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestResult,
+    responses={**NOT_FOUND, **TEMPORAL},
+    summary="Append one customer event and deliver it to journeys",
+)
+async def post_event(event: CustomerEvent, service: Service) -> IngestResult:
+    """An `event_id` already logged is accepted and not stored again (`duplicate: true`);
+    it is delivered again, so retrying a request that failed half-way completes it.
+    An unknown customer is refused (404) and nothing is stored."""
+    [result] = await service.ingest([event])
+    return result
+
+
+@router.post(
+    "/events/batch",
+    tags=["events"],
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=list[IngestResult],
+    responses={**NOT_FOUND, **TEMPORAL},
+    summary="Append a batch of customer events, all or nothing",
+)
+async def post_events(batch: EventBatch, request: Request, service: Service) -> list[IngestResult]:
+    """If any event names an unknown customer the whole batch is refused (404) and nothing is
+    stored. The number of events per batch is limited (JOURNEYS_MAX_BATCH_EVENTS)."""
+    limit: int = request.app.state.max_batch_events
+    if len(batch.events) > limit:
+        raise _invalid(
+            ("body", "events"),
+            f"a batch holds at most {limit} events (JOURNEYS_MAX_BATCH_EVENTS); "
+            f"this one has {len(batch.events)}: split it",
+            len(batch.events),
+        )
+    return await service.ingest(batch.events)
+
+
+@router.get("/journeys", tags=["journeys"], response_model=list[JourneySummary])
+def list_journeys(service: Service) -> list[JourneySummary]:
+    return service.journeys()
+
+
+@router.get(
+    "/journeys/{journey_id}",
+    tags=["journeys"],
+    response_model=JourneyDetail,
+    response_model_exclude_none=True,
+    responses=NOT_FOUND,
+)
+def get_journey(
+    journey_id: str,
+    service: Service,
+    version: Annotated[int | None, Query(ge=1, description="Default: the newest.")] = None,
+) -> JourneyDetail:
+    summary = service.store.journeys.get(journey_id)
+    if summary is None:
+        raise UnknownJourney(journey_id)
+    if version is not None and version > summary.latest_version:
+        raise HTTPException(
+            404,
+            f"journey {journey_id!r} has no version {version} (newest is {summary.latest_version})",
+        )
+    number = version or summary.latest_version
+    return JourneyDetail(
+        summary=summary, version=number, definition=service.journey(journey_id, number)
+    )
+
+
+@router.post(
+    "/journeys/{journey_id}/pause",
+    tags=["journeys"],
+    response_model=JourneySummary,
+    responses=NOT_FOUND,
+    summary="Stop new entrants; runs in flight continue",
+)
+def pause_journey(journey_id: str, service: Service) -> JourneySummary:
+    return service.set_status(journey_id, "paused")
+
+
+@router.post(
+    "/journeys/{journey_id}/resume",
+    tags=["journeys"],
+    response_model=JourneySummary,
+    responses=NOT_FOUND,
+    summary="Take new entrants again",
+)
+def resume_journey(journey_id: str, service: Service) -> JourneySummary:
+    return service.set_status(journey_id, "active")
+
+
+@router.post(
+    "/journeys/{journey_id}/enrollments",
+    tags=["journeys"],
+    response_model=Delivery,
+    responses={
+        200: {"description": "No new run: the customer's running run got the event, or why not."},
+        201: {"model": Delivery, "description": "A run was started."},
+        409: {"model": ErrorDetail, "description": "The journey is paused."},
+        **NOT_FOUND,
+        **TEMPORAL,
+    },
+    summary="Enroll a customer by hand, as if the journey's trigger had fired now",
+)
+async def enroll(
+    journey_id: str,
+    body: EnrollRequest,
+    response: Response,
+    service: Service,
+    idempotency_key: Annotated[
+        RequestId | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Sending the same key again has no further effect.",
+        ),
+    ] = None,
+) -> Delivery:
+    if idempotency_key and body.request_id and idempotency_key != body.request_id:
+        raise _invalid(
+            ("body", "request_id"),
+            "request_id differs from the Idempotency-Key header; send one or make them equal",
+            body.request_id,
+        )
+    delivery = await service.enroll(
+        journey_id, body.customer_id, body.properties, idempotency_key or body.request_id
+    )
+    response.status_code = 201 if delivery.action == "started" else 200
+    return delivery
+
+
+@router.get(
+    "/runs/{workflow_id:path}",
+    tags=["runs"],
+    response_model=RunSnapshot,
+    responses={
+        **NOT_FOUND,
+        **TEMPORAL,
+        504: {"model": ErrorDetail, "description": "No worker answered in time."},
+    },
+    summary="A run's live state, e.g. /runs/journey/onboarding/c-1",
+)
+async def get_run(workflow_id: str, service: Service) -> RunSnapshot:
+    try:
+        async with asyncio.timeout(RUN_QUERY_TIMEOUT):
+            return await service.run_status(workflow_id)
+    except TimeoutError as exc:
+        # Temporal holds a query until a worker answers; without workers that is forever.
+        raise HTTPException(
+            504, f"no worker answered for run {workflow_id!r} within {RUN_QUERY_TIMEOUT:g} s"
+        ) from exc
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise HTTPException(404, f"no run with workflow id {workflow_id!r}") from exc
+
+
+# --- assembly ------------------------------------------------------------------------------
+
+
+def create_app(
+    service: JourneyService,
+    api_key: str,
+    *,
+    max_request_bytes: int = 1_048_576,
+    max_batch_events: int = 1000,
+) -> FastAPI:
+    """The API over `service`; requests must carry `api_key`."""
+    if not api_key:
+        raise ValueError("an API key is required (set JOURNEYS_API_KEY)")
+    if max_request_bytes < 1 or max_batch_events < 1:
+        raise ValueError("max_request_bytes and max_batch_events must be positive")
+    app = FastAPI(title="journeys", description=DESCRIPTION, openapi_tags=TAGS)
+    app.state.service = service
+    app.state.api_key = api_key.encode()
+    app.state.max_batch_events = max_batch_events
+    app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
+    for error in (UnknownCustomer, UnknownJourney, UnknownEnrollment, UnknownMessage):
+        app.add_exception_handler(error, _error(404))
+    app.add_exception_handler(JourneyPaused, _error(409))
+    app.add_exception_handler(RPCError, _temporal_error)
+    app.include_router(public)
+    app.include_router(router)
+    return app
+
+
+def create_app_from_settings(settings: Settings) -> FastAPI:
+    """The API as `journeys api` runs it: store and Temporal from JOURNEYS_* settings."""
+    if not settings.api_key:
+        raise ValueError("JOURNEYS_API_KEY is not set: the API refuses to run without a key")
+    store = Store.open(settings.db_url)
+    service = JourneyService(store, lambda: connect(settings), settings.temporal_task_queue)
+    app = create_app(
+        service,
+        settings.api_key,
+        max_request_bytes=settings.max_request_bytes,
+        max_batch_events=settings.max_batch_events,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            store.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    # Binding here raises OSError for a taken port, where uvicorn would call sys.exit.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Server:
+    # log_config=None: the process's own logging set-up stays in charge.
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=None)
+    )
+
+
+async def serve(app: FastAPI, host: str, port: int, *, log_level: str = "warning") -> None:
+    """Serve until SIGINT/SIGTERM (uvicorn's handlers) or cancellation."""
+    sock = _bind(host, port)
+    try:
+        await _server(app, host, port, log_level).serve(sockets=[sock])
+    finally:
+        sock.close()
+
+
+@asynccontextmanager
+async def running(
+    app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+) -> AsyncIterator[str]:
+    """Serve `app` in this event loop while the block runs; yields its base URL.
+
+    Port 0 picks a free port.
+    """
+    sock = _bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    server = _server(app, host, bound_port, log_level)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError("the API server stopped while starting")
+            await asyncio.sleep(0.01)
+        url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        yield f"http://{url_host}:{bound_port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -1,0 +1,226 @@
+"""The `journeys` command: run the processes, manage journeys. Thin: rules live elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from domain.journey import JourneyDefinition
+from domain.loader import load_journey_file
+from domain.problems import JourneyError
+from entrypoints import cli_customers
+from entrypoints.cli_common import console, errors, fail, service, table
+from entrypoints.runtime import open_store, resolve_api_key, run_api, run_dev
+from entrypoints.runtime import run_worker as _run_worker
+from entrypoints.service import JourneyPaused
+from store.errors import StoreError
+from workers.logging_setup import configure
+from workers.settings import get_settings
+
+app = typer.Typer(
+    help="journeys: event-sourced customer journeys on Temporal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def journey_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        else:
+            files.append(path)
+    return files
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@app.command()
+def dev() -> None:
+    """Run the embedded stack: Temporal dev server (SQLite file), SMTP capture, worker, API."""
+    settings = get_settings()
+    try:
+        asyncio.run(run_dev(settings, console))
+    except KeyboardInterrupt:
+        console.print("stopped")
+    except (RuntimeError, TimeoutError) as exc:
+        raise fail(str(exc)) from exc
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against JOURNEYS_TEMPORAL_ADDRESS (journeys and their activities)."""
+    settings = get_settings()
+    configure(settings)
+    store = open_store(settings)
+    try:
+        asyncio.run(_run_worker(settings, store))
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        store.close()
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API on JOURNEYS_API_HOST:JOURNEYS_API_PORT (needs JOURNEYS_API_KEY)."""
+    settings = get_settings()
+    configure(settings)
+    try:
+        key = resolve_api_key(settings, create=False)
+    except RuntimeError as exc:
+        raise fail(str(exc)) from exc
+    store = open_store(settings)
+    try:
+        asyncio.run(run_api(settings, store, key))
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        store.close()
+
+
+# --- journeys ------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Journey files or folders.")],
+) -> None:
+    """Check journey files without publishing; every problem names file, step and field."""
+    bad = 0
+    for path in journey_files(paths):
+        try:
+            journey = load_journey_file(path)
+        except JourneyError as exc:
+            bad += 1
+            for problem in exc.problems:
+                errors.print(f"[red]✗[/red] {problem}", highlight=False)
+            continue
+        console.print(f"[green]✓[/green] {path}: {journey.id} ({len(journey.steps)} steps)")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or folders.")]) -> None:
+    """Validate and publish journeys; an unchanged file keeps its current version."""
+    svc = service()
+    files = journey_files(paths)
+    problems: list[str] = []
+    journeys = []
+    for path in files:
+        try:
+            journeys.append(load_journey_file(path))
+        except JourneyError as exc:
+            problems += [str(p) for p in exc.problems]
+    if problems:  # all or nothing: one bad file publishes none
+        for problem in problems:
+            errors.print(f"[red]✗[/red] {problem}", highlight=False)
+        raise fail("nothing was published")
+    for journey in journeys:
+        record = svc.publish_definition(journey)
+        state = "published" if record.created else "unchanged"
+        console.print(f"{record.journey_id} v{record.version}: {state}")
+
+
+@app.command("list")
+def list_journeys() -> None:
+    """List published journeys with their newest version and status."""
+    grid = table("journey", "name", "category", "trigger", "version", "status", "published")
+    for summary in service().journeys():
+        grid.add_row(
+            summary.journey_id,
+            summary.name,
+            summary.category,
+            summary.trigger_event or "",
+            str(summary.latest_version),
+            summary.status,
+            summary.published_at.isoformat(timespec="seconds"),
+        )
+    console.print(grid)
+
+
+@app.command()
+def show(
+    journey_id: str,
+    version: Annotated[int | None, typer.Option(help="A published version.")] = None,
+) -> None:
+    """Print a published journey (newest version unless --version)."""
+    try:
+        journey = service().journey(journey_id, version)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    console.print(
+        yaml.safe_dump(
+            journey.model_dump(mode="json", by_alias=True, exclude_none=True),
+            sort_keys=False,
+            allow_unicode=True,
+        ),
+        highlight=False,
+        markup=False,
+    )
+
+
+def _set_status(journey_id: str, status: str) -> None:
+    try:
+        summary = service().set_status(journey_id, status)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{summary.journey_id}: {summary.status}")
+
+
+@app.command()
+def pause(journey_id: str) -> None:
+    """Stop new entrants; runs already in the journey go on to their end."""
+    _set_status(journey_id, "paused")
+
+
+@app.command()
+def resume(journey_id: str) -> None:
+    """Let new entrants in again."""
+    _set_status(journey_id, "active")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of journey files (point your editor's YAML plugin at it)."""
+    print(json.dumps(JourneyDefinition.model_json_schema(by_alias=True), indent=2))
+
+
+@app.command()
+def enroll(
+    journey_id: str,
+    customer_id: str,
+    properties: Annotated[str, typer.Option(help="JSON object for the trigger.")] = "{}",
+    request_id: Annotated[
+        str | None, typer.Option(help="Repeat with the same id and it has one effect.")
+    ] = None,
+) -> None:
+    """Put a customer into a journey now, as if its trigger had fired."""
+    try:
+        props = json.loads(properties)
+    except json.JSONDecodeError as exc:
+        raise fail(f"--properties is not JSON: {exc}") from exc
+    try:
+        delivery = asyncio.run(service().enroll(journey_id, customer_id, props, request_id))
+    except (StoreError, JourneyPaused) as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{delivery.action}: {delivery.workflow_id} {delivery.reason}".rstrip())
+
+
+cli_customers.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Long-running processes: the worker, the HTTP API and the whole embedded dev stack.
+
+`journeys worker`, `journeys api` and `journeys dev` call these; they share one way to open
+the store, connect to Temporal and build the service, so every process reads the same settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from entrypoints.api import create_app, serve
+from entrypoints.service import JourneyService
+from store.store import Store
+from workers.client import connect
+from workers.dev_server import DevServer
+from workers.logging_setup import configure, log
+from workers.mail_capture import MailCapture
+from workers.settings import Settings
+from workers.worker import activities_for, build_worker, default_channels
+
+
+def open_store(settings: Settings) -> Store:
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Store.open(settings.db_url)
+
+
+def make_service(settings: Settings, store: Store) -> JourneyService:
+    return JourneyService(store, lambda: connect(settings), settings.temporal_task_queue)
+
+
+def api_key_file(settings: Settings) -> Path:
+    return settings.data_dir / "api_key"
+
+
+def resolve_api_key(settings: Settings, *, create: bool) -> str:
+    """JOURNEYS_API_KEY, else the key the dev stack generated (made now when `create`)."""
+    if settings.api_key:
+        return settings.api_key
+    path = api_key_file(settings)
+    if path.exists():
+        return path.read_text().strip()
+    if not create:
+        raise RuntimeError(
+            "no API key: set JOURNEYS_API_KEY (the dev stack generates one into "
+            f"{path} when it starts)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+async def run_worker(settings: Settings, store: Store) -> None:
+    client = await connect(settings)
+    worker = build_worker(
+        client,
+        settings.temporal_task_queue,
+        activities_for(store, default_channels(settings)),
+    )
+    log().info(
+        "worker started",
+        task_queue=settings.temporal_task_queue,
+        temporal=settings.temporal_address,
+    )
+    await worker.run()
+
+
+async def run_api(settings: Settings, store: Store, api_key: str) -> None:
+    app = create_app(
+        make_service(settings, store),
+        api_key=api_key,
+        max_request_bytes=settings.max_request_bytes,
+        max_batch_events=settings.max_batch_events,
+    )
+    await serve(app, settings.api_host, settings.api_port)
+
+
+def _temporal_host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+async def run_dev(
+    settings: Settings, console: Console, ready: Callable[[], None] | None = None
+) -> None:
+    """Temporal dev server (SQLite file), SMTP capture, worker and API in one process."""
+    configure(settings)
+    data = settings.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    host, port = _temporal_host_port(settings.temporal_address)
+    temporal = DevServer(data / "temporal.db", host, port, settings.temporal_ui_port)
+    capture = MailCapture(data / "mail", settings.smtp_host, settings.smtp_port)
+    store = open_store(settings)
+    api_key = resolve_api_key(settings, create=True)
+    with contextlib.ExitStack() as stack:
+        await temporal.start(data / "temporal.log")
+        stack.callback(temporal.stop)
+        capture.start()
+        stack.callback(capture.stop)
+        stack.callback(store.close)
+        published = make_service(settings, store).publish_directory(settings.journeys_dir)
+        _print_addresses(console, settings, temporal, capture, api_key, len(published))
+        tasks = [
+            asyncio.create_task(run_worker(settings, store)),
+            asyncio.create_task(run_api(settings, store, api_key)),
+        ]
+        if ready is not None:
+            ready()
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _print_addresses(
+    console: Console,
+    settings: Settings,
+    temporal: DevServer,
+    capture: MailCapture,
+    api_key: str,
+    published: int,
+) -> None:
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print("[bold]journeys dev stack is up[/bold]")
+    console.print(f"  Temporal server   {temporal.address}  (file {temporal.database})")
+    console.print(f"  Temporal Web UI   {temporal.ui_url}")
+    console.print(f"  HTTP API          {api}   (OpenAPI: {api}/docs)")
+    console.print(f"  API key           {api_key}   (header X-API-Key)")
+    console.print(
+        f"  SMTP capture      {capture.host}:{capture.port}  (mail in {capture.directory})"
+    )
+    console.print(f"  Store             {settings.db_url}")
+    console.print(f"  Journeys          {published} published from {settings.journeys_dir}")
+    console.print("Press Ctrl-C to stop.")

@@ -1,0 +1,150 @@
+"""API fixtures: the app over a real store (SQLite file) and a real Temporal dev server.
+
+One dev server, store and worker serve the whole module tree; every test makes its own
+customers (unique ids), so tests never see each other's runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.channels import RenderedMessage
+from entrypoints.api import create_app
+from entrypoints.service import JourneyService
+from store.store import Store
+from workers.binaries import temporal_cli
+from workers.worker import activities_for, build_worker
+
+JOURNEYS_DIR = Path(__file__).resolve().parents[2] / "journeys"
+API_KEY = "test-key-0123456789"
+MAX_REQUEST_BYTES = 16_384
+MAX_BATCH_EVENTS = 5
+
+T = TypeVar("T")
+
+
+class RecordingChannel:
+    """An email channel that keeps what it was handed instead of sending it."""
+
+    name = "email"
+
+    def __init__(self) -> None:
+        self.delivered: list[RenderedMessage] = []
+
+    async def deliver(self, message: RenderedMessage) -> str:
+        self.delivered.append(message)
+        return f"<{message.idempotency_key}@test>"
+
+    def to(self, recipient: str) -> list[RenderedMessage]:
+        return [m for m in self.delivered if m.recipient == recipient]
+
+
+@dataclass
+class Stack:
+    store: Store
+    service: JourneyService
+    channel: RecordingChannel
+    client: Client
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    db = tmp_path_factory.mktemp("api") / "journeys.db"
+    store = Store.open(f"sqlite:///{db}")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(),
+        data_converter=pydantic_data_converter,
+        ui=False,
+    )
+    channel = RecordingChannel()
+    task_queue = f"api-test-{uuid.uuid4().hex[:8]}"
+
+    async def client_factory() -> Client:
+        return env.client
+
+    service = JourneyService(store, client_factory, task_queue)
+    service.publish_directory(JOURNEYS_DIR)
+    try:
+        async with build_worker(env.client, task_queue, activities_for(store, {"email": channel})):
+            yield Stack(store=store, service=service, channel=channel, client=env.client)
+    finally:
+        await env.shutdown()
+        store.close()
+
+
+def make_app(stack: Stack) -> FastAPI:
+    return create_app(
+        stack.service,
+        api_key=API_KEY,
+        max_request_bytes=MAX_REQUEST_BYTES,
+        max_batch_events=MAX_BATCH_EVENTS,
+    )
+
+
+@pytest_asyncio.fixture
+async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends no API key."""
+    transport = httpx.ASGITransport(app=make_app(stack))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends the right API key."""
+    transport = httpx.ASGITransport(app=make_app(stack))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers={"X-API-Key": API_KEY}
+    ) as client:
+        yield client
+
+
+def new_id(prefix: str = "c") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+async def new_customer(api: httpx.AsyncClient, **fields: Any) -> str:
+    """Create a customer with a unique id (and an email address unless told otherwise)."""
+    customer_id = new_id(fields.pop("prefix", "c"))
+    fields.setdefault("email", f"{customer_id}@example.com")
+    response = await api.put(f"/customers/{customer_id}", json=fields)
+    assert response.status_code == 200, response.text
+    return customer_id
+
+
+def event(customer_id: str, type_: str = "page_viewed", **properties: Any) -> dict[str, Any]:
+    return {
+        "event_id": new_id("evt"),
+        "customer_id": customer_id,
+        "type": type_,
+        "occurred_at": "2026-03-01T09:00:00+00:00",
+        "properties": properties,
+    }
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Poll `probe` until it returns something truthy; runs progress in real time here."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,208 @@
+"""End to end: `journeys dev` as a user starts it, driven only through its HTTP API.
+
+The stack runs in its own process on free ports with a file-backed Temporal dev server, the
+SQLite store, the SMTP capture, the worker and the API. Customers and events go in over real
+HTTP; the emails must arrive at the capture exactly once; the run's history is read back from
+Temporal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from workers.mail_capture import free_port
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+API_KEY = "e2e-test-key"
+
+
+@dataclass
+class Stack:
+    data: Path
+    api: str
+    temporal: str
+    process: subprocess.Popen[bytes]
+
+    def mails(self) -> list[EmailMessage]:
+        found = []
+        for path in sorted((self.data / "mail").glob("*.eml")):
+            message = message_from_bytes(path.read_bytes(), policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            found.append(message)
+        return found
+
+    def log(self) -> str:
+        return (self.data / "stack.log").read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("dev-stack")
+    ports = {name: free_port() for name in ("temporal", "ui", "smtp", "api")}
+    env = {
+        **os.environ,
+        "JOURNEYS_DATA_DIR": str(data),
+        "JOURNEYS_DATABASE_URL": "",
+        "JOURNEYS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+        "JOURNEYS_TEMPORAL_UI_PORT": str(ports["ui"]),
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": "e2e",
+        "JOURNEYS_SMTP_PORT": str(ports["smtp"]),
+        "JOURNEYS_API_PORT": str(ports["api"]),
+        "JOURNEYS_API_KEY": API_KEY,
+    }
+    log = (data / "stack.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "dev"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    running = Stack(
+        data, f"http://127.0.0.1:{ports['api']}", env["JOURNEYS_TEMPORAL_ADDRESS"], process
+    )
+    try:
+        _wait_until_healthy(running)
+        yield running
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _wait_until_healthy(stack: Stack, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            pytest.fail(f"journeys dev exited early:\n{stack.log()}")
+        try:
+            if httpx.get(f"{stack.api}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"journeys dev did not become healthy:\n{stack.log()}")
+
+
+@pytest_asyncio.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=stack.api, headers={"X-API-Key": API_KEY}, timeout=30
+    ) as client:
+        yield client
+
+
+async def _eventually(check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(0.2)
+
+
+def _event(event_id: str, customer: str, type_: str, **properties: Any) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "customer_id": customer,
+        "type": type_,
+        "occurred_at": "2026-11-25T09:30:00+01:00",
+        "properties": properties,
+    }
+
+
+async def test_dev_stack_prints_its_addresses_and_refuses_requests_without_a_key(
+    stack: Stack,
+) -> None:
+    log = stack.log()
+    assert "Temporal Web UI" in log and "HTTP API" in log and "SMTP capture" in log
+    async with httpx.AsyncClient(base_url=stack.api) as anonymous:
+        response = await anonymous.get("/journeys")
+    assert response.status_code == 401
+
+
+async def test_events_through_the_api_send_each_email_once_and_leave_a_readable_history(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    journeys = (await api.get("/journeys")).json()
+    assert {"onboarding", "nurture", "post_purchase", "win_back"} <= {
+        j["journey_id"] for j in journeys
+    }
+    customer = "e2e-ada"
+    put = await api.put(
+        f"/customers/{customer}",
+        json={
+            "customer_id": customer,
+            "email": "ada@example.com",
+            "timezone": "Europe/Berlin",
+            "attributes": {"first_name": "Ada"},
+        },
+    )
+    assert put.status_code == 200, put.text
+
+    signed_up = await api.post("/events", json=_event("e2e-1", customer, "signed_up"))
+    assert signed_up.status_code == 202, signed_up.text
+    [onboarding] = [d for d in signed_up.json()["deliveries"] if d["journey_id"] == "onboarding"]
+    assert onboarding["action"] == "started"
+
+    order = _event("e2e-2", customer, "order_completed", order_id="o-77")
+    first = await api.post("/events", json=order)
+    again = await api.post("/events", json=order)  # a retried request: one effect
+    assert first.json()["duplicate"] is False
+    assert again.json()["duplicate"] is True
+    await api.post(
+        "/events/batch",
+        json={"events": [_event("e2e-3", customer, "order_delivered", order_id="o-77")]},
+    )
+
+    def to_ada() -> list[EmailMessage]:
+        return [m for m in stack.mails() if m["To"] == "ada@example.com"]
+
+    await _eventually(lambda: len(to_ada()) >= 2)
+    await asyncio.sleep(2)  # long enough for a duplicate send to show up
+    subjects = sorted(str(m["Subject"]) for m in to_ada())
+    assert subjects == ["Thank you for order o-77", "Welcome aboard, Ada"]
+
+    timeline = (await api.get(f"/customers/{customer}/timeline")).json()
+    runs = {view["run"]["journey_id"]: view["run"] for view in timeline["runs"]}
+    assert set(runs) == {"onboarding", "post_purchase"}
+    assert [e["event_id"] for e in timeline["events"]] == ["e2e-1", "e2e-2", "e2e-3"]
+    assert sorted(m["status"] for m in timeline["messages"]) == ["sent", "sent"]
+
+    client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
+    post_purchase = runs["post_purchase"]["workflow_id"]
+    status = (await api.get(f"/runs/{post_purchase}")).json()
+    assert status["position"] == "settle"  # delivered: now waiting 3 days to ask for a review
+    history = await client.get_workflow_handle(post_purchase).fetch_history()
+    kinds = [event.event_type for event in history.events]
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED in kinds
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED in kinds
+    assert EventType.EVENT_TYPE_TIMER_STARTED in kinds
+
+    # The order was onboarding's goal: that run ended at once, whatever step it was in.
+    onboarding_run = client.get_workflow_handle(runs["onboarding"]["workflow_id"])
+    outcome = await asyncio.wait_for(onboarding_run.result(), timeout=30)
+    assert outcome["goal"]["goal"] == "first_order"
