@@ -26,6 +26,7 @@ from domain.contracts import EnrollCustomer, SendMessage
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
 from domain.loader import load_journey_text
+from domain.runs import Enrollment
 from entrypoints.service import JourneyService
 from scripts.bench_baseline import BareThreeSends
 from store.store import Store
@@ -111,16 +112,27 @@ async def main(runs: int, concurrency: int) -> None:
     async def engine(i: int) -> None:
         customer = f"c{runs + 10 + i}"
         trigger = _event(customer)
+        run = Enrollment(
+            entry_id=uuid.uuid4().hex,
+            workflow_id=f"engine/{queue}/{i}",
+            journey_id=journey.id,
+            version=1,
+            customer_id=customer,
+            trigger_event_id=trigger.event_id,
+            entered_at=datetime.now(UTC),
+        )
+        await asyncio.to_thread(store.events.append, trigger, run.entered_at)
+        await asyncio.to_thread(store.runs.enroll, run)  # the run log needs its enrollment
         await env.client.execute_workflow(
             JourneyWorkflow.run,
             EnrollCustomer(
                 journey=journey,
                 version=1,
                 customer_id=customer,
-                entry_id=uuid.uuid4().hex,
+                entry_id=run.entry_id,
                 trigger=trigger,
             ),
-            id=f"engine/{queue}/{i}",
+            id=run.workflow_id,
             task_queue=queue,
         )
 
