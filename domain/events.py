@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.customers import CustomerId
 
@@ -18,6 +18,17 @@ EventId = Annotated[
 ]
 
 MAX_PROPERTIES_BYTES = 16 * 1024
+
+
+def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, default=str))
+    if size > MAX_PROPERTIES_BYTES:
+        raise ValueError(f"properties are {size} bytes; at most {MAX_PROPERTIES_BYTES} allowed")
+    return value
+
+
+# An event's properties: any JSON object of at most MAX_PROPERTIES_BYTES.
+EventProperties = Annotated[dict[str, Any], AfterValidator(_bounded)]
 
 
 class CustomerEvent(BaseModel):
@@ -33,15 +44,7 @@ class CustomerEvent(BaseModel):
     customer_id: CustomerId
     type: EventType
     occurred_at: AwareDatetime
-    properties: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("properties")
-    @classmethod
-    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
-        size = len(json.dumps(value, default=str))
-        if size > MAX_PROPERTIES_BYTES:
-            raise ValueError(f"properties are {size} bytes; at most {MAX_PROPERTIES_BYTES} allowed")
-        return value
+    properties: EventProperties = Field(default_factory=dict)
 
     def template_context(self) -> dict[str, Any]:
         """The event as templates and conditions see it (`trigger.order_id`)."""

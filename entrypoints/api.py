@@ -33,13 +33,13 @@ from fastapi import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
-from domain.events import MAX_PROPERTIES_BYTES, CustomerEvent
+from domain.events import CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
 from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
@@ -115,7 +115,7 @@ class EnrollRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     customer_id: CustomerId
-    properties: dict[str, Any] = Field(
+    properties: EventProperties = Field(
         default_factory=dict,
         description="Extra properties of the enrollment event (e.g. the journey's correlation "
         "key); templates see them as `trigger.*`.",
@@ -125,16 +125,6 @@ class EnrollRequest(BaseModel):
         description="Makes a retried request have one effect; the Idempotency-Key header "
         "does the same.",
     )
-
-    @field_validator("properties")
-    @classmethod
-    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
-        # The enrollment becomes a CustomerEvent inside the service; refuse here what that
-        # event would refuse, so the caller gets a 422 rather than a failed enrollment.
-        size = len(json.dumps(value, default=str))
-        if size > MAX_PROPERTIES_BYTES:
-            raise ValueError(f"properties are {size} bytes; at most {MAX_PROPERTIES_BYTES} allowed")
-        return value
 
 
 # --- authentication ------------------------------------------------------------------------
