@@ -13,6 +13,7 @@ from domain.journey import (
     GotoStep,
     JourneyDefinition,
     SendStep,
+    SplitStep,
     Step,
     UpdateStep,
     WaitForStep,
@@ -37,6 +38,8 @@ def successors(journey: JourneyDefinition, index: int) -> list[str]:
             return targets
         case WaitForStep():
             return [following, step.on_timeout or following]
+        case SplitStep():
+            return [variant.goto for variant in step.split]
         case _:
             return [following]
 
@@ -87,6 +90,8 @@ def _named_targets(step: Step) -> list[tuple[str, str]]:
             ]
         case WaitForStep() if step.on_timeout:
             return [("on_timeout", step.on_timeout)]
+        case SplitStep():
+            return [(f"split[{i}].goto", variant.goto) for i, variant in enumerate(step.split)]
     return []
 
 

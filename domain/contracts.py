@@ -46,6 +46,7 @@ class JourneyState(BaseModel):
     inbox: list[CustomerEvent] = Field(default_factory=list)
     steps_taken: int = 0
     goal: GoalReached | None = None
+    held_out: bool = False  # in a holdout's control group: sends are skipped
 
 
 class EnrollCustomer(BaseModel):

@@ -172,6 +172,16 @@ class EndSpec(_Strict):
     reason: str = "end"
 
 
+class SplitVariant(_Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    weight: float = Field(default=1, ge=0, description="Relative share; 0 closes the variant.")
+    goto: Target
+
+
+class HoldoutSpec(_Strict):
+    percent: float = Field(gt=0, lt=100, description="Share of entrants who get no messages.")
+
+
 class _Step(_Strict):
     id: StepId
     name: str | None = None
@@ -215,6 +225,28 @@ class UpdateStep(_Step):
     update: UpdateSpec
 
 
+class SplitStep(_Step):
+    """A/B/n: each customer goes, stably, to one variant's `goto` by the weights."""
+
+    split: list[SplitVariant] = Field(min_length=2)
+
+    @field_validator("split")
+    @classmethod
+    def _variants(cls, variants: list[SplitVariant]) -> list[SplitVariant]:
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique: {', '.join(names)}")
+        if sum(v.weight for v in variants) <= 0:
+            raise ValueError("weights are all zero: at least one variant needs a weight above 0")
+        return variants
+
+
+class HoldoutStep(_Step):
+    """A control group: a stable `percent` of entrants walk on but are sent nothing."""
+
+    holdout: HoldoutSpec
+
+
 class GotoStep(_Step):
     goto: Target
 
@@ -240,7 +272,17 @@ class EndStep(_Step):
         return value
 
 
-STEP_KINDS = ("send", "wait", "wait_for", "branch", "update", "goto", "end")
+STEP_KINDS = (
+    "send",
+    "wait",
+    "wait_for",
+    "branch",
+    "update",
+    "split",
+    "holdout",
+    "goto",
+    "end",
+)
 
 
 def step_kind(raw: Any) -> str | None:
@@ -259,6 +301,8 @@ Step = Annotated[
     | Annotated[WaitForStep, Tag("wait_for")]
     | Annotated[BranchStep, Tag("branch")]
     | Annotated[UpdateStep, Tag("update")]
+    | Annotated[SplitStep, Tag("split")]
+    | Annotated[HoldoutStep, Tag("holdout")]
     | Annotated[GotoStep, Tag("goto")]
     | Annotated[EndStep, Tag("end")],
     Discriminator(

@@ -14,7 +14,8 @@ from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
 from entrypoints import cli_customers
-from entrypoints.cli_common import console, errors, fail, service, table
+from entrypoints.cli_common import console, errors, fail, service
+from entrypoints.cli_reports import report_app, table
 from entrypoints.runtime import open_store, resolve_api_key, run_api, run_dev
 from entrypoints.runtime import run_worker as _run_worker
 from entrypoints.service import JourneyPaused
@@ -216,6 +217,7 @@ def enroll(
 
 
 cli_customers.register(app)
+app.add_typer(report_app, name="report")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from store.event_log import EventLog
 from store.journeys import JourneyRepository
 from store.migrate import upgrade_engine
 from store.outbox import Outbox
+from store.reports import ReportRepository
 from store.runs import RunRepository
 
 
@@ -25,6 +26,7 @@ class Store:
         self.journeys = JourneyRepository(engine)
         self.runs = RunRepository(engine)
         self.outbox = Outbox(engine)
+        self.reports = ReportRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

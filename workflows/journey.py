@@ -39,13 +39,16 @@ with workflow.unsafe.imports_passed_through():
     from domain.customers import CustomerProfile
     from domain.durations import format_duration
     from domain.events import CustomerEvent
+    from domain.experiments import HOLDOUT, TREATMENT, bucket, choose, held_out
     from domain.expressions import ExpressionError, evaluate_condition, render_value
     from domain.journey import (
         END,
         BranchStep,
         EndStep,
         GotoStep,
+        HoldoutStep,
         SendStep,
+        SplitStep,
         Step,
         UpdateStep,
         WaitForStep,
@@ -128,6 +131,10 @@ class JourneyWorkflow:
                 return await self._branch(step)
             case UpdateStep():
                 return await self._update(step)
+            case SplitStep():
+                return self._split(step)
+            case HoldoutStep():
+                return self._holdout(step)
             case GotoStep():
                 self._note(step, "completed", f"goto {step.goto}")
                 return step.goto
@@ -145,6 +152,10 @@ class JourneyWorkflow:
     # --- step kinds ----------------------------------------------------------------------
 
     async def _send(self, step: SendStep, visit: int) -> str:
+        if self.state.held_out:
+            self.state.outputs[step.id] = {"status": "skipped", "detail": HOLDOUT}
+            self._note(step, "skipped", "holdout: the control group is sent nothing")
+            return self._next(step)
         inp = self._inp
         info = workflow.info()
         outcome: MessageOutcome = await workflow.execute_activity(
@@ -231,6 +242,21 @@ class JourneyWorkflow:
         target = self._next(step)
         self._note(step, "completed", "; ".join([*errors, f"no case held -> {target}"]))
         return target
+
+    def _split(self, step: SplitStep) -> str:
+        point = bucket(self.inp.journey.id, step.id, self.inp.customer_id)
+        name = choose(step.split, point)
+        self.state.outputs[step.id] = {"variant": name}
+        self._note(step, "completed", name)
+        return next(v.goto for v in step.split if v.name == name)
+
+    def _holdout(self, step: HoldoutStep) -> str:
+        point = bucket(self.inp.journey.id, step.id, self.inp.customer_id)
+        self.state.held_out = held_out(step.holdout.percent, point)
+        group = HOLDOUT if self.state.held_out else TREATMENT
+        self.state.outputs[step.id] = {"group": group}
+        self._note(step, "completed", group)
+        return self._next(step)
 
     async def _update(self, step: UpdateStep) -> str:
         await self._load_profile()

@@ -157,3 +157,31 @@ def test_events_file_keeps_good_lines_and_reports_bad_ones_by_line(tmp_path: Pat
     assert "1 appended, 1 duplicates ignored" in out
     code, out = journeys("customers", "show", "bob")
     assert out.count("f-1") == 1 and "f-2" not in out
+
+
+def test_report_experiment_shows_lift_over_holdout_and_funnel_writes_a_chart(
+    tmp_path: Path,
+) -> None:
+    from entrypoints.cli_common import service
+    from tests.store.test_reports import _fill
+
+    promo = tmp_path / "promo.yaml"
+    promo.write_text(
+        "id: promo\nname: Promo\ntrigger: {event: signed_up}\n"
+        "exit_when: [{event: order_completed}]\n"
+        "steps:\n  - {id: control, holdout: {percent: 40}}\n"
+        "  - id: offer\n    split: [{name: discount, goto: done}, {name: shipping, goto: done}]\n"
+        "  - {id: done, end: done}\n"
+    )
+    assert journeys("publish", str(promo))[0] == 0
+    _fill(service().store)
+    code, out = journeys("report", "experiment", "promo")
+    assert code == 0, out
+    assert "discount" in out and "66.7%" in out and "+166.7% vs holdout" in out
+    chart = tmp_path / "funnel.png"
+    code, out = journeys("report", "funnel", "promo", "--chart", str(chart))
+    assert code == 0, out
+    assert "converted" in out and "3 (30.0%)" in out
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    code, out = journeys("report", "experiment", "onboarding")
+    assert code == 1 and "unknown journey" in out

@@ -13,7 +13,14 @@ import yaml
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
 from domain.expressions import evaluate_condition
-from domain.journey import BranchStep, JourneyDefinition, SendStep, UpdateStep, WaitStep
+from domain.journey import (
+    STEP_KINDS,
+    BranchStep,
+    JourneyDefinition,
+    SendStep,
+    UpdateStep,
+    WaitStep,
+)
 from domain.loader import load_journey_file
 from domain.rendering import render_template
 
@@ -126,7 +133,7 @@ def test_the_json_schema_describes_the_yaml_spelling(schema: dict[str, Any]) -> 
     assert "for" in defs["WaitSpec"]["properties"]
     assert "else" in defs["BranchCase"]["properties"]
     assert set(schema["required"]) >= {"id", "name", "trigger", "steps"}
-    assert len(schema["properties"]["steps"]["items"]["oneOf"]) == 7
+    assert len(schema["properties"]["steps"]["items"]["oneOf"]) == len(STEP_KINDS)
     end_forms = {json.dumps(form) for form in defs["EndStep"]["properties"]["end"]["anyOf"]}
     assert '{"type": "string"}' in end_forms  # `end: reason`, as the built-ins write it
 
