@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.audiences import AudienceSpec
 from domain.durations import Duration
 from domain.events import EventType
 from domain.matching import properties_match
@@ -323,6 +324,9 @@ class JourneyDefinition(_Strict):
     trigger: Trigger
     exit_when: list[Goal] = Field(default_factory=list)
     templates: dict[str, Template] = Field(default_factory=dict)
+    audience: AudienceSpec | None = Field(
+        default=None, description="Enroll a segment's members on a daily schedule."
+    )
     steps: list[Step] = Field(min_length=1)
 
     def index_of(self, step_id: str) -> int:

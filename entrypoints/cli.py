@@ -9,16 +9,19 @@ from typing import Annotated
 
 import typer
 import yaml
+from temporalio.service import RPCError
 
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
-from entrypoints import cli_customers
+from entrypoints import cli_audiences, cli_customers, cli_simulate
+from entrypoints.audience_schedules import sync_published
 from entrypoints.cli_common import console, errors, fail, service
+from entrypoints.cli_enrollment import audiences_app
 from entrypoints.cli_reports import report_app, table
 from entrypoints.runtime import open_store, resolve_api_key, run_api, run_dev
 from entrypoints.runtime import run_worker as _run_worker
-from entrypoints.service import JourneyPaused
+from entrypoints.service import JourneyPaused, JourneyService
 from store.errors import StoreError
 from workers.logging_setup import configure
 from workers.settings import get_settings
@@ -129,6 +132,8 @@ def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or f
         record = svc.publish_definition(journey)
         state = "published" if record.created else "unchanged"
         console.print(f"{record.journey_id} v{record.version}: {state}")
+    if any(journey.audience for journey in journeys):
+        _sync_quietly(svc)
 
 
 @app.command("list")
@@ -170,11 +175,29 @@ def show(
 
 
 def _set_status(journey_id: str, status: str) -> None:
+    svc = service()
     try:
-        summary = service().set_status(journey_id, status)
+        summary = svc.set_status(journey_id, status)
     except StoreError as exc:
         raise fail(str(exc)) from exc
     console.print(f"{summary.journey_id}: {summary.status}")
+    if svc.journey(journey_id).audience is not None:
+        _sync_quietly(svc)
+
+
+def _sync_quietly(svc: JourneyService) -> None:
+    """Bring audience schedules in line; a Temporal that cannot be reached is only a warning."""
+    try:
+        changes = asyncio.run(asyncio.wait_for(sync_published(svc), timeout=10))
+    except (RPCError, RuntimeError, OSError, TimeoutError) as exc:
+        errors.print(
+            f"[yellow]warning:[/yellow] audience schedules not synced ({exc}); "
+            "run `journeys audiences sync` when Temporal is up",
+            highlight=False,
+        )
+        return
+    for change in changes:
+        console.print(change)
 
 
 @app.command()
@@ -217,7 +240,10 @@ def enroll(
 
 
 cli_customers.register(app)
+cli_audiences.register(app)
+cli_simulate.register(app)
 app.add_typer(report_app, name="report")
+app.add_typer(audiences_app, name="audiences")
 
 
 def main() -> None:

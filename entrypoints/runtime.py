@@ -14,6 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from activities.audience import AudienceActivities
+from domain.segments import load_segments_file
+from entrypoints import audience_schedules
 from entrypoints.api import create_app, serve
 from entrypoints.service import JourneyService
 from store.store import Store
@@ -58,12 +61,22 @@ def resolve_api_key(settings: Settings, *, create: bool) -> str:
     return key
 
 
+def audience_activities(settings: Settings, store: Store) -> AudienceActivities:
+    segments = load_segments_file(settings.segments_file)
+    return AudienceActivities(store, segments, make_service(settings, store))
+
+
 async def run_worker(settings: Settings, store: Store) -> None:
     client = await connect(settings)
+    audiences = audience_activities(settings, store)
     worker = build_worker(
         client,
         settings.temporal_task_queue,
-        activities_for(store, default_channels(settings)),
+        [
+            *activities_for(store, default_channels(settings)),
+            audiences.measure_audience,
+            audiences.enroll_audience_batch,
+        ],
     )
     log().info(
         "worker started",
@@ -106,7 +119,9 @@ async def run_dev(
         capture.start()
         stack.callback(capture.stop)
         stack.callback(store.close)
-        published = make_service(settings, store).publish_directory(settings.journeys_dir)
+        svc = make_service(settings, store)
+        published = svc.publish_directory(settings.journeys_dir)
+        await audience_schedules.sync_published(svc)
         _print_addresses(console, settings, temporal, capture, api_key, len(published))
         tasks = [
             asyncio.create_task(run_worker(settings, store)),

@@ -12,8 +12,10 @@ from store.event_log import EventLog
 from store.journeys import JourneyRepository
 from store.migrate import upgrade_engine
 from store.outbox import Outbox
+from store.projections import ProjectionRepository
 from store.reports import ReportRepository
 from store.runs import RunRepository
+from store.segments import SegmentRepository
 
 
 class Store:
@@ -27,6 +29,8 @@ class Store:
         self.runs = RunRepository(engine)
         self.outbox = Outbox(engine)
         self.reports = ReportRepository(engine)
+        self.projections = ProjectionRepository(engine)
+        self.segments = SegmentRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_048_576
     max_batch_events: int = 1000
     journeys_dir: Path = REPO_ROOT / "journeys"
+    segments_file: Path = Field(
+        default=REPO_ROOT / "journeys" / "segments" / "segments.yaml",
+        description="Named segments that audiences and `journeys segments` use.",
+    )
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")

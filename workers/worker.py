@@ -17,10 +17,11 @@ from activities.profiles import ProfileActivities
 from activities.run_log import RunLogActivities
 from store.store import Store
 from workers.settings import Settings
+from workflows.audience import AudienceEnrollmentWorkflow
 from workflows.journey import JourneyWorkflow
 from workflows.sandbox import workflow_runner
 
-WORKFLOWS: list[type] = [JourneyWorkflow]
+WORKFLOWS: list[type] = [JourneyWorkflow, AudienceEnrollmentWorkflow]
 
 
 def utc_now() -> datetime:

@@ -1,0 +1,88 @@
+"""Segment-triggered enrollment: which segment feeds a journey, when, and how fast.
+
+A journey with an `audience` is fed on a schedule (a Temporal Schedule, daily at `at` in
+`timezone`) by an enrollment run that walks the segment in customer-id order, in batches,
+throttled to `per_second`. Each run has a key; a member's enrollment event id derives from
+it, so a retried or resumed batch never enrolls anyone twice.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.customers import Timezone
+
+ENROLL_AUDIENCE_BATCH = "enroll_audience_batch"
+MEASURE_AUDIENCE = "measure_audience"
+
+
+class AudienceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment: str = Field(min_length=1, description="A segment name from the segments file.")
+    at: str = Field(
+        default="09:00",
+        pattern=r"^([01][0-9]|2[0-3]):([0-5][0-9])$",
+        description="Daily run time (HH:MM) in `timezone`.",
+    )
+    timezone: Timezone = Field(default="UTC", description="The workspace timezone of `at`.")
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    per_second: float = Field(default=50, gt=0, description="Enrollments per second at most.")
+
+
+class EnrollAudience(BaseModel):
+    """Input of one enrollment run (and what it carries over continue-as-new)."""
+
+    journey_id: str
+    segment: str
+    run_key: str = ""  # empty: the workflow id (scheduled runs)
+    as_of: date | None = None  # None: the day the run starts, in UTC
+    batch_size: int = 200
+    per_second: float = 50
+    progress: AudienceProgress | None = None
+
+
+class AudienceProgress(BaseModel):
+    """Where an enrollment run is: the answer of its `progress` query and its result."""
+
+    journey_id: str
+    segment: str
+    as_of: date
+    total: int
+    processed: int = 0
+    enrolled: int = 0
+    skipped: int = 0
+    cursor: str | None = None  # the last customer id handled; the next batch starts after it
+    done: bool = False
+    stopped: str = ""  # why the run stopped early (e.g. the journey was paused)
+
+
+class MeasureAudience(BaseModel):
+    segment: str
+    as_of: date
+
+
+class AudienceSize(BaseModel):
+    total: int
+
+
+class EnrollBatch(BaseModel):
+    journey_id: str
+    segment: str
+    run_key: str
+    as_of: date
+    after: str | None
+    limit: int
+
+
+class BatchResult(BaseModel):
+    seen: int
+    enrolled: int
+    skipped: int
+    last: str | None
+    stopped: str = ""
+
+
+EnrollAudience.model_rebuild()

@@ -1,0 +1,95 @@
+"""`journeys audiences`: schedule and run segment enrollment into journeys."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.client import WorkflowHandle
+
+from domain.audiences import AudienceProgress, EnrollAudience
+from entrypoints import audience_schedules
+from entrypoints.cli_common import console, fail, service
+from entrypoints.service import JourneyService
+from store.errors import StoreError
+from workflows.audience import AudienceEnrollmentWorkflow
+
+audiences_app = typer.Typer(
+    help="Enroll segments into journeys: on their schedules, or now.", no_args_is_help=True
+)
+
+
+@audiences_app.command("sync")
+def sync() -> None:
+    """Create, update, pause or delete the daily schedules to match the published journeys."""
+    for change in asyncio.run(audience_schedules.sync_published(service())) or [
+        "schedules already match"
+    ]:
+        console.print(change)
+
+
+@audiences_app.command("run")
+def run(
+    journey_id: str,
+    segment: Annotated[str | None, typer.Option(help="Defaults to the journey's audience.")] = None,
+    as_of: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Projection date (YYYY-MM-DD).")
+    ] = None,
+    batch: Annotated[int | None, typer.Option(help="Members per batch.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Enrollments per second at most.")] = None,
+    run_key: Annotated[
+        str | None, typer.Option(help="Run again with the same key to resume; one effect.")
+    ] = None,
+) -> None:
+    """Enroll a segment now, with a progress bar; Ctrl-C leaves the run going in Temporal."""
+    svc = service()
+    try:
+        journey = svc.journey(journey_id)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    audience = journey.audience
+    name = segment or (audience.segment if audience else None)
+    if name is None:
+        raise fail(f"{journey_id} has no audience: pass --segment")
+    request = EnrollAudience(
+        journey_id=journey_id,
+        segment=name,
+        run_key=run_key or f"manual-{uuid.uuid4().hex[:12]}",
+        as_of=as_of.date() if as_of else None,
+        batch_size=batch or (audience.batch_size if audience else 200),
+        per_second=rate or (audience.per_second if audience else 50),
+    )
+    result = asyncio.run(_run_with_progress(svc, request))
+    console.print(
+        f"{result.enrolled} enrolled, {result.skipped} skipped (already in or not allowed), "
+        f"{result.processed} of {result.total} members of {name} as of {result.as_of}"
+        + (f"; stopped: {result.stopped}" if result.stopped else "")
+    )
+
+
+async def _run_with_progress(svc: JourneyService, request: EnrollAudience) -> AudienceProgress:
+    client = await svc.client()
+    handle: WorkflowHandle[
+        AudienceEnrollmentWorkflow, AudienceProgress
+    ] = await client.start_workflow(
+        AudienceEnrollmentWorkflow.run,
+        request,
+        id=f"audience/{request.journey_id}/{request.run_key}",
+        task_queue=svc.task_queue,
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task(f"enrolling {request.segment}", total=None)
+        result = asyncio.ensure_future(handle.result())
+        while not result.done():
+            await asyncio.wait([result], timeout=0.5)
+            progress = await handle.query(AudienceEnrollmentWorkflow.progress)
+            if progress is not None:
+                bar.update(task, total=progress.total, completed=progress.processed)
+        final = result.result()
+        bar.update(task, total=final.total, completed=final.processed)
+    return final

@@ -1,0 +1,93 @@
+"""`journeys simulate`: what a journey would do to a cohort, before anyone publishes it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain.journey import JourneyDefinition
+from domain.loader import load_journey_file
+from domain.problems import JourneyError
+from domain.simulation import Behaviour, cohort
+from entrypoints.cli_common import console, fail, service, table
+from store.errors import StoreError
+from workers.simulator import SimulationResult, simulate
+
+
+def _journey(journey: str) -> JourneyDefinition:
+    """A journey file (not yet published) or the id of a published journey."""
+    path = Path(journey)
+    try:
+        if path.suffix in (".yaml", ".yml") or path.exists():
+            return load_journey_file(path)
+        return service().journey(journey)
+    except (JourneyError, StoreError) as exc:
+        raise fail(str(exc)) from exc
+
+
+def simulate_command(
+    journey: Annotated[str, typer.Argument(help="A journey file or a published journey id.")],
+    customers: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    days: Annotated[int, typer.Option(min=1, max=3650)] = 90,
+    open_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance to open a message.")
+    ] = 0.35,
+    click_rate: Annotated[float, typer.Option(min=0, max=1, help="Chance to click an open.")] = 0.2,
+    order_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance to order per day.")
+    ] = 0.01,
+    seed: int = 7,
+) -> None:
+    """Run the real journey workflow for a synthetic cohort on the time-skipping server."""
+    definition = _journey(journey)
+    behaviour = Behaviour(
+        open_per_message=open_rate, click_per_open=click_rate, order_per_day=order_rate, seed=seed
+    )
+    columns = (TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("days", total=days)
+        result = asyncio.run(
+            simulate(
+                definition,
+                cohort(customers, seed),
+                days,
+                behaviour,
+                on_day=lambda _: bar.advance(task),
+            )
+        )
+    print_result(definition, result)
+
+
+def print_result(journey: JourneyDefinition, result: SimulationResult) -> None:
+    console.print(
+        f"[bold]{journey.id}[/bold]: {result.customers} customers over {result.days} days "
+        f"simulated in {result.seconds:.1f}s"
+    )
+    runs = ", ".join(f"{n} {status}" for status, n in sorted(result.runs.items()))
+    goals = ", ".join(f"{n} {goal}" for goal, n in sorted(result.goals.items())) or "none"
+    console.print(f"runs: {runs}; goals reached: {goals}; converted: {result.converted}")
+    console.print(
+        "customer actions: " + ", ".join(f"{n} {a}" for a, n in sorted(result.actions.items()))
+    )
+    funnel = table("step", "kind", "entered", "completed", "skipped", "exited", "failed")
+    for step in journey.steps:
+        counts = result.steps.get(step.id)
+        if counts:
+            funnel.add_row(
+                step.id,
+                type(step).__name__.removesuffix("Step").lower(),
+                *(str(counts[s]) for s in ("entered", "completed", "skipped", "exited", "failed")),
+            )
+    console.print(funnel)
+    volume = table("day", "channel", "status", "messages", title="Messages per day")
+    for (day, channel, status), n in sorted(result.messages.items()):
+        volume.add_row(str(day), channel, status, str(n))
+    console.print(volume)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("simulate")(simulate_command)

@@ -1,0 +1,185 @@
+"""Segment enrollment: batches, throttling, resuming after a failure, one effect per member."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest_asyncio
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.audience import AudienceActivities
+from domain.audiences import AudienceProgress, EnrollAudience
+from domain.customers import CustomerUpsert
+from domain.loader import load_journey_text
+from domain.segments import load_segments_text
+from entrypoints.service import JourneyService
+from store.store import Store
+from tests.api.conftest import RecordingChannel
+from workers.worker import activities_for, build_worker
+from workflows.audience import AudienceEnrollmentWorkflow
+
+NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+SEGMENTS = load_segments_text(
+    """
+segments:
+  - name: gold
+    where: {field: attributes.plan, eq: gold}
+"""
+)
+GREETING = load_journey_text(
+    """
+id: gold_greeting
+name: Gold greeting
+category: transactional
+trigger: {event: gold_welcome, re_entry: once}
+audience: {segment: gold, batch_size: 7, per_second: 5}
+templates:
+  hello: {subject: "Hello gold", text: "Thanks for being gold"}
+steps:
+  - {id: hello, send: {channel: email, template: hello}}
+"""
+)
+
+
+class FlakyEnroller:
+    """The real service's enrollment, failing once after `fail_after` calls (a crash)."""
+
+    def __init__(self, service: JourneyService, fail_after: int | None) -> None:
+        self.service = service
+        self.calls = 0
+        self.fail_after = fail_after
+
+    async def enroll(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            self.fail_after = None
+            raise RuntimeError("worker lost mid-batch")
+        return await self.service.enroll(*args, **kwargs)
+
+
+@dataclass
+class Setup:
+    env: WorkflowEnvironment
+    store: Store
+    service: JourneyService
+    channel: RecordingChannel
+    queue: str
+    gold: list[str]
+
+
+@pytest_asyncio.fixture
+async def setup(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Setup]:
+    store = Store.open(f"sqlite:///{tmp_path}/store.db")
+    queue = f"audience-{uuid.uuid4().hex[:8]}"
+
+    async def client() -> Any:
+        return time_skipping_env.client
+
+    service = JourneyService(store, client, queue, clock=lambda: NOW)
+    service.publish_definition(GREETING)
+    gold = []
+    for i in range(30):
+        plan = "gold" if i % 3 else "silver"
+        customer = f"m{i:03d}"
+        store.customers.upsert(
+            CustomerUpsert(
+                customer_id=customer, email=f"{customer}@example.com", attributes={"plan": plan}
+            ),
+            NOW,
+        )
+        if plan == "gold":
+            gold.append(customer)
+    try:
+        yield Setup(time_skipping_env, store, service, RecordingChannel(), queue, gold)
+    finally:
+        store.close()
+
+
+async def _run(setup: Setup, run_key: str, fail_after: int | None = None) -> AudienceProgress:
+    audiences = AudienceActivities(setup.store, SEGMENTS, FlakyEnroller(setup.service, fail_after))
+    async with build_worker(
+        setup.env.client,
+        setup.queue,
+        [
+            *activities_for(setup.store, {"email": setup.channel}, clock=lambda: NOW),
+            audiences.measure_audience,
+            audiences.enroll_audience_batch,
+        ],
+    ):
+        progress = await setup.env.client.execute_workflow(
+            AudienceEnrollmentWorkflow.run,
+            EnrollAudience(
+                journey_id="gold_greeting",
+                segment="gold",
+                run_key=run_key,
+                as_of=date(2026, 11, 2),
+                batch_size=7,
+                per_second=5,
+            ),
+            id=f"audience/gold_greeting/{run_key}",
+            task_queue=setup.queue,
+        )
+        for customer in setup.gold:  # let the greetings go out before the worker stops
+            for run in setup.store.runs.for_customer(customer):
+                await setup.env.client.get_workflow_handle(run.workflow_id).result()
+        return progress
+
+
+def _runs(setup: Setup) -> list[str]:
+    return sorted(
+        run.customer_id
+        for customer in [*setup.gold, "m000"]
+        for run in setup.store.runs.for_customer(customer)
+    )
+
+
+async def test_every_member_is_enrolled_once_in_batches(setup: Setup) -> None:
+    progress = await _run(setup, "daily-1")
+    assert (progress.total, progress.processed, progress.enrolled) == (20, 20, 20)
+    assert progress.done and progress.cursor == setup.gold[-1]
+    assert _runs(setup) == setup.gold  # silver m000 was never in the segment
+
+
+async def test_a_batch_that_fails_half_way_is_retried_without_enrolling_anyone_twice(
+    setup: Setup,
+) -> None:
+    progress = await _run(setup, "daily-2", fail_after=10)
+    assert progress.processed == 20 and progress.done
+    assert _runs(setup) == setup.gold
+    recipients = sorted(m.recipient or "" for m in setup.channel.delivered)
+    assert recipients == sorted(f"{c}@example.com" for c in setup.gold)
+
+
+async def test_a_second_run_finds_everyone_already_in_and_a_paused_journey_stops_it(
+    setup: Setup,
+) -> None:
+    await _run(setup, "daily-3")
+    again = await _run(setup, "daily-4")
+    assert (again.enrolled, again.skipped) == (0, 20)  # re_entry: once
+    setup.service.set_status("gold_greeting", "paused")
+    stopped = await _run(setup, "daily-5")
+    assert (stopped.processed, stopped.stopped) == (0, "journey paused")
+
+
+async def test_an_unknown_segment_fails_the_run_with_its_name(setup: Setup) -> None:
+    audiences = AudienceActivities(setup.store, {}, FlakyEnroller(setup.service, None))
+    async with build_worker(
+        setup.env.client, setup.queue, [audiences.measure_audience, audiences.enroll_audience_batch]
+    ):
+        try:
+            await setup.env.client.execute_workflow(
+                AudienceEnrollmentWorkflow.run,
+                EnrollAudience(journey_id="gold_greeting", segment="gold", run_key="x"),
+                id=f"audience/gold_greeting/{uuid.uuid4().hex}",
+                task_queue=setup.queue,
+            )
+        except WorkflowFailureError as exc:
+            assert "unknown segment 'gold'" in str(exc.cause.cause)  # type: ignore[union-attr]
+        else:
+            raise AssertionError("the run should have failed")

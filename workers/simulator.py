@@ -1,0 +1,249 @@
+"""Run a journey for a simulated cohort on the time-skipping server, before anyone publishes.
+
+The real JourneyWorkflow runs; only its activities are replaced by in-memory ones that decide
+what a real send would (no address, no consent: skipped) and remember when, in workflow time,
+each message went out. Each simulated day the behaviour model makes customers open, click,
+order and answer; those become `customer_event` signals, exactly as ingestion delivers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from domain.contracts import (
+    LOAD_PROFILE,
+    RECORD_STEPS,
+    SEND_MESSAGE,
+    UPDATE_PROFILE,
+    EnrollCustomer,
+    JourneyOutcome,
+    LoadProfile,
+    MessageOutcome,
+    ProfileSnapshot,
+    Recorded,
+    RecordSteps,
+    SendMessage,
+    UpdateProfile,
+)
+from domain.customers import CustomerProfile
+from domain.entry import correlation_key, workflow_id
+from domain.events import CustomerEvent
+from domain.journey import JourneyDefinition
+from domain.simulation import Behaviour, Model
+from workers.binaries import temporal_test_server
+from workflows.journey import JourneyWorkflow
+from workflows.sandbox import workflow_runner
+
+
+@dataclass
+class SimulationResult:
+    customers: int
+    days: int
+    runs: Counter[str] = field(default_factory=Counter)  # completed / exited / running / failed
+    goals: Counter[str] = field(default_factory=Counter)  # goal name -> runs that reached it
+    converted: int = 0
+    steps: dict[str, Counter[str]] = field(default_factory=dict)  # step -> status -> count
+    messages: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # day, channel, status
+    actions: Counter[str] = field(default_factory=Counter)  # opens, clicks, orders, answers
+    seconds: float = 0.0
+
+
+class SimulatedServices:
+    """The activities a journey calls, in memory, deciding sends as the real pipeline does."""
+
+    def __init__(self, profiles: list[CustomerProfile], start: datetime) -> None:
+        self.profiles = {p.customer_id: p for p in profiles}
+        self.start = start
+        self.result_messages: Counter[tuple[int, str, str]] = Counter()
+        self.received_today: Counter[str] = Counter()
+        self.steps: dict[str, Counter[str]] = {}
+        self.finished: set[str] = set()
+
+    def day_of(self, at: datetime) -> int:
+        return (at - self.start) // timedelta(days=1)
+
+    @activity.defn(name=SEND_MESSAGE)
+    async def send_message(self, request: SendMessage) -> MessageOutcome:
+        profile = self.profiles.get(request.customer_id)
+        status, detail = "sent", ""
+        if profile is None:
+            status, detail = "skipped", "unknown customer"
+        elif request.channel == "email" and not profile.email:
+            status, detail = "skipped", "no email address"
+        elif request.channel == "sms" and not profile.phone:
+            status, detail = "skipped", "no phone number"
+        elif request.category == "marketing" and not getattr(profile.consent, request.channel):
+            status, detail = "skipped", f"unsubscribed from {request.channel}"
+        self.result_messages[(self.day_of(request.requested_at), request.channel, status)] += 1
+        if status == "sent":
+            self.received_today[request.customer_id] += 1
+        return MessageOutcome(idempotency_key=request.idempotency_key, status=status, detail=detail)
+
+    @activity.defn(name=LOAD_PROFILE)
+    async def load_profile(self, request: LoadProfile) -> ProfileSnapshot:
+        return ProfileSnapshot(profile=self.profiles.get(request.customer_id))
+
+    @activity.defn(name=UPDATE_PROFILE)
+    async def update_profile(self, request: UpdateProfile) -> ProfileSnapshot:
+        profile = self.profiles.get(request.customer_id)
+        if profile is None:
+            return ProfileSnapshot(profile=None)
+        tags = [t for t in profile.tags if t not in request.remove_tags]
+        tags += [t for t in request.add_tags if t not in tags]
+        attributes = {**profile.attributes, **request.set}
+        profile = profile.model_copy(update={"attributes": attributes, "tags": tags})
+        self.profiles[request.customer_id] = profile
+        return ProfileSnapshot(profile=profile)
+
+    @activity.defn(name=RECORD_STEPS)
+    async def record_steps(self, request: RecordSteps) -> Recorded:
+        for event in request.events:
+            self.steps.setdefault(event.step_id, Counter())[event.status] += 1
+        if request.end is not None:
+            self.finished.add(request.end.workflow_id)
+        return Recorded(count=len(request.events))
+
+    @property
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.send_message, self.load_profile, self.update_profile, self.record_steps]
+
+
+async def _deliver(
+    handle: WorkflowHandle[Any, Any], events: list[CustomerEvent], gate: asyncio.Semaphore
+) -> None:
+    async with gate:
+        for event in events:
+            try:
+                await handle.signal(JourneyWorkflow.customer_event, event)
+            except RPCError:  # the run ended before this event reached it
+                return
+
+
+def _event(customer_id: str, type_: str, at: datetime, **properties: Any) -> CustomerEvent:
+    return CustomerEvent(
+        event_id=f"sim-{uuid.uuid4().hex}",
+        customer_id=customer_id,
+        type=type_,
+        occurred_at=at,
+        properties=properties,
+    )
+
+
+async def simulate(
+    journey: JourneyDefinition,
+    profiles: list[CustomerProfile],
+    days: int,
+    behaviour: Behaviour,
+    on_day: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Run `journey` for every profile over `days` simulated days; count what happened."""
+    began = time.perf_counter()
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+    )
+    try:
+        return await _run(env, journey, profiles, days, behaviour, on_day, began)
+    finally:
+        await env.shutdown()
+
+
+async def _run(
+    env: WorkflowEnvironment,
+    journey: JourneyDefinition,
+    profiles: list[CustomerProfile],
+    days: int,
+    behaviour: Behaviour,
+    on_day: Callable[[int], None] | None,
+    began: float,
+) -> SimulationResult:
+    start = await env.get_current_time()
+    services = SimulatedServices(profiles, start)
+    model = Model(behaviour)
+    result = SimulationResult(customers=len(profiles), days=days)
+    queue = f"simulation-{uuid.uuid4().hex[:8]}"
+    handles: dict[str, WorkflowHandle[Any, Any]] = {}
+    gate = asyncio.Semaphore(64)
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[JourneyWorkflow],
+        activities=services.activities,
+        workflow_runner=workflow_runner(),
+        max_concurrent_workflow_tasks=200,
+    ):
+
+        async def enroll(profile: CustomerProfile) -> None:
+            properties: dict[str, Any] = dict(journey.trigger.match)
+            if journey.trigger.correlate_on:
+                properties[journey.trigger.correlate_on] = f"sim-{profile.customer_id}"
+            trigger = _event(profile.customer_id, journey.trigger.event, start, **properties)
+            wf_id = workflow_id(journey.id, profile.customer_id, correlation_key(journey, trigger))
+            async with gate:
+                handles[profile.customer_id] = await env.client.start_workflow(
+                    JourneyWorkflow.run,
+                    EnrollCustomer(
+                        journey=journey,
+                        version=0,
+                        customer_id=profile.customer_id,
+                        entry_id=uuid.uuid4().hex,
+                        trigger=trigger,
+                    ),
+                    id=f"{wf_id}/{queue}",
+                    task_queue=queue,
+                    start_signal="customer_event",
+                    start_signal_args=[trigger],
+                )
+
+        await asyncio.gather(*(enroll(profile) for profile in profiles))
+        for day in range(days):
+            services.received_today.clear()
+            await env.sleep(timedelta(days=1))
+            now = start + timedelta(days=day + 1)
+            signals = []
+            for customer_id, handle in handles.items():
+                if handle.id in services.finished:
+                    continue
+                actions = model.day(services.received_today[customer_id], 0)
+                events = [_event(customer_id, "message_opened", now) for _ in range(actions.opens)]
+                events += [
+                    _event(customer_id, "message_clicked", now) for _ in range(actions.clicks)
+                ]
+                if actions.ordered:
+                    order = f"sim-o-{customer_id}-{day}"
+                    events.append(_event(customer_id, "order_completed", now, order_id=order))
+                result.actions.update(
+                    opens=actions.opens, clicks=actions.clicks, orders=int(actions.ordered)
+                )
+                if events:
+                    signals.append(_deliver(handle, events, gate))
+            await asyncio.gather(*signals)
+            if on_day is not None:
+                on_day(day + 1)
+        with env.auto_time_skipping_disabled():
+            for handle in handles.values():
+                if handle.id not in services.finished:
+                    result.runs["running"] += 1
+                    continue
+                outcome: JourneyOutcome = await handle.result()
+                result.runs[outcome.status] += 1
+                if outcome.goal is not None:
+                    result.goals[outcome.goal.goal] += 1
+                    result.converted += outcome.goal.converted
+    result.steps = services.steps
+    result.messages = services.result_messages
+    result.seconds = time.perf_counter() - began
+    return result
