@@ -44,15 +44,24 @@ def api_key_file(settings: Settings) -> Path:
 
 def resolve_api_key(settings: Settings, *, create: bool) -> str:
     """JOURNEYS_API_KEY, else the key the dev stack generated (made now when `create`)."""
-    if settings.api_key:
-        return settings.api_key
-    path = api_key_file(settings)
+    return _resolve(settings.api_key, api_key_file(settings), "JOURNEYS_API_KEY", create=create)
+
+
+def resolve_secret_key(settings: Settings, *, create: bool) -> str:
+    """JOURNEYS_SECRET_KEY (signs customer links), else the one the dev stack generated."""
+    path = settings.data_dir / "secret_key"
+    return _resolve(settings.secret_key, path, "JOURNEYS_SECRET_KEY", create=create)
+
+
+def _resolve(configured: str | None, path: Path, variable: str, *, create: bool) -> str:
+    if configured:
+        return configured
     if path.exists():
         return path.read_text().strip()
     if not create:
         raise RuntimeError(
-            "no API key: set JOURNEYS_API_KEY (the dev stack generates one into "
-            f"{path} when it starts)"
+            f"no {variable.removeprefix('JOURNEYS_').replace('_', ' ').lower()}: set {variable} "
+            f"(the dev stack generates one into {path} when it starts)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)

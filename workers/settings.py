@@ -39,6 +39,14 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "journeys" / "segments" / "segments.yaml",
         description="Named segments that audiences and `journeys segments` use.",
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs unsubscribe and survey links; the dev stack generates one.",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL customers reach the HTTP entrypoint at (links in messages).",
+    )
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")

@@ -1,0 +1,69 @@
+"""Signed, expiring tokens for links sent to customers (unsubscribe, survey answers).
+
+A token is `<base64url JSON payload>.<base64url HMAC-SHA256>`; the payload names its purpose
+and expiry, so a token made for one purpose is refused for another, and a changed byte or a
+wrong key is refused as forged. Nothing is stored: the signature is the proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+
+class TokenError(ValueError):
+    """A token that must not be honoured; `reason` is 'malformed', 'forged' or 'expired'."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret: str, body: str) -> str:
+    return _b64(hmac.new(secret.encode(), body.encode("ascii"), hashlib.sha256).digest())
+
+
+def sign(secret: str, purpose: str, claims: dict[str, Any], expires_at: datetime) -> str:
+    """A token carrying `claims` for `purpose`, valid until `expires_at` (aware datetime)."""
+    if not secret:
+        raise ValueError("a signing secret is required (JOURNEYS_SECRET_KEY)")
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    payload = {"p": purpose, "exp": int(expires_at.timestamp()), "c": claims}
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    return f"{body}.{_signature(secret, body)}"
+
+
+def verify(secret: str, purpose: str, token: str, now: datetime) -> dict[str, Any]:
+    """The claims of a genuine, unexpired token for `purpose`; TokenError otherwise."""
+    body, dot, signature = token.partition(".")
+    if not dot or not body or not signature:
+        raise TokenError("malformed", "the link is malformed (no signature)")
+    if not hmac.compare_digest(signature, _signature(secret, body)):
+        raise TokenError("forged", "the link's signature does not match: it was altered")
+    try:
+        payload = json.loads(_unb64(body))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenError("malformed", "the link is malformed (unreadable payload)") from exc
+    if not isinstance(payload, dict) or payload.get("p") != purpose:
+        raise TokenError("forged", f"the link is not a {purpose} link")
+    if int(payload.get("exp", 0)) < int(now.timestamp()):
+        expired = datetime.fromtimestamp(int(payload["exp"]), tz=now.tzinfo)
+        raise TokenError("expired", f"the link expired at {expired.isoformat()}")
+    claims = payload.get("c")
+    if not isinstance(claims, dict):
+        raise TokenError("malformed", "the link is malformed (no claims)")
+    return claims
