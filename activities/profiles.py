@@ -14,6 +14,7 @@ from domain.contracts import (
     ProfileSnapshot,
     UpdateProfile,
 )
+from domain.customers import CustomerProfile
 from store.store import Store
 
 
@@ -24,7 +25,9 @@ class ProfileActivities:
 
     @activity.defn(name=LOAD_PROFILE)
     def load_profile(self, request: LoadProfile) -> ProfileSnapshot:
-        return ProfileSnapshot(profile=self.store.customers.get(request.customer_id))
+        return ProfileSnapshot(
+            profile=self._with_metrics(self.store.customers.get(request.customer_id))
+        )
 
     @activity.defn(name=UPDATE_PROFILE)
     def update_profile(self, request: UpdateProfile) -> ProfileSnapshot:
@@ -36,4 +39,13 @@ class ProfileActivities:
             remove_tags=request.remove_tags,
             now=self.clock(),
         )
-        return ProfileSnapshot(profile=profile)
+        return ProfileSnapshot(profile=self._with_metrics(profile))
+
+    def _with_metrics(self, profile: CustomerProfile | None) -> CustomerProfile | None:
+        """The profile with its projection row (tier, stage, RFM, churn risk), if built."""
+        if profile is None:
+            return None
+        metrics = self.store.projections.get(profile.customer_id)
+        if metrics is None:
+            return profile
+        return profile.model_copy(update={"metrics": metrics.model_dump(mode="json")})

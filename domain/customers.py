@@ -78,6 +78,11 @@ class CustomerProfile(BaseModel):
     consent: Consent = Field(default_factory=Consent)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="The customer_metrics projection (tier, stage, RFM...) when a run loads "
+        "the profile; journeys read it as `profile.metrics.tier`.",
+    )
 
     def merged(self, change: CustomerUpsert) -> CustomerProfile:
         """The profile after applying an upsert (pure; timestamps are the caller's)."""
@@ -102,4 +107,5 @@ class CustomerProfile(BaseModel):
             "timezone": self.timezone,
             "locale": self.locale,
             "tags": list(self.tags),
+            "metrics": dict(self.metrics or {}),
         }

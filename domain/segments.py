@@ -19,6 +19,9 @@ A condition is one of
 * an event test ``{event: TYPE, within: 30d, count: ">= 1"}``: how many events of that type
   the customer has in the window ending at the evaluation date (``within`` left out: ever;
   ``count`` left out: at least one; a bare number means exactly that many);
+* an anniversary test ``{anniversary: FIELD}``: the evaluation date is the day and month of
+  that date in a later year (a birthday in ``attributes.birthday`` as ISO text, the sign-up
+  date ``created_at``); 29 February is celebrated on 28 February in other years;
 * ``{all: [...]}``, ``{any: [...]}``, ``{not: CONDITION}``.
 
 Fields are the profile (`PROFILE_FIELDS`, plus ``attributes.<key>``) and the customer_metrics
@@ -159,6 +162,12 @@ class EventCondition(BaseModel):
     count: int = 1
 
 
+class AnniversaryCondition(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    anniversary: str
+
+
 class AllOf(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -177,7 +186,7 @@ class NotOf(BaseModel):
     not_: Condition = Field(alias="not")
 
 
-Condition = FieldCondition | EventCondition | AllOf | AnyOf | NotOf
+Condition = FieldCondition | EventCondition | AnniversaryCondition | AllOf | AnyOf | NotOf
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 NotOf.model_rebuild()
@@ -203,7 +212,7 @@ class Segment(BaseModel):
 
 def _fields(condition: Condition) -> list[str]:
     match condition:
-        case FieldCondition(field=name):
+        case FieldCondition(field=name) | AnniversaryCondition(anniversary=name):
             return [name]
         case EventCondition():
             return []
@@ -336,7 +345,7 @@ def _condition(raw: Any, path: str, problems: _Problems) -> Condition | None:
     if not isinstance(raw, dict) or not raw:
         problems.add(
             path,
-            "a condition must be a mapping: {field: ...}, {event: ...}, "
+            "a condition must be a mapping: {field: ...}, {event: ...}, {anniversary: ...}, "
             "{all: [...]}, {any: [...]} or {not: ...}",
         )
         return None
@@ -372,11 +381,35 @@ def _condition(raw: Any, path: str, problems: _Problems) -> Condition | None:
         return _event_condition(raw, path, problems)
     if "field" in keys:
         return _field_condition(raw, path, problems)
+    if "anniversary" in keys:
+        return _anniversary_condition(raw, path, problems)
     problems.add(
         path,
-        f"unknown condition keys {', '.join(sorted(keys))}; expected field, event, all, any or not",
+        f"unknown condition keys {', '.join(sorted(keys))}; "
+        "expected field, event, anniversary, all, any or not",
     )
     return None
+
+
+def _anniversary_condition(raw: dict[str, Any], path: str, problems: _Problems) -> Condition | None:
+    name = raw["anniversary"]
+    if set(map(str, raw)) != {"anniversary"}:
+        others = ", ".join(sorted(set(map(str, raw)) - {"anniversary"}))
+        problems.add(path, f"`anniversary` stands alone; found also {others}")
+        return None
+    spec = field_spec(name) if isinstance(name, str) else None
+    if spec is None or spec.kind not in ("datetime", "json"):
+        dates = [
+            n for n, s in {**PROFILE_FIELDS, **PROJECTION_FIELDS}.items() if s.kind == "datetime"
+        ]
+        problems.add(
+            f"{path}.anniversary",
+            f"{name!r} is not a date field; use one of {', '.join(dates)} "
+            f"or {ATTRIBUTE_PREFIX}<key> holding an ISO date",
+            field=name if isinstance(name, str) else None,
+        )
+        return None
+    return AnniversaryCondition(anniversary=name)
 
 
 def _event_condition(raw: dict[str, Any], path: str, problems: _Problems) -> Condition | None:

@@ -24,7 +24,7 @@ def _profile(row: Any) -> CustomerProfile:
 
 def _values(profile: CustomerProfile) -> dict[str, Any]:
     # JSON mode so attribute values such as dates become what the JSON column can hold.
-    values = profile.model_dump(mode="json")
+    values = profile.model_dump(mode="json", exclude={"metrics"})
     return values | {"created_at": profile.created_at, "updated_at": profile.updated_at}
 
 

@@ -11,6 +11,7 @@ turns "unknown" into "no" first, so negation splits the base into two exact halv
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -35,7 +36,9 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 
 from domain.projections import cutoff
 from domain.segments import (
+    ATTRIBUTE_PREFIX,
     AllOf,
+    AnniversaryCondition,
     AnyOf,
     Condition,
     EventCondition,
@@ -161,6 +164,8 @@ def compile_condition(condition: Condition, as_of: date, dialect: str) -> Column
             return _event(condition, as_of)
         case FieldCondition():
             return _field(condition, dialect)
+        case AnniversaryCondition():
+            return _anniversary(condition.anniversary, as_of, dialect)
     raise AssertionError(f"unknown condition {condition!r}")
 
 
@@ -211,6 +216,23 @@ def _field(condition: FieldCondition, dialect: str) -> ColumnElement[bool]:
     if op == "ne":
         return _negated(column == value)
     return _COMPARE[op](column, value)
+
+
+def _anniversary(name: str, as_of: date, dialect: str) -> ColumnElement[bool]:
+    """The date in `name` (ISO text 'YYYY-MM-DD...') falls on as_of's day and month, earlier."""
+    if name.startswith(ATTRIBUTE_PREFIX):
+        text: Any = customers.c.attributes[name.removeprefix(ATTRIBUTE_PREFIX)].as_string()
+    elif dialect == "postgresql":
+        text = func.to_char(func.timezone("UTC", _column(name)), "YYYY-MM-DD")
+    else:
+        text = _column(name)  # SQLite keeps UTC datetimes as ISO text
+    days = [as_of.strftime("%m-%d")]
+    if (as_of.month, as_of.day) == (2, 28) and not calendar.isleap(as_of.year):
+        days.append("02-29")
+    return and_(
+        func.substr(text, 6, 5).in_(days),
+        func.substr(text, 1, 4) < f"{as_of.year:04d}",
+    )
 
 
 def _column(name: str) -> Any:

@@ -7,7 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from activities.profiles import ProfileActivities
+from domain.contracts import LoadProfile
 from domain.events import CustomerEvent
+from domain.expressions import evaluate_condition
 from domain.projections import (
     CustomerMetrics,
     OrderStats,
@@ -18,7 +21,7 @@ from domain.projections import (
 )
 from store.projections import ProjectionOutOfDate
 from store.store import Store
-from tests.audiences.conftest import AS_OF, days_ago, load_small_base, small_base
+from tests.audiences.conftest import AS_OF, NOW, days_ago, load_small_base, small_base
 
 # customer: (r, f, m, tier, stage, churn reason codes)
 EXPECTED = {
@@ -199,3 +202,17 @@ def test_concurrent_rebuilds_all_succeed_with_one_result(store: Store) -> None:
     assert [r.model_dump() for r in store.projections.all()] == [
         r.model_dump() for r in pure_rows()
     ]
+
+
+def test_runs_see_the_projection_on_the_profile(store: Store) -> None:
+    load_small_base(store)
+    store.projections.rebuild(AS_OF)
+    profiles = ProfileActivities(store, lambda: NOW)
+    profile = profiles.load_profile(LoadProfile(customer_id="active-1")).profile
+    assert profile is not None and profile.metrics is not None
+    assert (profile.metrics["tier"], profile.metrics["stage"]) == ("high", "active")
+    vip = "profile.metrics.tier == 'high' or profile.value_tier == 'high'"  # win_back's branch
+    assert evaluate_condition(vip, {"profile": profile.template_context()})
+    lapsed = profiles.load_profile(LoadProfile(customer_id="lapsed-1")).profile
+    assert lapsed is not None
+    assert not evaluate_condition(vip, {"profile": lapsed.template_context()})

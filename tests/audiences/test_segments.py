@@ -88,7 +88,7 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
         "10d, 1w or 1d12h",
         "s.yaml: segment 'd': where.count: 'at least 2' is not a count such as '>= 1', '== 0' or 3",
         "s.yaml: segment 'e': where.not: a condition must be a mapping: {field: ...}, "
-        "{event: ...}, {all: [...]}, {any: [...]} or {not: ...}",
+        "{event: ...}, {anniversary: ...}, {all: [...]}, {any: [...]} or {not: ...}",
         "s.yaml: segment 'f': where.gte: field 'order_count': expected a whole number, not '2'",
         "s.yaml: segment 'g': where: field 'attributes.bad key': unknown field; attribute keys "
         "are letters, digits, _ and -",
@@ -99,8 +99,8 @@ def test_every_problem_in_a_file_is_reported_at_once() -> None:
         "s.yaml: segment 'k': unknown key(s) when (expected name, description, where)",
         "s.yaml: segment 'l': where.gte: field 'created_at': '2024-13-01' is not an ISO date "
         "such as 2024-01-31",
-        "s.yaml: segment 'm': where: unknown condition keys fields; expected field, event, all, "
-        "any or not",
+        "s.yaml: segment 'm': where: unknown condition keys fields; expected field, event, "
+        "anniversary, all, any or not",
     ]
 
 
@@ -268,3 +268,57 @@ def test_customers_added_after_the_rebuild_match_profile_tests_only(base: Store)
         segment({"field": "stage", "eq": "prospect"}), AS_OF
     )
     assert "late-1" in base.segments.members(segment({"field": "stage", "ne": "active"}), AS_OF)
+
+
+# --- date triggers: birthdays and sign-up anniversaries ---------------------------------------
+
+
+def _birthdays(store: Store) -> None:
+    people = {
+        "bday-today": "1990-06-30",
+        "bday-tomorrow": "1990-07-01",
+        "leap-day": "2000-02-29",
+        "born-today": "2024-06-30",  # a birthday only from next year on
+        "not-a-date": "soon",
+    }
+    for customer, birthday in people.items():
+        store.customers.upsert(
+            CustomerUpsert(customer_id=customer, attributes={"birthday": birthday}), NOW
+        )
+    store.customers.upsert(CustomerUpsert(customer_id="no-birthday"), NOW)
+
+
+def test_anniversary_of_an_attribute_date_matches_day_and_month_of_earlier_years(
+    store: Store,
+) -> None:
+    _birthdays(store)
+    birthday = segment({"anniversary": "attributes.birthday"})
+    assert store.segments.members(birthday, AS_OF) == ["bday-today"]
+    assert store.segments.members(birthday, date(2025, 6, 30)) == ["bday-today", "born-today"]
+    assert store.segments.members(birthday, date(2024, 7, 1)) == ["bday-tomorrow"]
+    # 29 February: on the day in leap years, on 28 February in the others.
+    assert store.segments.members(birthday, date(2028, 2, 29)) == ["leap-day"]
+    assert store.segments.members(birthday, date(2027, 2, 28)) == ["leap-day"]
+    assert store.segments.members(birthday, date(2028, 2, 28)) == []
+    not_today = segment({"not": {"anniversary": "attributes.birthday"}})
+    assert "no-birthday" in store.segments.members(not_today, AS_OF)
+
+
+def test_sign_up_anniversary_uses_the_profile_creation_date(store: Store) -> None:
+    store.customers.upsert(CustomerUpsert(customer_id="old-timer"), NOW.replace(year=2023))
+    store.customers.upsert(CustomerUpsert(customer_id="newcomer"), NOW)
+    signup = segment({"anniversary": "created_at"})
+    assert store.segments.members(signup, date(2024, 7, 1)) == ["old-timer"]
+    assert store.segments.members(signup, date(2025, 7, 1)) == ["newcomer", "old-timer"]
+    assert store.segments.members(signup, date(2025, 7, 2)) == []
+
+
+def test_anniversary_needs_a_date_field_and_stands_alone() -> None:
+    assert problems([{"name": "x", "where": {"anniversary": "order_count"}}]) == [
+        "s.yaml: segment 'x': where.anniversary: field 'order_count': 'order_count' is not a "
+        "date field; use one of created_at, first_order_at, last_order_at or "
+        "attributes.<key> holding an ISO date"
+    ]
+    assert problems([{"name": "x", "where": {"anniversary": "created_at", "eq": 1}}]) == [
+        "s.yaml: segment 'x': where: `anniversary` stands alone; found also eq"
+    ]

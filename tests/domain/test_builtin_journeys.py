@@ -23,10 +23,27 @@ from domain.journey import (
 )
 from domain.loader import load_journey_file
 from domain.rendering import render_template
+from domain.segments import load_segments_file
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[2] / "journeys"
 BUILT_IN = sorted(JOURNEYS_DIR.glob("*.yaml"))
-EXPECTED = {"onboarding", "nurture", "post_purchase", "win_back"}
+EXPECTED = {
+    "onboarding",
+    "nurture",
+    "post_purchase",
+    "win_back",
+    "vip_care",
+    "birthday",
+    "signup_anniversary",
+}
+SEGMENTS_FILE = JOURNEYS_DIR / "segments" / "segments.yaml"
+AUDIENCES = {
+    "win_back": "at_risk_buyers",
+    "nurture": "never_ordered",
+    "vip_care": "vip",
+    "birthday": "birthday_today",
+    "signup_anniversary": "signup_anniversary",
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +72,17 @@ def minimal_context(journey: JourneyDefinition) -> dict[str, Any]:
 
 def test_every_expected_journey_is_built_in() -> None:
     assert {path.stem for path in BUILT_IN} >= EXPECTED
+
+
+def test_segment_fed_journeys_name_built_in_segments() -> None:
+    segments = load_segments_file(SEGMENTS_FILE)
+    fed = {}
+    for path in BUILT_IN:
+        journey = load_journey_file(path)
+        if journey.audience is not None:
+            assert journey.audience.segment in segments, f"{path.name}: unknown segment"
+            fed[journey.id] = journey.audience.segment
+    assert fed == AUDIENCES
 
 
 @pytest.mark.parametrize("path", BUILT_IN, ids=lambda p: p.stem)
