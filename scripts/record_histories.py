@@ -97,11 +97,21 @@ async def win_back(
     return await _start(env, task_queue, journey)
 
 
+async def enrolled(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition
+) -> JourneyHandle:
+    """A segment member enrolled by the daily audience run who walks every step."""
+    return await _start(env, task_queue, journey)
+
+
 SCENARIOS: dict[str, tuple[Scenario, dict[str, object]]] = {
     "onboarding": (onboarding, {"timezone": "America/New_York", "plan": "business"}),
     "nurture": (nurture, {"timezone": "Asia/Shanghai"}),
     "post_purchase": (post_purchase, {"timezone": "Europe/Berlin"}),
     "win_back": (win_back, {"timezone": "America/Sao_Paulo", "value_tier": "high"}),
+    "vip_care": (enrolled, {"timezone": "Europe/Berlin"}),
+    "birthday": (enrolled, {"timezone": "Asia/Tokyo", "birthday": "1990-06-30"}),
+    "signup_anniversary": (enrolled, {"timezone": "America/New_York"}),
 }
 
 

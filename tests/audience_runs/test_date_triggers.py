@@ -80,16 +80,17 @@ async def test_birthday_customers_are_greeted_at_ten_local_time_once(
                 assert progress.total == 1
                 enrolled.append(progress.enrolled)
             (run,) = store.runs.for_customer("kiko")
-            await env.sleep(timedelta(days=1))  # past the next 10:00 in Tokyo
+            await env.sleep(timedelta(days=7))  # the greeting, then the reminder 5 days on
             assert store.runs.get(run.entry_id).status == "completed"  # type: ignore[union-attr]
             steps = {(s.step_id, s.status): s.at for s in store.runs.steps(run.entry_id)}
             assert store.runs.for_customer("ren") == []
     finally:
         store.close()
     assert enrolled == [1, 0]
-    (greeting,) = channel.delivered
-    assert greeting.recipient == "kiko@example.com"
+    greeting, reminder = channel.delivered
+    assert {greeting.recipient, reminder.recipient} == {"kiko@example.com"}
     assert greeting.subject == "Happy birthday, Kiko!"
+    assert reminder.subject == "Your birthday gift runs out tomorrow"
     sent_at = steps[("greet", "completed")].astimezone(ZoneInfo(TOKYO))
     assert sent_at.time().replace(second=0, microsecond=0) == time(10, 0)
     assert sent_at > started
