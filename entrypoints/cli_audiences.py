@@ -53,11 +53,11 @@ def open_store() -> Store:
     return Store.open(get_settings().db_url)
 
 
-def _as_of(value: datetime | None) -> date:
+def as_of_day(value: datetime | None) -> date:
     return value.date() if value is not None else datetime.now(UTC).date()
 
 
-def _load_segments(file: Path | None) -> dict[str, Segment]:
+def load_segments(file: Path | None) -> dict[str, Segment]:
     try:
         return load_segments_file(file or get_settings().segments_file)
     except SegmentError as exc:
@@ -122,7 +122,7 @@ def import_cdnow(
 @segments_app.command("summary")
 def summary(as_of: AsOf = None) -> None:
     """Rebuild the projections as of a date and show the base by value tier and stage."""
-    day = _as_of(as_of)
+    day = as_of_day(as_of)
     store = open_store()
     try:
         started = time.perf_counter()
@@ -155,7 +155,7 @@ def summary_table(result: ProjectionSummary) -> Table:
 @segments_app.command("list")
 def list_segments(file: SegmentsFile = None) -> None:
     """The segments in the file (checked) with their descriptions."""
-    segments = _load_segments(file)
+    segments = load_segments(file)
     grid = table("segment", "description", "fields")
     for name, segment in segments.items():
         grid.add_row(name, segment.description, ", ".join(sorted(segment.fields())) or "events")
@@ -170,11 +170,11 @@ def preview(
     file: SegmentsFile = None,
 ) -> None:
     """A segment's size and a random sample of its members (rebuilds stale projections)."""
-    segments = _load_segments(file)
+    segments = load_segments(file)
     segment = segments.get(name)
     if segment is None:
         raise fail(f"unknown segment {name!r}; known segments: {', '.join(segments)}")
-    day = _as_of(as_of)
+    day = as_of_day(as_of)
     store = open_store()
     try:
         if segment.uses_projection() and store.projections.built_as_of() != day:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from domain.customers import CustomerProfile
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
 from domain.simulation import Behaviour, cohort
+from entrypoints.cli_audiences import AsOf, SegmentsFile, as_of_day, load_segments, open_store
 from entrypoints.cli_common import console, fail, service, table
 from store.errors import StoreError
 from workers.simulator import SimulationResult, simulate
@@ -29,6 +32,28 @@ def _journey(journey: str) -> JourneyDefinition:
         raise fail(str(exc)) from exc
 
 
+def store_cohort(
+    segment_name: str, as_of: date, size: int, segments_file: Path | None
+) -> list[CustomerProfile]:
+    """Up to `size` members of a segment from the store (e.g. imported CDNOW buyers)."""
+    segment = load_segments(segments_file).get(segment_name)
+    if segment is None:
+        raise fail(f"unknown segment {segment_name!r}; see `journeys segments list`")
+    store = open_store()
+    try:
+        if segment.uses_projection() and store.projections.built_as_of() != as_of:
+            store.projections.rebuild(as_of)
+        members = store.segments.members(segment, as_of, limit=size)
+        profiles = [store.customers.get(customer_id) for customer_id in members]
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        store.close()
+    if not members:
+        raise fail(f"segment {segment_name!r} has no members as of {as_of.isoformat()}")
+    return [profile for profile in profiles if profile is not None]
+
+
 def simulate_command(
     journey: Annotated[str, typer.Argument(help="A journey file or a published journey id.")],
     customers: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
@@ -40,20 +65,40 @@ def simulate_command(
     order_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Chance to order per day.")
     ] = 0.01,
+    answer_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance to answer a survey.")
+    ] = 0.25,
     seed: int = 7,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            help="Take the cohort from the store: up to --customers members of this segment "
+            "(e.g. imported CDNOW buyers) instead of synthetic customers."
+        ),
+    ] = None,
+    as_of: AsOf = None,
+    segments_file: SegmentsFile = None,
 ) -> None:
-    """Run the real journey workflow for a synthetic cohort on the time-skipping server."""
+    """Run the real journey workflow for a cohort on the time-skipping server."""
     definition = _journey(journey)
     behaviour = Behaviour(
-        open_per_message=open_rate, click_per_open=click_rate, order_per_day=order_rate, seed=seed
+        open_per_message=open_rate,
+        click_per_open=click_rate,
+        order_per_day=order_rate,
+        answer_per_survey=answer_rate,
+        seed=seed,
     )
+    if segment is None:
+        profiles = cohort(customers, seed)
+    else:
+        profiles = store_cohort(segment, as_of_day(as_of), customers, segments_file)
     columns = (TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("days", total=days)
         result = asyncio.run(
             simulate(
                 definition,
-                cohort(customers, seed),
+                profiles,
                 days,
                 behaviour,
                 on_day=lambda _: bar.advance(task),

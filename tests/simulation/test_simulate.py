@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from domain.customers import CustomerUpsert
 from domain.loader import load_journey_file
 from domain.simulation import Behaviour, cohort
 from entrypoints.cli import app
+from store.store import Store
+from workers.settings import get_settings
 from workers.simulator import simulate
 
 NURTURE = load_journey_file(Path(__file__).resolve().parents[2] / "journeys" / "nurture.yaml")
@@ -47,3 +52,46 @@ def test_the_cli_prints_funnel_and_daily_volume() -> None:
     assert "5 customers over 3 days" in out.output and "Messages per day" in out.output
     bad = CliRunner().invoke(app, ["simulate", "journeys/nope.yaml"])
     assert bad.exit_code == 1 and "cannot read" in bad.output
+
+
+def test_the_cohort_can_come_from_a_segment_in_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", f"sqlite:///{tmp_path}/sim.db")
+    get_settings.cache_clear()
+    segments = tmp_path / "segments.yaml"
+    segments.write_text(
+        "segments:\n  - name: gold\n    where: {field: attributes.plan, eq: gold}\n"
+    )
+    store = Store.open(f"sqlite:///{tmp_path}/sim.db")
+    now = datetime.now(UTC)
+    for i, plan in enumerate(["gold", "gold", "silver", "gold"]):
+        store.customers.upsert(
+            CustomerUpsert(
+                customer_id=f"c{i}",
+                email=f"c{i}@example.com" if i != 3 else None,
+                attributes={"plan": plan},
+            ),
+            now,
+        )
+    store.close()
+    try:
+        out = CliRunner().invoke(
+            app,
+            [
+                *("simulate", "journeys/nurture.yaml", "--days", "1", "--order-rate", "0"),
+                *("--segment", "gold", "--file", str(segments)),
+            ],
+        )
+        unknown = CliRunner().invoke(
+            app,
+            ["simulate", "journeys/nurture.yaml", "--segment", "platinum", "--file", str(segments)],
+        )
+    finally:
+        get_settings.cache_clear()
+    assert out.exit_code == 0, out.output
+    # Three gold members; the one without an email address is skipped, not sent to.
+    assert "3 customers over 1 days" in out.output
+    rows = [" ".join(line.replace("│", " ").split()) for line in out.output.splitlines()]
+    assert "0 email sent 2" in rows and "0 email skipped 1" in rows
+    assert unknown.exit_code == 1 and "unknown segment 'platinum'" in unknown.output
