@@ -44,7 +44,7 @@ def funnel(
     journey_id: str,
     chart: Annotated[Path | None, typer.Option(help="Also write the funnel as a PNG.")] = None,
 ) -> None:
-    """Per version and step: entered, completed, skipped, exited; runs converted; messages."""
+    """Per version and step: entered, completed, skipped, exited, converted; messages."""
     journey, store = _journey(journey_id)
     goals = converting_goals(journey)
     runs = store.reports.run_counts(journey_id, goals)
@@ -57,11 +57,21 @@ def funnel(
         )
     console.print(overview)
     console.print(f"converted = a goal event ({', '.join(goals) or 'none'}) after entry")
-    steps = ordered_steps(journey, store.reports.step_counts(journey_id))
+    steps = ordered_steps(journey, store.reports.step_counts(journey_id, goals))
     messages: dict[str, list[str]] = {}
     for m in store.reports.message_counts(journey_id):
         messages.setdefault(m.step_id, []).append(f"{m.channel} {m.status} {m.count}")
-    grid = table("version", "step", "kind", "entered", "completed", "skipped", "exited", "failed")
+    grid = table(
+        "version",
+        "step",
+        "kind",
+        "entered",
+        "completed",
+        "skipped",
+        "exited",
+        "failed",
+        "converted",
+    )
     grid.add_column("messages", overflow="fold")
     for s in steps:
         grid.add_row(
@@ -69,6 +79,7 @@ def funnel(
             s.step_id,
             s.kind,
             *(str(n) for n in (s.entered, s.completed, s.skipped, s.exited, s.failed)),
+            f"{s.converted} ({_percent(s.converted, s.entered)})",
             ", ".join(messages.get(s.step_id, [])),
         )
     console.print(grid)

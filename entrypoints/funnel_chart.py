@@ -1,4 +1,4 @@
-"""A journey's funnel as a PNG: one bar group per step, entered against completed."""
+"""A journey's funnel as a PNG: one bar group per step: entered, completed and converted."""
 
 from __future__ import annotations
 
@@ -15,13 +15,9 @@ def draw_funnel(journey: JourneyDefinition, steps: list[StepCounts], path: Path)
     positions = range(len(steps))
     figure = Figure(figsize=(8, max(2.5, 0.45 * len(steps) + 1)))
     axes = figure.subplots()
-    axes.barh([p + 0.2 for p in positions], [s.entered for s in steps], 0.4, label="entered")
-    axes.barh(
-        [p - 0.2 for p in positions],
-        [s.completed for s in steps],
-        0.4,
-        label="completed",
-    )
+    for offset, label in ((-0.27, "entered"), (0, "completed"), (0.27, "converted")):
+        counts = [getattr(s, label) for s in steps]
+        axes.barh([p + offset for p in positions], counts, 0.27, label=label)
     axes.set_yticks(list(positions), labels)
     axes.invert_yaxis()
     axes.set_xlabel("runs")

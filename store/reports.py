@@ -29,6 +29,7 @@ class StepCounts(BaseModel):
     skipped: int = 0
     exited: int = 0
     failed: int = 0
+    converted: int = 0  # runs that entered the step and converted (a goal event after entry)
 
 
 class RunCounts(BaseModel):
@@ -78,16 +79,19 @@ class ReportRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def step_counts(self, journey_id: str) -> list[StepCounts]:
-        """Per version and step: how many runs entered it and how each visit ended."""
+    def step_counts(self, journey_id: str, goal_events: Sequence[str] = ()) -> list[StepCounts]:
+        """Per version and step: runs that entered it, how each visit ended, who converted."""
         e = journey_step_events.c
+        converted = and_(e.status == "entered", _converted(goal_events))
         stmt = (
             select(
                 e.version,
                 e.step_id,
                 func.max(e.kind).label("kind"),
                 *(_count_where(e.status, s).label(s) for s in STEP_STATUSES),
+                func.count(distinct(case((converted, e.entry_id)))).label("converted"),
             )
+            .join(enrollments, enrollments.c.entry_id == e.entry_id)
             .where(e.journey_id == journey_id)
             .group_by(e.version, e.step_id)
         )

@@ -182,6 +182,8 @@ def test_report_experiment_shows_lift_over_holdout_and_funnel_writes_a_chart(
     code, out = journeys("report", "funnel", "promo", "--chart", str(chart))
     assert code == 0, out
     assert "converted" in out and "3 (30.0%)" in out
+    offer = next(line for line in out.splitlines() if " offer " in line)
+    assert "2 (33.3%)" in offer  # of the 6 runs that reached the split, 2 ordered
     assert chart.read_bytes().startswith(b"\x89PNG")
     code, out = journeys("report", "experiment", "onboarding")
     assert code == 1 and "unknown journey" in out

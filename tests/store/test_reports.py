@@ -96,9 +96,10 @@ def test_arms_count_entrants_and_conversions_after_entry(store: Store) -> None:
 def test_step_and_run_counts_make_the_funnel(store: Store) -> None:
     _fill(store)
     steps = {
-        (s.step_id, s.kind): (s.entered, s.completed) for s in store.reports.step_counts("promo")
+        (s.step_id, s.kind): (s.entered, s.completed, s.converted)
+        for s in store.reports.step_counts("promo", ["order_completed"])
     }
-    assert steps == {("control", "holdout"): (10, 10), ("offer", "split"): (6, 6)}
+    assert steps == {("control", "holdout"): (10, 10, 3), ("offer", "split"): (6, 6, 2)}
     [runs] = store.reports.run_counts("promo", ["order_completed"])
     assert (runs.entered, runs.running, runs.exited, runs.converted) == (10, 7, 3, 3)
     [nothing] = store.reports.run_counts("promo", [])
