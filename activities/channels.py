@@ -16,10 +16,17 @@ class RenderedMessage(BaseModel):
     subject: str = ""
     text: str = ""
     html: str | None = None
+    category: str = "marketing"
+    customer_id: str = ""
+    unsubscribe_url: str | None = None  # marketing email carries List-Unsubscribe headers
 
 
 class PermanentDeliveryError(Exception):
-    """The provider refused the message for good (bad address, 4xx/5xx that retrying won't fix)."""
+    """The provider refused the message for good (bad address, a 4xx that retrying won't fix)."""
+
+
+class TransientDeliveryError(Exception):
+    """The provider failed in a way worth retrying (5xx, 429, a timeout); Temporal retries."""
 
 
 class Channel(Protocol):

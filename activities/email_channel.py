@@ -36,6 +36,10 @@ class SmtpEmailChannel:
         email["Date"] = formatdate(localtime=False)
         email["Message-ID"] = message_id(message.idempotency_key, self.sender.split("@")[-1])
         email[IDEMPOTENCY_HEADER] = message.idempotency_key
+        if message.unsubscribe_url:
+            # RFC 2369 and RFC 8058: mail clients offer an unsubscribe button that POSTs here.
+            email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         email.set_content(message.text)
         if message.html:
             email.add_alternative(message.html, subtype="html")

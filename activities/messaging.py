@@ -1,9 +1,21 @@
-"""The send-message activity: consent, rendering, the outbox, and one delivery per key."""
+"""The send-message activity: who may be sent what, when, and one delivery per key.
+
+In order: a key already decided returns its first outcome; then the customer's address,
+consent (marketing only), the suppression list and the template decide whether the message
+can exist at all; then the send policy decides when: quiet hours in the customer's timezone
+and frequency caps across all journeys defer it (the workflow waits on a durable timer and
+asks again with the same key) or skip it; then the outbox row is reserved and the channel
+delivers it with the key, so a retry after a crash finds the row and the provider sees the
+same key. Every decision is recorded with its reason and appended to the customer's event log
+(message_sent, message_deferred, message_suppressed, message_failed).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 
 from temporalio import activity
@@ -11,23 +23,49 @@ from temporalio import activity
 from activities.channels import Channel, PermanentDeliveryError, RenderedMessage
 from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
 from domain.customers import CustomerProfile
+from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
 from domain.messages import OutboxMessage
-from domain.rendering import render_template
+from domain.rendering import render_message
+from domain.send_policy import SendPolicy, quiet_until
+from domain.unsubscribe import UnsubscribeLinks
+from store.send_ledger import SendDecision
 from store.store import Store
+
+HEARTBEAT_EVERY = 2.0
+# What each outbox status (or deferral) is called as a decision and as a customer event.
+DECISION_OF = {"sent": "sent", "skipped": "skipped", "failed": "failed", "deferred": "deferred"}
+EVENT_OF = {
+    "sent": "message_sent",
+    "skipped": "message_suppressed",
+    "suppressed": "message_suppressed",
+    "failed": "message_failed",
+    "deferred": "message_deferred",
+}
 
 
 def recipient_of(profile: CustomerProfile, channel: str) -> str | None:
-    return {"email": profile.email, "sms": profile.phone}.get(channel)
+    """Email and SMS go to the customer's address; a webhook carries the customer's id."""
+    return {"email": profile.email, "sms": profile.phone, "webhook": profile.customer_id}.get(
+        channel
+    )
 
 
 class MessagingActivities:
     def __init__(
-        self, store: Store, channels: Mapping[str, Channel], clock: Callable[[], datetime]
+        self,
+        store: Store,
+        channels: Mapping[str, Channel],
+        clock: Callable[[], datetime],
+        *,
+        policy: SendPolicy | None = None,
+        links: UnsubscribeLinks | None = None,
     ) -> None:
         self.store = store
         self.channels = channels
         self.clock = clock
+        self.policy = policy or SendPolicy()
+        self.links = links
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessage) -> MessageOutcome:
@@ -36,33 +74,28 @@ class MessagingActivities:
         stored = await asyncio.to_thread(outbox.get, request.idempotency_key)
         if stored is not None and stored.status != "pending":
             return self._outcome(stored, duplicate=True)
-        profile = await asyncio.to_thread(self.store.customers.get, request.customer_id)
-        # A draft that cannot be sent (no address, unsubscribed, template error) is recorded
-        # in the outbox too, so the decision is visible and a retry repeats it.
-        message, created = await asyncio.to_thread(outbox.reserve, self._draft(request, profile))
-        if message.status != "pending":
-            return self._outcome(message, duplicate=not created)
-        channel = self.channels.get(request.channel)
-        if channel is None:
-            return self._outcome(
-                await self._mark(message, "failed", f"channel {request.channel} not configured")
-            )
-        rendered = RenderedMessage(
-            idempotency_key=message.idempotency_key,
-            channel=message.channel,
-            recipient=message.recipient or "",
-            subject=message.subject,
-            text=message.body_text,
-            html=message.body_html,
-        )
-        try:
-            provider_id = await channel.deliver(rendered)
-        except PermanentDeliveryError as exc:
-            return self._outcome(await self._mark(message, "failed", str(exc)))
-        activity.logger.info("message sent", extra={"key": message.idempotency_key})
-        return self._outcome(await self._mark(message, "sent", "", provider_id))
+        if stored is None:
+            profile = await asyncio.to_thread(self.store.customers.get, request.customer_id)
+            draft = await asyncio.to_thread(self._draft, request, profile)
+            if draft.status == "pending" and profile is not None:
+                held = await asyncio.to_thread(self._policy, request, profile, draft)
+                if held is not None:
+                    if held.status == "deferred":
+                        return held
+                    draft = draft.model_copy(update={"status": "skipped", "detail": held.detail})
+            message, created = await asyncio.to_thread(outbox.reserve, draft)
+            if message.status != "pending":
+                if created:
+                    await asyncio.to_thread(self._decided, request, message.status, message.detail)
+                return self._outcome(message, duplicate=not created)
+        else:
+            message = stored  # interrupted after reserving: deliver again under the same key
+        return await self._deliver(request, message)
+
+    # --- what may be sent ------------------------------------------------------------------
 
     def _draft(self, request: SendMessage, profile: CustomerProfile | None) -> OutboxMessage:
+        """The message as it would go out, or why it cannot (recorded in the outbox too)."""
         message = OutboxMessage(
             idempotency_key=request.idempotency_key,
             customer_id=request.customer_id,
@@ -80,42 +113,169 @@ class MessagingActivities:
             return message.model_copy(
                 update={"status": "skipped", "detail": f"no {request.channel} address"}
             )
-        consented = getattr(profile.consent, request.channel, True)
-        if request.category == "marketing" and not consented:
+        message = message.model_copy(update={"recipient": recipient})
+        if request.category == "marketing" and not getattr(profile.consent, request.channel):
             return message.model_copy(
-                update={
-                    "status": "skipped",
-                    "recipient": recipient,
-                    "detail": f"unsubscribed from {request.channel}",
-                }
+                update={"status": "skipped", "detail": f"unsubscribed from {request.channel}"}
+            )
+        suppressed = self.store.suppressions.get(request.channel, recipient)
+        if suppressed is not None and suppressed.blocks(request.category):
+            detail = f"suppressed: {suppressed.reason} ({suppressed.detail or recipient})"
+            return message.model_copy(update={"status": "skipped", "detail": detail})
+        context = {**request.context, "profile": profile.template_context()}
+        if self.links is not None:
+            context["unsubscribe_url"] = self.links.url(
+                profile.customer_id, request.channel, self.clock()
             )
         try:
-            parts = render_template(
-                request.template, {**request.context, "profile": profile.template_context()}
-            )
+            parts = render_message(request.template, context, profile.locale)
         except ExpressionError as exc:
-            return message.model_copy(
-                update={"status": "failed", "recipient": recipient, "detail": str(exc)}
-            )
+            return message.model_copy(update={"status": "failed", "detail": str(exc)})
         return message.model_copy(
-            update={
-                "recipient": recipient,
-                "subject": parts.subject,
-                "body_text": parts.text,
-                "body_html": parts.html,
-            }
+            update={"subject": parts.subject, "body_text": parts.text, "body_html": parts.html}
         )
 
-    async def _mark(
-        self, message: OutboxMessage, status: str, detail: str, provider_id: str | None = None
-    ) -> OutboxMessage:
-        return await asyncio.to_thread(
+    def _policy(
+        self, request: SendMessage, profile: CustomerProfile, draft: OutboxMessage
+    ) -> MessageOutcome | None:
+        """Quiet hours, then frequency caps: a deferral, a skip, or None to send now."""
+        now = self.clock()
+        windows = (
+            request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
+        )
+        quiet = quiet_until(windows, request.channel, request.category, now, profile.timezone)
+        if quiet is not None:
+            until, reason = quiet
+            return self._defer(request, until, f"{reason} until {until.isoformat()}")
+        caps = self.policy.caps_for(request.channel, request.category)
+        if not caps:
+            return None
+        check = self.store.ledger.claim(
+            request.idempotency_key,
+            request.customer_id,
+            request.channel,
+            request.category,
+            caps,
+            now,
+        )
+        if check.allowed or check.cap is None or check.room_at is None:
+            return None
+        reason = f"{check.cap.label()} reached"
+        if check.cap.action == "defer":
+            return self._defer(request, check.room_at, f"{reason}; room at {check.room_at}")
+        return MessageOutcome(
+            idempotency_key=draft.idempotency_key,
+            status="skipped",
+            detail=f"{reason}; skipped by policy",
+            recipient=draft.recipient,
+        )
+
+    def _defer(self, request: SendMessage, until: datetime, reason: str) -> MessageOutcome:
+        self._decided(request, "deferred", reason, until)
+        return MessageOutcome(
+            idempotency_key=request.idempotency_key,
+            status="deferred",
+            detail=reason,
+            deferred_until=until,
+        )
+
+    # --- delivery --------------------------------------------------------------------------
+
+    async def _deliver(self, request: SendMessage, message: OutboxMessage) -> MessageOutcome:
+        channel = self.channels.get(request.channel)
+        if channel is None:
+            return await self._finish(
+                request, message, "failed", f"channel {request.channel} not configured"
+            )
+        rendered = RenderedMessage(
+            idempotency_key=message.idempotency_key,
+            channel=message.channel,
+            category=request.category,
+            customer_id=message.customer_id,
+            recipient=message.recipient or "",
+            subject=message.subject,
+            text=message.body_text,
+            html=message.body_html,
+            unsubscribe_url=(
+                self.links.url(message.customer_id, message.channel, self.clock())
+                if self.links is not None and request.category == "marketing"
+                else None
+            ),
+        )
+        try:
+            async with _heartbeating():
+                provider_id = await channel.deliver(rendered)
+        except PermanentDeliveryError as exc:
+            return await self._finish(request, message, "failed", str(exc))
+        activity.logger.info("message sent", extra={"key": message.idempotency_key})
+        return await self._finish(request, message, "sent", "", provider_id)
+
+    async def _finish(
+        self,
+        request: SendMessage,
+        message: OutboxMessage,
+        status: str,
+        detail: str,
+        provider_id: str | None = None,
+    ) -> MessageOutcome:
+        marked = await asyncio.to_thread(
             self.store.outbox.mark,
             message.idempotency_key,
             status,
             detail=detail,
             provider_message_id=provider_id,
             sent_at=self.clock() if status == "sent" else None,
+        )
+        if status != "sent":
+            await asyncio.to_thread(self.store.ledger.release, message.idempotency_key)
+        await asyncio.to_thread(self._decided, request, status, detail)
+        return self._outcome(marked)
+
+    # --- the record ------------------------------------------------------------------------
+
+    def _decided(
+        self, request: SendMessage, status: str, reason: str, until: datetime | None = None
+    ) -> None:
+        """Record the decision and, for a known customer, the customer event; once each."""
+        now = self.clock()
+        decision = DECISION_OF.get(status, status)
+        if decision == "skipped" and reason.startswith(("suppressed", "unsubscribed")):
+            decision = "suppressed"
+        self.store.ledger.record(
+            SendDecision(
+                idempotency_key=request.idempotency_key,
+                customer_id=request.customer_id,
+                journey_id=request.journey_id,
+                step_id=request.step_id,
+                channel=request.channel,
+                category=request.category,
+                decision=decision,
+                reason=reason or status,
+                until=until,
+                at=now,
+            )
+        )
+        if reason == "unknown customer":
+            return
+        marker = f"{request.idempotency_key}|{decision}|{until.isoformat() if until else ''}"
+        properties: dict[str, str | int | float | bool | None] = {
+            "message_key": request.idempotency_key[:200],
+            "journey_id": request.journey_id,
+            "step_id": request.step_id,
+            "channel": request.channel,
+            "reason": reason[:500],
+        }
+        if until is not None:
+            properties["until"] = until.isoformat()
+        self.store.events.append(
+            CustomerEvent(
+                event_id=f"msg.{decision}.{hashlib.sha256(marker.encode()).hexdigest()[:40]}",
+                customer_id=request.customer_id,
+                type=EVENT_OF[decision],
+                occurred_at=now,
+                properties=properties,
+            ),
+            now,
         )
 
     @staticmethod
@@ -127,3 +287,24 @@ class MessagingActivities:
             recipient=message.recipient,
             duplicate=duplicate,
         )
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeat while the provider works, so a worker that dies mid-send is noticed soon."""
+    if not activity.in_activity():
+        yield
+        return
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -12,6 +12,7 @@ from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition, Template
 from domain.messages import Channel, MessageStatus
 from domain.runs import RunEnd, RunStatus, StepEvent
+from domain.send_policy import QuietHours
 
 SEND_MESSAGE = "send_message"
 LOAD_PROFILE = "load_profile"
@@ -100,6 +101,9 @@ class SendMessage(BaseModel):
         default_factory=dict, description="trigger, steps and journey, for rendering."
     )
     requested_at: datetime
+    quiet_hours: list[QuietHours] | None = Field(
+        default=None, description="The journey's own quiet hours; None: the workspace policy."
+    )
 
 
 class MessageOutcome(BaseModel):
@@ -108,6 +112,9 @@ class MessageOutcome(BaseModel):
     detail: str = ""
     recipient: str | None = None
     duplicate: bool = False
+    deferred_until: datetime | None = Field(
+        default=None, description="With status deferred: when to try again (same key)."
+    )
 
 
 class LoadProfile(BaseModel):

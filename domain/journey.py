@@ -22,6 +22,7 @@ from domain.durations import Duration
 from domain.events import EventType
 from domain.matching import properties_match
 from domain.messages import Channel
+from domain.send_policy import QuietHours
 
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Target = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -79,12 +80,41 @@ class Goal(_Strict):
         return self.name or self.event
 
 
-class Template(_Strict):
-    """A message template; email uses subject, text and optional HTML, SMS uses text."""
+class TemplateVariant(_Strict):
+    """One locale's wording of a template."""
 
     subject: str = ""
     text: str
     html: str | None = None
+
+
+class Template(TemplateVariant):
+    """A message template; email uses subject, text and optional HTML, SMS uses text.
+
+    The base fields are the default wording; `locales` holds other locales' wording (e.g.
+    `zh-CN`). A customer gets their exact locale, else its language (`zh`), else the default.
+    """
+
+    locales: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")],
+        TemplateVariant,
+    ] = Field(
+        default_factory=dict, description="Wording per locale, e.g. {zh-CN: {subject, text}}."
+    )
+
+    def variant(self, locale: str | None) -> tuple[str, TemplateVariant]:
+        """The wording for `locale` and the locale it is for ('default' for the base)."""
+        if locale:
+            wanted = locale.lower()
+            by_name = {name.lower(): name for name in self.locales}
+            for candidate in (wanted, wanted.split("-")[0]):
+                if candidate in by_name:
+                    return by_name[candidate], self.locales[by_name[candidate]]
+            language = wanted.split("-")[0]
+            for name in self.locales:  # zh asks, zh-CN is there
+                if name.lower().split("-")[0] == language:
+                    return name, self.locales[name]
+        return "default", self
 
 
 class SendSpec(_Strict):
@@ -326,6 +356,10 @@ class JourneyDefinition(_Strict):
     templates: dict[str, Template] = Field(default_factory=dict)
     audience: AudienceSpec | None = Field(
         default=None, description="Enroll a segment's members on a daily schedule."
+    )
+    quiet_hours: list[QuietHours] | None = Field(
+        default=None,
+        description="This journey's quiet hours instead of the workspace policy's ([]: none).",
     )
     steps: list[Step] = Field(min_length=1)
 

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 Channel = Literal["email", "sms", "webhook"]
-MessageStatus = Literal["pending", "sent", "skipped", "failed"]
+MessageStatus = Literal["pending", "sent", "skipped", "failed", "deferred"]
 
 
 class OutboxMessage(BaseModel):

@@ -7,16 +7,25 @@ from typing import Any
 from pydantic import BaseModel
 
 from domain.expressions import render
-from domain.journey import Template
+from domain.journey import Template, TemplateVariant
 
 
 class RenderedParts(BaseModel):
     subject: str
     text: str
     html: str | None
+    locale: str = "default"
 
 
-def render_template(template: Template, context: dict[str, Any]) -> RenderedParts:
+def render_message(
+    template: Template, context: dict[str, Any], locale: str | None
+) -> RenderedParts:
+    """The customer's locale variant (or the fallback) rendered strictly."""
+    chosen, variant = template.variant(locale)
+    return render_template(variant, context).model_copy(update={"locale": chosen})
+
+
+def render_template(template: TemplateVariant, context: dict[str, Any]) -> RenderedParts:
     """Raises ExpressionError naming the variable when the context lacks one."""
     return RenderedParts(
         subject=render(template.subject, context).strip(),

@@ -16,6 +16,8 @@ from rich.console import Console
 
 from activities.audience import AudienceActivities
 from domain.segments import load_segments_file
+from domain.send_policy import load_policy_file
+from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import audience_schedules
 from entrypoints.api import create_app, serve
 from entrypoints.service import JourneyService
@@ -24,6 +26,7 @@ from workers.client import connect
 from workers.dev_server import DevServer
 from workers.logging_setup import configure, log
 from workers.mail_capture import MailCapture
+from workers.provider_sink import provider_sink
 from workers.settings import Settings
 from workers.worker import activities_for, build_worker, default_channels
 
@@ -78,11 +81,17 @@ def audience_activities(settings: Settings, store: Store) -> AudienceActivities:
 async def run_worker(settings: Settings, store: Store) -> None:
     client = await connect(settings)
     audiences = audience_activities(settings, store)
+    links = UnsubscribeLinks(resolve_secret_key(settings, create=True), settings.public_url)
     worker = build_worker(
         client,
         settings.temporal_task_queue,
         [
-            *activities_for(store, default_channels(settings)),
+            *activities_for(
+                store,
+                default_channels(settings),
+                policy=load_policy_file(settings.policy_file),
+                links=links,
+            ),
             audiences.measure_audience,
             audiences.enroll_audience_batch,
         ],
@@ -122,6 +131,15 @@ async def run_dev(
     capture = MailCapture(data / "mail", settings.smtp_host, settings.smtp_port)
     store = open_store(settings)
     api_key = resolve_api_key(settings, create=True)
+    sink_url = f"http://{settings.api_host}:{settings.provider_port}"
+    settings = settings.model_copy(
+        update={
+            "sms_url": settings.sms_url or f"{sink_url}/sms",
+            "webhook_url": settings.webhook_url or f"{sink_url}/webhook",
+            "webhook_secret": settings.webhook_secret or resolve_secret_key(settings, create=True),
+        }
+    )
+    sink = provider_sink(data / "provider", settings.webhook_secret)
     with contextlib.ExitStack() as stack:
         await temporal.start(data / "temporal.log")
         stack.callback(temporal.stop)
@@ -132,9 +150,11 @@ async def run_dev(
         published = svc.publish_directory(settings.journeys_dir)
         await audience_schedules.sync_published(svc)
         _print_addresses(console, settings, temporal, capture, api_key, len(published))
+        console.print(f"  SMS/webhook sink  {sink_url}  (messages in {data / 'provider'})")
         tasks = [
             asyncio.create_task(run_worker(settings, store)),
             asyncio.create_task(run_api(settings, store, api_key)),
+            asyncio.create_task(serve(sink, settings.api_host, settings.provider_port)),
         ]
         if ready is not None:
             ready()

@@ -205,3 +205,51 @@ customer_metrics = Table(
     Column("churn_reasons", Document, nullable=False),
     Index(None, "stage", "tier"),
 )
+
+# --- messaging: frequency-cap claims, every send decision, the suppression list ----------------
+
+# One row per message that a frequency cap counted (its send went ahead); the key makes a
+# retried activity reuse its claim. Claims are made under a per-customer lock.
+send_claims = Table(
+    "send_claims",
+    metadata,
+    Column("idempotency_key", String(512), primary_key=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index(None, "customer_id", "at"),
+)
+
+# Every decision about a message (sent, deferred, skipped, suppressed, failed) with its reason.
+send_decisions = Table(
+    "send_decisions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    # key|decision|until: a retried activity records the same decision once.
+    Column("decision_key", String(700), nullable=False, unique=True),
+    Column("idempotency_key", String(512), nullable=False),
+    Column("customer_id", String(128), nullable=False),
+    Column("journey_id", String(128)),
+    Column("step_id", String(128)),
+    Column("channel", String(16), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("until", UTCDateTime()),
+    Column("at", UTCDateTime(), nullable=False),
+    Index(None, "customer_id", "at"),
+    Index(None, "journey_id", "decision"),
+)
+
+# Addresses never to send to: hard bounces (every category), complaints (marketing).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("address", String(320), primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)

@@ -16,6 +16,8 @@ from store.projections import ProjectionRepository
 from store.reports import ReportRepository
 from store.runs import RunRepository
 from store.segments import SegmentRepository
+from store.send_ledger import SendLedger
+from store.suppression import SuppressionList
 
 
 class Store:
@@ -31,6 +33,8 @@ class Store:
         self.reports = ReportRepository(engine)
         self.projections = ProjectionRepository(engine)
         self.segments = SegmentRepository(engine)
+        self.ledger = SendLedger(engine)
+        self.suppressions = SuppressionList(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

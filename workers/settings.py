@@ -39,6 +39,17 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "journeys" / "segments" / "segments.yaml",
         description="Named segments that audiences and `journeys segments` use.",
     )
+    policy_file: Path = Field(
+        default=REPO_ROOT / "journeys" / "policy" / "send_policy.yaml",
+        description="Quiet hours and frequency caps (domain/send_policy.py).",
+    )
+    sms_url: str | None = Field(default=None, description="SMS provider endpoint (POST JSON).")
+    sms_token: str | None = None
+    webhook_url: str | None = Field(default=None, description="Webhook endpoint (POST JSON).")
+    webhook_secret: str | None = Field(
+        default=None, description="Signs webhook bodies (HMAC-SHA256); the dev stack makes one."
+    )
+    provider_port: int = Field(default=8025, description="The dev stack's SMS/webhook sink.")
     secret_key: str | None = Field(
         default=None,
         description="Signs unsubscribe and survey links; the dev stack generates one.",

@@ -12,9 +12,12 @@ from temporalio.worker import Worker
 
 from activities.channels import Channel
 from activities.email_channel import SmtpEmailChannel
+from activities.http_channel import HttpChannel
 from activities.messaging import MessagingActivities
 from activities.profiles import ProfileActivities
 from activities.run_log import RunLogActivities
+from domain.send_policy import SendPolicy
+from domain.unsubscribe import UnsubscribeLinks
 from store.store import Store
 from workers.settings import Settings
 from workflows.audience import AudienceEnrollmentWorkflow
@@ -29,13 +32,28 @@ def utc_now() -> datetime:
 
 
 def default_channels(settings: Settings) -> dict[str, Channel]:
-    return {"email": SmtpEmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)}
+    """SMTP email always; SMS and webhook when their provider endpoints are configured."""
+    channels: dict[str, Channel] = {
+        "email": SmtpEmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+    }
+    if settings.sms_url:
+        channels["sms"] = HttpChannel("sms", settings.sms_url, token=settings.sms_token)
+    if settings.webhook_url:
+        channels["webhook"] = HttpChannel(
+            "webhook", settings.webhook_url, secret=settings.webhook_secret
+        )
+    return channels
 
 
 def activities_for(
-    store: Store, channels: Mapping[str, Channel], clock: Callable[[], datetime] = utc_now
+    store: Store,
+    channels: Mapping[str, Channel],
+    clock: Callable[[], datetime] = utc_now,
+    *,
+    policy: SendPolicy | None = None,
+    links: UnsubscribeLinks | None = None,
 ) -> list[Callable[..., Any]]:
-    messaging = MessagingActivities(store, channels, clock)
+    messaging = MessagingActivities(store, channels, clock, policy=policy, links=links)
     profiles = ProfileActivities(store, clock)
     run_log = RunLogActivities(store)
     return [

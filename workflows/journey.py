@@ -61,6 +61,9 @@ with workflow.unsafe.imports_passed_through():
 
 SEND_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
+    # The send heartbeats while the provider works: a worker that dies mid-send is noticed in
+    # seconds and the retry (same idempotency key) runs on another worker.
+    "heartbeat_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=2),
         backoff_coefficient=2.0,
@@ -73,6 +76,7 @@ STORE_OPTIONS: dict[str, Any] = {
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
 MAX_STEPS_PER_ENTRY = 10_000
+MAX_DEFERRALS = 100
 SEEN_EVENTS_KEPT = 500
 INBOX_KEPT = 200
 
@@ -156,6 +160,22 @@ class JourneyWorkflow:
             self.state.outputs[step.id] = {"status": "skipped", "detail": HOLDOUT}
             self._note(step, "skipped", "holdout: the control group is sent nothing")
             return self._next(step)
+        for _ in range(MAX_DEFERRALS):
+            outcome = await self._send_once(step, visit)
+            if outcome.status != "deferred" or outcome.deferred_until is None:
+                break
+            # Quiet hours or a frequency cap: a durable timer, then the same message again.
+            until = outcome.deferred_until
+            self._note(step, "deferred", f"until {until.isoformat()}: {outcome.detail}")
+            await self._block(f"deferred until {until.isoformat()}", until, lambda: False)
+            if self.state.goal is not None:
+                return END
+        self.state.outputs[step.id] = {"status": outcome.status, "detail": outcome.detail}
+        status = {"sent": "completed", "pending": "completed"}.get(outcome.status, outcome.status)
+        self._note(step, status, f"{step.send.channel} {outcome.status} {outcome.detail}".strip())
+        return self._next(step)
+
+    async def _send_once(self, step: SendStep, visit: int) -> MessageOutcome:
         inp = self._inp
         info = workflow.info()
         outcome: MessageOutcome = await workflow.execute_activity(
@@ -174,15 +194,13 @@ class JourneyWorkflow:
                 template=inp.journey.template(step.send.template),
                 context=self._context(with_profile=False),
                 requested_at=workflow.now(),
+                quiet_hours=inp.journey.quiet_hours,
             ),
             result_type=MessageOutcome,
             summary=f"{step.id}: {step.send.channel} {step.send.template}",
             **SEND_OPTIONS,
         )
-        self.state.outputs[step.id] = {"status": outcome.status, "detail": outcome.detail}
-        status = {"sent": "completed", "pending": "completed"}.get(outcome.status, outcome.status)
-        self._note(step, status, f"{step.send.channel} {outcome.status} {outcome.detail}".strip())
-        return self._next(step)
+        return outcome
 
     async def _wait(self, step: WaitStep) -> str:
         timezone = "UTC"

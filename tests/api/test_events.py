@@ -166,7 +166,15 @@ async def test_the_timeline_shows_events_messages_runs_and_their_steps(
 
     timeline = await eventually(recorded, what="the run's steps and message in the timeline")
     assert timeline["profile"]["customer_id"] == customer_id
-    assert [e["event_id"] for e in timeline["events"]] == [signup["event_id"]]
+    events = {e["type"]: e for e in timeline["events"]}
+    assert events["signed_up"]["event_id"] == signup["event_id"]
+    # Delivery outcomes are events in the customer's log too.
+    sent = events["message_sent"]["properties"]
+    assert (sent["journey_id"], sent["step_id"], sent["channel"]) == (
+        "onboarding",
+        "welcome",
+        "email",
+    )
     [view] = timeline["runs"]
     assert view["run"]["journey_id"] == "onboarding"
     assert view["run"]["status"] == "running"
