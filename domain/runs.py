@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 RunStatus = Literal["running", "completed", "exited", "failed"]
-StepStatus = Literal["entered", "completed", "skipped", "exited", "failed"]
+StepStatus = Literal["entered", "completed", "skipped", "exited", "failed", "deferred"]
 
 
 class Enrollment(BaseModel):
