@@ -521,7 +521,14 @@ def _bind(host: str, port: int) -> socket.socket:
 def _server(app: FastAPI, host: str, port: int, log_level: str) -> uvicorn.Server:
     # log_config=None: the process's own logging set-up stays in charge.
     return uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level=log_level, log_config=None)
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            log_config=None,
+            timeout_graceful_shutdown=5,
+        )
     )
 
 

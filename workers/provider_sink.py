@@ -13,6 +13,7 @@ next requests with an error status, or to take a request and hold the answer bac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -37,6 +38,11 @@ class SinkState:
     fail_times: int = 0
     hold_seconds: float = 0.0
     received: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # ends every hold at once
+
+    def release(self) -> None:
+        self.hold_seconds = 0.0
+        self.released.set()
 
     def messages(self, channel: str | None = None) -> list[dict[str, Any]]:
         return [m for m in self.accepted.values() if channel in (None, m["channel"])]
@@ -84,8 +90,9 @@ def provider_sink(directory: Path | None = None, webhook_secret: str | None = No
                 with (state.directory / f"{channel}.jsonl").open("a", encoding="utf-8") as out:
                     out.write(json.dumps(earlier) + "\n")
         state.received.set()
-        if state.hold_seconds:
-            await asyncio.sleep(state.hold_seconds)  # accepted, but the answer is late
+        if state.hold_seconds:  # accepted, but the answer is late (or never comes)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.released.wait(), state.hold_seconds)
         return JSONResponse({"id": earlier["id"]})
 
     @app.post("/sms")
@@ -103,12 +110,14 @@ def provider_sink(directory: Path | None = None, webhook_secret: str | None = No
     @app.post("/control")
     async def control(command: dict[str, Any]) -> dict[str, Any]:
         if command.get("reset"):
-            state.fail_status, state.fail_times, state.hold_seconds = None, 0, 0.0
+            state.fail_status, state.fail_times = None, 0
+            state.release()
         if "fail" in command:
             state.fail_status = int(command["fail"])
             state.fail_times = int(command.get("times", 1))
         if "hold" in command:
             state.hold_seconds = float(command["hold"])
+            state.released.clear()
         return {"requests": state.requests, "accepted": len(state.accepted)}
 
     return app
