@@ -20,6 +20,7 @@ from domain.journey import (
     WaitStep,
 )
 from domain.problems import Problem
+from domain.template_check import render_problems
 
 
 def successors(journey: JourneyDefinition, index: int) -> list[str]:
@@ -104,11 +105,19 @@ def _templates(journey: JourneyDefinition) -> Iterator[Problem]:
                 field="send.template",
                 message=f"unknown template {step.send.template!r} (known: {known})",
             )
+    parse_errors = False
     for name, template in journey.templates.items():
-        for part in ("subject", "text", "html"):
-            source = getattr(template, part)
-            if source and (error := syntax_error(source, expression=False)):
-                yield Problem(field=f"templates.{name}.{part}", message=f"does not parse: {error}")
+        variants = [("", template), *((f".locales.{k}", v) for k, v in template.locales.items())]
+        for where, variant in variants:
+            for part in ("subject", "text", "html"):
+                source = getattr(variant, part)
+                if source and (error := syntax_error(source, expression=False)):
+                    parse_errors = True
+                    yield Problem(
+                        field=f"templates.{name}{where}.{part}", message=f"does not parse: {error}"
+                    )
+    if not parse_errors:
+        yield from render_problems(journey)
 
 
 def _expressions(journey: JourneyDefinition) -> Iterator[Problem]:

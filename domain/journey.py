@@ -213,6 +213,18 @@ class HoldoutSpec(_Strict):
     percent: float = Field(gt=0, lt=100, description="Share of entrants who get no messages.")
 
 
+class SampleValues(_Strict):
+    """Values every customer and trigger of this journey carry, for checking templates.
+
+    Loading a journey renders every template, in every locale, strictly against a sample
+    customer; a template may rely on a profile attribute or trigger property without a
+    `default(...)` only if it is named here.
+    """
+
+    profile: dict[str, Any] = Field(default_factory=dict)
+    trigger: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class _Step(_Strict):
     id: StepId
     name: str | None = None
@@ -356,6 +368,10 @@ class JourneyDefinition(_Strict):
     templates: dict[str, Template] = Field(default_factory=dict)
     audience: AudienceSpec | None = Field(
         default=None, description="Enroll a segment's members on a daily schedule."
+    )
+    sample: SampleValues = Field(
+        default_factory=SampleValues,
+        description="Profile attributes and trigger properties templates may rely on.",
     )
     quiet_hours: list[QuietHours] | None = Field(
         default=None,

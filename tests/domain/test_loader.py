@@ -23,6 +23,7 @@ HEAD = """\
 id: sample
 name: Sample
 trigger: {event: signed_up}
+sample: {profile: {first_name: Ada}}
 templates:
   hi: {subject: "Hi {{ profile.first_name }}", text: "Hello"}
 steps:
@@ -404,3 +405,36 @@ def test_a_loop_that_passes_a_wait_is_allowed(tmp_path: Path) -> None:
         """,
     )
     assert len(load_journey_file(path).steps) == 3
+
+
+def test_templates_are_rendered_at_load_for_every_locale(tmp_path: Path) -> None:
+    path = journey_file(
+        tmp_path,
+        """
+        - {id: hello, send: {channel: email, template: greet}}
+        """,
+        head=HEAD.replace(
+            "templates:\n",
+            "templates:\n"
+            "  greet:\n"
+            "    subject: 'Hello {{ profile.first_name }}'\n"
+            "    text: 'Order {{ trigger.order_id }}'\n"
+            "    locales:\n"
+            "      zh-CN: {subject: '你好 {{ profile.frist_name }}', text: 'x'}\n"
+            "  escape: {text: '{{ ().__class__.__mro__[1].__subclasses__() }}'}\n",
+        ),
+    )
+    with pytest.raises(JourneyError) as caught:
+        load_journey_file(path)
+    problems = [str(p) for p in caught.value.problems]
+    assert any(
+        p.startswith(f"{path}: templates.greet: does not render")
+        and "'order_id'" in p
+        for p in problems
+    ), problems
+    assert any(
+        "templates.greet.locales.zh-CN: does not render for a sample customer (zh-CN locale)" in p
+        and "frist_name" in p
+        for p in problems
+    ), problems
+    assert any(p.startswith(f"{path}: templates.escape: does not render") for p in problems)

@@ -1,0 +1,90 @@
+"""Render every template of a journey, in every locale, strictly, before anyone is sent one.
+
+The sample customer has every profile field, the attributes and trigger properties the
+journey's `sample` names, the trigger's correlation key and match properties, and a plausible
+output for every step. A template that names anything else (a typo such as
+`profile.frist_name`, a trigger property no trigger carries) or that tries to leave the
+sandbox fails here, naming the template, the locale and the reason, so a publish fails
+instead of a send at night.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.customers import CustomerProfile
+from domain.events import CustomerEvent
+from domain.expressions import ExpressionError
+from domain.journey import (
+    HoldoutStep,
+    JourneyDefinition,
+    SendStep,
+    SplitStep,
+    Step,
+    TemplateVariant,
+    WaitForStep,
+)
+from domain.problems import Problem
+from domain.rendering import render_template
+
+SAMPLE_TIME = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+
+
+def sample_context(journey: JourneyDefinition) -> dict[str, Any]:
+    properties: dict[str, Any] = {**journey.trigger.match, **journey.sample.trigger}
+    if journey.trigger.correlate_on:
+        properties.setdefault(journey.trigger.correlate_on, "sample-1")
+    trigger = CustomerEvent(
+        event_id="sample-event",
+        customer_id="sample",
+        type=journey.trigger.event,
+        occurred_at=SAMPLE_TIME,
+        properties=properties,
+    )
+    profile = CustomerProfile(
+        customer_id="sample",
+        email="sample@example.com",
+        phone="+15555550100",
+        attributes=dict(journey.sample.profile),
+        created_at=SAMPLE_TIME,
+        updated_at=SAMPLE_TIME,
+    )
+    return {
+        "profile": profile.template_context(),
+        "trigger": trigger.template_context(),
+        "steps": {step.id: _sample_output(step) for step in journey.steps},
+        "journey": {"id": journey.id, "version": 1, "name": journey.name},
+        "unsubscribe_url": "https://example.com/unsubscribe?token=sample",
+    }
+
+
+def _sample_output(step: Step) -> dict[str, Any]:
+    match step:
+        case SendStep():
+            return {"status": "sent", "detail": ""}
+        case WaitForStep():
+            return {"received": True, "event": {"type": step.wait_for.event, "properties": {}}}
+        case SplitStep():
+            return {"variant": step.split[0].name}
+        case HoldoutStep():
+            return {"group": "treatment"}
+    return {}
+
+
+def render_problems(journey: JourneyDefinition) -> Iterator[Problem]:
+    context = sample_context(journey)
+    for name, template in journey.templates.items():
+        variants: list[tuple[str, TemplateVariant]] = [("", template)]
+        variants += [(f".locales.{locale}", v) for locale, v in template.locales.items()]
+        for where, variant in variants:
+            try:
+                render_template(variant, context)
+            except ExpressionError as exc:
+                reason = str(exc.__cause__ or exc)
+                locale = where.removeprefix(".locales.") or "default"
+                yield Problem(
+                    field=f"templates.{name}{where}",
+                    message=f"does not render for a sample customer ({locale} locale): {reason}",
+                )
