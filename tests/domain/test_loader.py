@@ -428,8 +428,7 @@ def test_templates_are_rendered_at_load_for_every_locale(tmp_path: Path) -> None
         load_journey_file(path)
     problems = [str(p) for p in caught.value.problems]
     assert any(
-        p.startswith(f"{path}: templates.greet: does not render")
-        and "'order_id'" in p
+        p.startswith(f"{path}: templates.greet: does not render") and "'order_id'" in p
         for p in problems
     ), problems
     assert any(
