@@ -25,7 +25,7 @@ from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
-from domain.messages import OutboxMessage
+from domain.messages import OutboxMessage, recipient_of
 from domain.rendering import render_message
 from domain.send_policy import SendPolicy, quiet_until
 from domain.unsubscribe import UnsubscribeLinks
@@ -42,13 +42,6 @@ EVENT_OF = {
     "failed": "message_failed",
     "deferred": "message_deferred",
 }
-
-
-def recipient_of(profile: CustomerProfile, channel: str) -> str | None:
-    """Email and SMS go to the customer's address; a webhook carries the customer's id."""
-    return {"email": profile.email, "sms": profile.phone, "webhook": profile.customer_id}.get(
-        channel
-    )
 
 
 class MessagingActivities:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from domain.customers import CustomerProfile
+
 Channel = Literal["email", "sms", "webhook"]
 MessageStatus = Literal["pending", "sent", "skipped", "failed", "deferred"]
 
@@ -30,3 +32,10 @@ class OutboxMessage(BaseModel):
     provider_message_id: str | None = None
     requested_at: datetime
     sent_at: datetime | None = None
+
+
+def recipient_of(profile: CustomerProfile, channel: str) -> str | None:
+    """Email and SMS go to the customer's address; a webhook carries the customer's id."""
+    return {"email": profile.email, "sms": profile.phone, "webhook": profile.customer_id}.get(
+        channel
+    )

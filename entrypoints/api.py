@@ -36,6 +36,8 @@ from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
+from domain.unsubscribe import UnsubscribeLinks
+from entrypoints import api_messages
 from entrypoints.api_common import (
     API_KEY_HEADER,
     NOT_FOUND,
@@ -45,6 +47,7 @@ from entrypoints.api_common import (
     invalid,
     protected_router,
 )
+from entrypoints.messaging_service import MessagingService
 from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
 from store.journeys import JourneySummary
@@ -457,14 +460,16 @@ def create_app(
     *,
     max_request_bytes: int = 1_048_576,
     max_batch_events: int = 1000,
+    links: UnsubscribeLinks | None = None,
 ) -> FastAPI:
-    """The API over `service`; requests must carry `api_key`."""
+    """The API over `service`; requests must carry `api_key`; `links` signs unsubscribe links."""
     if not api_key:
         raise ValueError("an API key is required (set JOURNEYS_API_KEY)")
     if max_request_bytes < 1 or max_batch_events < 1:
         raise ValueError("max_request_bytes and max_batch_events must be positive")
     app = FastAPI(title="journeys", description=DESCRIPTION, openapi_tags=TAGS)
     app.state.service = service
+    app.state.messaging = MessagingService(service, links)
     app.state.api_key = api_key.encode()
     app.state.max_batch_events = max_batch_events
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
@@ -474,6 +479,8 @@ def create_app(
     app.add_exception_handler(RPCError, _temporal_error)
     app.include_router(public)
     app.include_router(router)
+    app.include_router(api_messages.public)
+    app.include_router(api_messages.router)
     return app
 
 
@@ -488,6 +495,9 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         settings.api_key,
         max_request_bytes=settings.max_request_bytes,
         max_batch_events=settings.max_batch_events,
+        links=UnsubscribeLinks(settings.secret_key, settings.public_url)
+        if settings.secret_key
+        else None,
     )
 
     @asynccontextmanager

@@ -73,6 +73,10 @@ def _resolve(configured: str | None, path: Path, variable: str, *, create: bool)
     return key
 
 
+def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
+    return UnsubscribeLinks(resolve_secret_key(settings, create=True), settings.public_url)
+
+
 def audience_activities(settings: Settings, store: Store) -> AudienceActivities:
     segments = load_segments_file(settings.segments_file)
     return AudienceActivities(store, segments, make_service(settings, store))
@@ -81,7 +85,7 @@ def audience_activities(settings: Settings, store: Store) -> AudienceActivities:
 async def run_worker(settings: Settings, store: Store) -> None:
     client = await connect(settings)
     audiences = audience_activities(settings, store)
-    links = UnsubscribeLinks(resolve_secret_key(settings, create=True), settings.public_url)
+    links = unsubscribe_links(settings)
     worker = build_worker(
         client,
         settings.temporal_task_queue,
@@ -110,6 +114,7 @@ async def run_api(settings: Settings, store: Store, api_key: str) -> None:
         api_key=api_key,
         max_request_bytes=settings.max_request_bytes,
         max_batch_events=settings.max_batch_events,
+        links=unsubscribe_links(settings),
     )
     await serve(app, settings.api_host, settings.api_port)
 

@@ -88,10 +88,25 @@ class Outbox:
             )
             return [_message(row) for row in rows]
 
-    def list(self, limit: int = 100, status: str | None = None) -> builtins.list[OutboxMessage]:
-        """Messages, newest first, optionally only those with `status`."""
+    def list(
+        self,
+        limit: int = 100,
+        status: str | None = None,
+        *,
+        customer_id: str | None = None,
+        journey_id: str | None = None,
+        channel: str | None = None,
+    ) -> builtins.list[OutboxMessage]:
+        """Messages, newest first, filtered by any of status, customer, journey and channel."""
         stmt = _newest_first()
-        if status is not None:
-            stmt = stmt.where(outbox.c.status == status)
+        o = outbox.c
+        for column, value in (
+            (o.status, status),
+            (o.customer_id, customer_id),
+            (o.journey_id, journey_id),
+            (o.channel, channel),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
         with reading(self._engine) as conn:
             return [_message(row) for row in conn.execute(stmt.limit(limit))]

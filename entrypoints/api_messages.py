@@ -1,0 +1,174 @@
+"""HTTP: messages and send decisions, consent, the suppression list, provider feedback, and
+the public unsubscribe page (a signed link; GET shows a button, POST unsubscribes, which is
+also what mail clients' one-click unsubscribe sends, RFC 8058)."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+
+from domain.customers import CustomerProfile
+from domain.messages import OutboxMessage
+from domain.tokens import TokenError
+from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
+from entrypoints.messaging_service import ConsentChange, Feedback, MessagingService, Preview
+from store.send_ledger import SendDecision
+from store.suppression import Suppression
+
+router = protected_router()
+public = APIRouter()
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+def get_messaging(request: Request) -> MessagingService:
+    messaging: MessagingService = request.app.state.messaging
+    return messaging
+
+
+Messaging = Annotated[MessagingService, Depends(get_messaging)]
+
+
+@router.get("/messages", tags=["messages"], response_model=list[OutboxMessage])
+def list_messages(
+    messaging: Messaging,
+    customer_id: str | None = None,
+    journey_id: str | None = None,
+    status: str | None = None,
+    channel: str | None = None,
+    limit: Limit = 100,
+) -> list[OutboxMessage]:
+    """Messages, newest first: what was sent, skipped or failed, and why."""
+    return messaging.store.outbox.list(
+        limit, status, customer_id=customer_id, journey_id=journey_id, channel=channel
+    )
+
+
+@router.get("/decisions", tags=["messages"], response_model=list[SendDecision])
+def list_decisions(
+    messaging: Messaging,
+    customer_id: str | None = None,
+    journey_id: str | None = None,
+    decision: str | None = None,
+    limit: Limit = 100,
+) -> list[SendDecision]:
+    """Every send decision with its reason: sent, deferred (until when), skipped, suppressed."""
+    return messaging.store.ledger.decisions(customer_id, journey_id, decision, limit)
+
+
+@router.put(
+    "/customers/{customer_id}/consent",
+    tags=["customers"],
+    response_model=CustomerProfile,
+    responses=NOT_FOUND,
+)
+async def put_consent(
+    customer_id: str,
+    change: ConsentChange,
+    messaging: Messaging,
+    idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
+) -> CustomerProfile:
+    """Subscribe or unsubscribe channels; marketing journeys skip unsubscribed channels."""
+    try:
+        return await messaging.set_consent(
+            customer_id, change, "api", idempotency_key or uuid.uuid4().hex
+        )
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.get(
+    "/journeys/{journey_id}/steps/{step_id}/preview",
+    tags=["journeys"],
+    response_model=Preview,
+    responses=NOT_FOUND,
+)
+def preview(
+    journey_id: str,
+    step_id: str,
+    customer_id: str,
+    messaging: Messaging,
+    locale: str | None = None,
+) -> Preview:
+    """What this customer would get from this send step, and whether it would go out."""
+    return messaging.preview(journey_id, step_id, customer_id, locale)
+
+
+@router.get("/suppressions", tags=["messages"], response_model=list[Suppression])
+def list_suppressions(
+    messaging: Messaging, channel: str | None = None, limit: Limit = 100
+) -> list[Suppression]:
+    return messaging.store.suppressions.list(channel, limit)
+
+
+@router.post(
+    "/providers/feedback",
+    tags=["messages"],
+    response_model=Suppression,
+    responses={422: {"model": ErrorDetail}},
+)
+async def provider_feedback(report: Feedback, messaging: Messaging) -> Suppression:
+    """A provider's bounce or complaint: the address is suppressed and the event logged."""
+    try:
+        return await messaging.feedback(report)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+@router.delete(
+    "/suppressions/{channel}/{address}",
+    tags=["messages"],
+    status_code=204,
+    responses=NOT_FOUND,
+)
+def delete_suppression(channel: str, address: str, messaging: Messaging) -> None:
+    if not messaging.store.suppressions.remove(channel, address):
+        raise HTTPException(404, f"{address} is not suppressed on {channel}")
+
+
+# --- the public unsubscribe page ---------------------------------------------------------------
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
+        status_code=status,
+    )
+
+
+def _refused(exc: TokenError) -> HTMLResponse:
+    status = 410 if exc.reason == "expired" else 400
+    return _page("This link cannot be used", f"<p>{html.escape(str(exc))}</p>", status)
+
+
+@public.get("/unsubscribe", include_in_schema=False)
+def unsubscribe_page(token: str, messaging: Messaging) -> HTMLResponse:
+    if messaging.links is None:
+        return _page("Unsubscribe is not available", "", 503)
+    try:
+        request = messaging.links.read(token, messaging.now())
+    except TokenError as exc:
+        return _refused(exc)
+    form = (
+        f"<p>Stop {html.escape(request.channel)} messages about offers and news?</p>"
+        f"<form method='post' action='/unsubscribe?token={html.escape(token)}'>"
+        "<button type='submit'>Unsubscribe</button></form>"
+    )
+    return _page("Unsubscribe", form)
+
+
+@public.post("/unsubscribe", include_in_schema=False)
+async def unsubscribe(token: str, messaging: Messaging) -> HTMLResponse:
+    try:
+        _, channel = await messaging.unsubscribe(token)
+    except TokenError as exc:
+        return _refused(exc)
+    return _page(
+        "You are unsubscribed",
+        f"<p>You will get no more marketing {html.escape(channel)} messages from us.</p>",
+    )

@@ -1,0 +1,158 @@
+"""`journeys messages`, `journeys consent`, `journeys suppressions` and `journeys preview`."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+import typer
+
+from entrypoints.cli_common import console, fail, service, table
+from entrypoints.messaging_service import ConsentChange, Feedback, MessagingService
+from entrypoints.runtime import unsubscribe_links
+from store.errors import StoreError
+from workers.settings import get_settings
+
+messages_app = typer.Typer(help="What was sent, and every send decision.", no_args_is_help=True)
+consent_app = typer.Typer(help="Per-channel subscription state.", no_args_is_help=True)
+suppressions_app = typer.Typer(help="Addresses never to send to.", no_args_is_help=True)
+
+
+def messaging() -> MessagingService:
+    return MessagingService(service(), unsubscribe_links(get_settings()))
+
+
+@messages_app.command("list")
+def list_messages(
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    journey: Annotated[str | None, typer.Option(help="Only this journey.")] = None,
+    status: Annotated[str | None, typer.Option(help="sent, skipped, failed or pending")] = None,
+    channel: Annotated[str | None, typer.Option(help="email, sms or webhook")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Messages, newest first, with their outcome and why."""
+    rows = messaging().store.outbox.list(
+        limit, status, customer_id=customer, journey_id=journey, channel=channel
+    )
+    grid = table("requested", "customer", "journey/step", "channel", "to", "status", "detail")
+    for m in rows:
+        grid.add_row(
+            f"{m.requested_at:%Y-%m-%d %H:%M}",
+            m.customer_id,
+            f"{m.journey_id}/{m.step_id}",
+            m.channel,
+            m.recipient or "-",
+            m.status,
+            m.detail or m.subject,
+        )
+    console.print(grid)
+
+
+@messages_app.command("decisions")
+def decisions(
+    customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
+    journey: Annotated[str | None, typer.Option(help="Only this journey.")] = None,
+    decision: Annotated[
+        str | None, typer.Option(help="sent, deferred, skipped, suppressed or failed")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Every send decision with its reason: quiet hours, caps, consent, suppression."""
+    rows = messaging().store.ledger.decisions(customer, journey, decision, limit)
+    grid = table("at", "customer", "journey/step", "channel", "decision", "until", "reason")
+    for d in rows:
+        grid.add_row(
+            f"{d.at:%Y-%m-%d %H:%M}",
+            d.customer_id,
+            f"{d.journey_id}/{d.step_id}",
+            d.channel,
+            d.decision,
+            f"{d.until:%Y-%m-%d %H:%M}" if d.until else "",
+            d.reason,
+        )
+    console.print(grid)
+
+
+@consent_app.command("set")
+def set_consent(
+    customer: str,
+    channel: Annotated[str, typer.Option(help="email, sms or webhook")],
+    subscribed: Annotated[bool, typer.Option("--subscribed/--unsubscribed", help="The new state.")],
+) -> None:
+    """Subscribe or unsubscribe one channel of a customer (marketing obeys it)."""
+    if channel not in ("email", "sms", "webhook"):
+        raise fail(f"unknown channel {channel!r}: use email, sms or webhook")
+    change = ConsentChange.model_validate({channel: subscribed})
+    try:
+        profile = asyncio.run(messaging().set_consent(customer, change, "cli", uuid.uuid4().hex))
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    state = "subscribed" if getattr(profile.consent, channel) else "unsubscribed"
+    console.print(f"{customer}: {channel} {state}")
+
+
+@suppressions_app.command("list")
+def list_suppressions(channel: str | None = None) -> None:
+    rows = messaging().store.suppressions.list(channel)
+    grid = table("channel", "address", "reason", "scope", "since", "detail")
+    for s in rows:
+        grid.add_row(s.channel, s.address, s.reason, s.scope, f"{s.created_at:%Y-%m-%d}", s.detail)
+    console.print(grid)
+
+
+@suppressions_app.command("add")
+def add_suppression(
+    address: str,
+    reason: Annotated[str, typer.Option(help="bounce (all messages) or complaint (marketing)")],
+    channel: str = "email",
+    detail: str = "",
+) -> None:
+    """Suppress an address by hand, as a provider's bounce or complaint would."""
+    try:
+        report = Feedback.model_validate(
+            {"type": reason, "channel": channel, "recipient": address, "detail": detail}
+        )
+        entry = asyncio.run(messaging().feedback(report))
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{entry.channel} {entry.address} suppressed ({entry.reason}, {entry.scope})")
+
+
+@suppressions_app.command("remove")
+def remove_suppression(address: str, channel: str = "email") -> None:
+    if not messaging().store.suppressions.remove(channel, address):
+        raise fail(f"{address} is not suppressed on {channel}")
+    console.print(f"{channel} {address} may be sent to again")
+
+
+def preview(
+    journey: str,
+    step: str,
+    customer: Annotated[str, typer.Option(help="The customer to render for.")],
+    locale: Annotated[str | None, typer.Option(help="Another locale than the customer's.")] = None,
+) -> None:
+    """Render what a customer would get from a send step, and say whether it would go out."""
+    try:
+        shown = messaging().preview(journey, step, customer, locale)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    verdict = "would be sent" if shown.would_send else f"would NOT be sent: {shown.reason}"
+    console.print(
+        f"[bold]{shown.journey_id}/{shown.step_id}[/bold] to {shown.recipient or '-'} "
+        f"by {shown.channel} ({shown.locale} locale): {verdict}",
+        highlight=False,
+    )
+    if shown.subject:
+        console.print(f"Subject: {shown.subject}", highlight=False)
+    console.print(shown.text, highlight=False, markup=False)
+    if shown.html:
+        console.print("--- html ---")
+        console.print(shown.html, highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(messages_app, name="messages")
+    app.add_typer(consent_app, name="consent")
+    app.add_typer(suppressions_app, name="suppressions")
+    app.command("preview")(preview)

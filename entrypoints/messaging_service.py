@@ -1,0 +1,206 @@
+"""Consent, unsubscribe links, provider feedback and previews: what the CLI and API share.
+
+Every change is an event in the customer's log too (consent_changed, message_bounced,
+message_complained), appended through the journey service so running journeys hear of it.
+A repeated request has one effect: unsubscribing twice with one link, or the same bounce
+reported twice, appends one event and changes nothing more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
+
+from domain.customers import Consent, CustomerProfile, CustomerUpsert, Phone
+from domain.events import CustomerEvent
+from domain.expressions import ExpressionError
+from domain.journey import SendStep
+from domain.messages import Channel, recipient_of
+from domain.rendering import RenderedParts, render_message
+from domain.template_check import sample_context
+from domain.unsubscribe import UnsubscribeLinks
+from entrypoints.service import JourneyService
+from store.errors import UnknownCustomer, UnknownJourney
+from store.suppression import SCOPE_OF, Suppression
+
+
+class ConsentChange(BaseModel):
+    """Channels to subscribe (true) or unsubscribe (false); channels left out keep their state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool | None = None
+    sms: bool | None = None
+    webhook: bool | None = None
+
+
+class Feedback(BaseModel):
+    """What a provider reports after the fact: a hard bounce or a spam complaint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bounce", "complaint"]
+    channel: Channel = "email"
+    recipient: str = Field(min_length=3, max_length=320)
+    message_key: str | None = Field(default=None, max_length=512)
+    detail: str = Field(default="", max_length=1000)
+
+
+class Preview(BaseModel):
+    journey_id: str
+    step_id: str
+    customer_id: str
+    channel: str
+    locale: str
+    recipient: str | None
+    would_send: bool
+    reason: str = ""
+    subject: str = ""
+    text: str = ""
+    html: str | None = None
+
+
+_EMAIL = TypeAdapter(EmailStr)
+_PHONE = TypeAdapter(Phone)
+
+
+def check_address(channel: str, recipient: str) -> str:
+    """The address in canonical form; ValueError with a clear reason when it is not one."""
+    if channel == "email":
+        try:
+            return str(_EMAIL.validate_python(recipient)).lower()
+        except ValueError as exc:
+            raise ValueError(f"{recipient!r} is not an email address") from exc
+    if channel == "sms":
+        try:
+            return str(_PHONE.validate_python(recipient))
+        except ValueError as exc:
+            raise ValueError(f"{recipient!r} is not an E.164 phone number") from exc
+    return recipient
+
+
+def _event_id(prefix: str, *parts: str) -> str:
+    return f"{prefix}.{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:40]}"
+
+
+class MessagingService:
+    def __init__(self, journeys: JourneyService, links: UnsubscribeLinks | None) -> None:
+        self.journeys = journeys
+        self.store = journeys.store
+        self.links = links
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def set_consent(
+        self, customer_id: str, change: ConsentChange, source: str, request_id: str
+    ) -> CustomerProfile:
+        profile = self.store.customers.get(customer_id)
+        if profile is None:
+            raise UnknownCustomer(customer_id)
+        wanted = {k: v for k, v in change.model_dump().items() if v is not None}
+        if not wanted:
+            raise ValueError("say which channel to change: email, sms or webhook")
+        consent = Consent.model_validate({**profile.consent.model_dump(), **wanted})
+        if consent == profile.consent:
+            return profile
+        updated = self.store.customers.upsert(
+            CustomerUpsert(customer_id=customer_id, consent=consent), self.now()
+        )
+        event = CustomerEvent(
+            event_id=_event_id("consent", customer_id, request_id),
+            customer_id=customer_id,
+            type="consent_changed",
+            occurred_at=self.now(),
+            properties={"source": source, **{k: bool(v) for k, v in wanted.items()}},
+        )
+        await self.journeys.ingest([event])
+        return updated
+
+    async def unsubscribe(self, token: str) -> tuple[str, str]:
+        """Unsubscribe the link's customer from its channel; TokenError for a bad link."""
+        if self.links is None:
+            raise RuntimeError("unsubscribe links are not configured (JOURNEYS_SECRET_KEY)")
+        request = self.links.read(token, self.now())
+        change = ConsentChange.model_validate({request.channel: False})
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        await self.set_consent(request.customer_id, change, "unsubscribe link", digest)
+        return request.customer_id, request.channel
+
+    async def feedback(self, report: Feedback) -> Suppression:
+        """Suppress the address; record the bounce or complaint in the customer's log."""
+        address = check_address(report.channel, report.recipient)
+        entry = Suppression(
+            channel=report.channel,
+            address=address,
+            reason=report.type,
+            scope=SCOPE_OF[report.type],
+            detail=report.detail,
+            created_at=self.now(),
+        )
+        self.store.suppressions.add(entry)
+        message = self.store.outbox.get(report.message_key) if report.message_key else None
+        if message is not None:
+            event = CustomerEvent(
+                event_id=_event_id("feedback", report.type, message.idempotency_key),
+                customer_id=message.customer_id,
+                type="message_bounced" if report.type == "bounce" else "message_complained",
+                occurred_at=self.now(),
+                properties={
+                    "message_key": message.idempotency_key[:200],
+                    "journey_id": message.journey_id,
+                    "step_id": message.step_id,
+                    "channel": report.channel,
+                    "recipient": address,
+                    "reason": report.detail[:500],
+                },
+            )
+            await self.journeys.ingest([event])
+        return self.store.suppressions.get(report.channel, address) or entry
+
+    def preview(
+        self, journey_id: str, step_id: str, customer_id: str, locale: str | None = None
+    ) -> Preview:
+        """What this customer would get from this send step now, and whether it would go."""
+        journey = self.journeys.journey(journey_id)
+        step = next((s for s in journey.steps if s.id == step_id), None)
+        if not isinstance(step, SendStep):
+            sends = ", ".join(s.id for s in journey.steps if isinstance(s, SendStep))
+            raise UnknownJourney(f"{journey_id} has no send step {step_id!r} (send steps: {sends})")
+        profile = self.store.customers.get(customer_id)
+        if profile is None:
+            raise UnknownCustomer(customer_id)
+        channel = step.send.channel
+        recipient = recipient_of(profile, channel)
+        context = sample_context(journey) | {"profile": profile.template_context()}
+        if self.links is not None:
+            context["unsubscribe_url"] = self.links.url(customer_id, channel, self.now())
+        reason = ""
+        if not recipient:
+            reason = f"no {channel} address"
+        elif journey.category == "marketing" and not getattr(profile.consent, channel):
+            reason = f"unsubscribed from {channel}"
+        elif (s := self.store.suppressions.get(channel, recipient)) and s.blocks(journey.category):
+            reason = f"suppressed: {s.reason}"
+        try:
+            parts = render_message(
+                journey.template(step.send.template), context, locale or profile.locale
+            )
+        except ExpressionError as exc:
+            parts, reason = RenderedParts(subject="", text="", html=None), str(exc)
+        return Preview(
+            journey_id=journey_id,
+            step_id=step_id,
+            customer_id=customer_id,
+            channel=channel,
+            locale=parts.locale,
+            recipient=recipient,
+            would_send=not reason,
+            reason=reason,
+            subject=parts.subject,
+            text=parts.text,
+            html=parts.html,
+        )

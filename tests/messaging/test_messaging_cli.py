@@ -1,0 +1,76 @@
+"""`journeys preview`, `messages`, `consent` and `suppressions` against a SQLite store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from entrypoints import cli_common
+from entrypoints.cli import app
+from workers.settings import get_settings
+
+JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def store_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("JOURNEYS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("JOURNEYS_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    monkeypatch.setattr(cli_common.console, "width", 200)
+    monkeypatch.setattr(cli_common.errors, "width", 200)
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def journeys(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_preview_shows_the_customers_locale_and_whether_it_would_go() -> None:
+    assert journeys("publish", str(JOURNEYS / "onboarding.yaml"))[0] == 0
+    journeys("customers", "upsert", "mei", "--email", "mei@example.com", "--locale", "zh-CN")
+    code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
+    assert code == 0, out
+    assert "(zh-CN locale): would be sent" in out and "感谢注册" in out
+    code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei", "--locale", "en")
+    assert "Welcome aboard, there" in out
+    # Consent by CLI: the marketing welcome would now be skipped, and say why.
+    code, out = journeys("consent", "set", "mei", "--channel", "email", "--unsubscribed")
+    assert code == 0 and "mei: email unsubscribed" in out
+    code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
+    assert "would NOT be sent: unsubscribed from email" in out
+    code, out = journeys("preview", "onboarding", "welcome", "--customer", "ghost")
+    assert code == 1 and "ghost" in out
+
+
+def test_suppressions_refuse_bad_addresses_and_list_good_ones() -> None:
+    code, out = journeys("suppressions", "add", "not-mail", "--reason", "bounce")
+    assert code == 1 and "is not an email address" in out
+    code, out = journeys("suppressions", "add", "+49151", "--reason", "bounce", "--channel", "sms")
+    assert code == 1 and "is not an E.164 phone number" in out
+    code, out = journeys("suppressions", "add", "Bo@Example.com", "--reason", "complaint")
+    assert code == 0 and "bo@example.com suppressed (complaint, marketing)" in out
+    code, out = journeys("suppressions", "list")
+    assert "bo@example.com" in out and "complaint" in out
+    assert journeys("suppressions", "remove", "bo@example.com")[0] == 0
+    assert journeys("suppressions", "remove", "bo@example.com")[0] == 1
+
+
+def test_consent_refuses_an_unknown_channel_and_customer() -> None:
+    code, out = journeys("consent", "set", "x", "--channel", "fax", "--unsubscribed")
+    assert code == 1 and "unknown channel 'fax'" in out
+    code, out = journeys("consent", "set", "nobody", "--channel", "sms", "--unsubscribed")
+    assert code == 1 and "nobody" in out
+
+
+def test_messages_and_decisions_lists_run_on_an_empty_store() -> None:
+    code, out = journeys("messages", "list")
+    assert code == 0 and "status" in out
+    code, out = journeys("messages", "decisions", "--decision", "deferred")
+    assert code == 0 and "reason" in out
