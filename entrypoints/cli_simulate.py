@@ -14,10 +14,12 @@ from domain.customers import CustomerProfile
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
+from domain.send_policy import PolicyError, load_policy_file
 from domain.simulation import Behaviour, cohort
 from entrypoints.cli_audiences import AsOf, SegmentsFile, as_of_day, load_segments, open_store
 from entrypoints.cli_common import console, fail, service, table
 from store.errors import StoreError
+from workers.settings import get_settings
 from workers.simulator import SimulationResult, simulate
 
 
@@ -78,6 +80,10 @@ def simulate_command(
     ] = None,
     as_of: AsOf = None,
     segments_file: SegmentsFile = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Send policy YAML; default JOURNEYS_POLICY_FILE."),
+    ] = None,
 ) -> None:
     """Run the real journey workflow for a cohort on the time-skipping server."""
     definition = _journey(journey)
@@ -92,6 +98,10 @@ def simulate_command(
         profiles = cohort(customers, seed)
     else:
         profiles = store_cohort(segment, as_of_day(as_of), customers, segments_file)
+    try:
+        policy = load_policy_file(policy_file or get_settings().policy_file)
+    except PolicyError as exc:
+        raise fail(str(exc)) from exc
     columns = (TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("days", total=days)
@@ -102,6 +112,7 @@ def simulate_command(
                 days,
                 behaviour,
                 on_day=lambda _: bar.advance(task),
+                policy=policy,
             )
         )
     print_result(definition, result)
@@ -132,6 +143,13 @@ def print_result(journey: JourneyDefinition, result: SimulationResult) -> None:
     for (day, channel, status), n in sorted(result.messages.items()):
         volume.add_row(str(day), channel, status, str(n))
     console.print(volume)
+    deferred = table("day", "channel", "deferred by", "messages", title="Deferrals per day")
+    for (day, channel, kind), n in sorted(result.deferrals.items()):
+        deferred.add_row(str(day), channel, kind.replace("_", " "), str(n))
+    total = sum(result.deferrals.values())
+    if total:
+        console.print(deferred)
+    console.print(f"deferrals: {total} (quiet hours and frequency caps of the send policy)")
 
 
 def register(app: typer.Typer) -> None:

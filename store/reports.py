@@ -14,7 +14,13 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, and_, case, distinct, exists, false, func, select
 
 from store.db import reading
-from store.schema import customer_events, enrollments, journey_step_events, outbox
+from store.schema import (
+    customer_events,
+    enrollments,
+    journey_step_events,
+    outbox,
+    send_decisions,
+)
 
 STEP_STATUSES = ("entered", "completed", "skipped", "exited", "failed")
 RUN_STATUSES = ("running", "completed", "exited", "failed")
@@ -115,15 +121,21 @@ class ReportRepository:
             return [RunCounts.model_validate(dict(row._mapping)) for row in conn.execute(stmt)]
 
     def message_counts(self, journey_id: str) -> list[MessageCounts]:
-        """Per step (all versions): messages by channel and outcome."""
-        m = outbox.c
-        stmt = (
+        """Per step (all versions): messages by channel and outcome, and deferrals."""
+        m, d = outbox.c, send_decisions.c
+        outcomes = (
             select(m.step_id, m.channel, m.status, func.count().label("count"))
             .where(m.journey_id == journey_id, m.step_id.is_not(None))
             .group_by(m.step_id, m.channel, m.status)
         )
+        deferrals = (
+            select(d.step_id, d.channel, d.decision.label("status"), func.count().label("count"))
+            .where(d.journey_id == journey_id, d.decision == "deferred", d.step_id.is_not(None))
+            .group_by(d.step_id, d.channel, d.decision)
+        )
         with reading(self._engine) as conn:
-            return [MessageCounts.model_validate(dict(row._mapping)) for row in conn.execute(stmt)]
+            rows = [*conn.execute(outcomes), *conn.execute(deferrals)]
+            return [MessageCounts.model_validate(dict(row._mapping)) for row in rows]
 
     def arms(self, journey_id: str, goal_events: Sequence[str]) -> list[ArmCounts]:
         """Per split or holdout step and arm: runs assigned to it and how many converted."""

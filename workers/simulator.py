@@ -46,6 +46,7 @@ from domain.customers import CustomerProfile
 from domain.entry import correlation_key, workflow_id
 from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition
+from domain.send_policy import SendPolicy, quiet_until
 from domain.simulation import Behaviour, Model
 from workers.binaries import temporal_test_server
 from workflows.journey import JourneyWorkflow
@@ -61,15 +62,21 @@ class SimulationResult:
     steps: dict[str, Counter[str]] = field(default_factory=dict)  # step -> status -> count
     messages: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # day, channel, status
     actions: Counter[str] = field(default_factory=Counter)  # opens, clicks, orders, answers
+    deferrals: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # day, channel, why
     seconds: float = 0.0
 
 
 class SimulatedServices:
     """The activities a journey calls, in memory, deciding sends as the real pipeline does."""
 
-    def __init__(self, profiles: list[CustomerProfile], start: datetime) -> None:
+    def __init__(
+        self, profiles: list[CustomerProfile], start: datetime, policy: SendPolicy | None = None
+    ) -> None:
         self.profiles = {p.customer_id: p for p in profiles}
         self.start = start
+        self.policy = policy or SendPolicy()
+        self.sent_at: dict[str, list[tuple[datetime, str, str]]] = {}  # customer -> sends
+        self.deferrals: Counter[tuple[int, str, str]] = Counter()
         self.result_messages: Counter[tuple[int, str, str]] = Counter()
         self.received_today: Counter[str] = Counter()
         self.steps: dict[str, Counter[str]] = {}
@@ -90,10 +97,60 @@ class SimulatedServices:
             status, detail = "skipped", "no phone number"
         elif request.category == "marketing" and not getattr(profile.consent, request.channel):
             status, detail = "skipped", f"unsubscribed from {request.channel}"
-        self.result_messages[(self.day_of(request.requested_at), request.channel, status)] += 1
+        now = activity.info().current_attempt_scheduled_time
+        if status == "sent" and profile is not None:
+            held = self._policy(request, profile, now)
+            if held is not None and held.status == "deferred":
+                return held
+            if held is not None:
+                status, detail = held.status, held.detail
+        self.result_messages[(self.day_of(now), request.channel, status)] += 1
         if status == "sent":
             self.received_today[request.customer_id] += 1
+            self.sent_at.setdefault(request.customer_id, []).append(
+                (now, request.channel, request.category)
+            )
         return MessageOutcome(idempotency_key=request.idempotency_key, status=status, detail=detail)
+
+    def _policy(
+        self, request: SendMessage, profile: CustomerProfile, now: datetime
+    ) -> MessageOutcome | None:
+        """The workspace policy, as the real send activity applies it (caps kept in memory)."""
+        windows = (
+            request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
+        )
+        quiet = quiet_until(windows, request.channel, request.category, now, profile.timezone)
+        if quiet is not None:
+            return self._defer(request, now, quiet[0], "quiet_hours", quiet[1])
+        for cap in self.policy.caps_for(request.channel, request.category):
+            counted = sorted(
+                at
+                for at, channel, category in self.sent_at.get(request.customer_id, [])
+                if at > now - cap.per
+                and category in cap.categories
+                and (cap.channels is None or channel in cap.channels)
+            )
+            if len(counted) >= cap.max:
+                room_at = counted[len(counted) - cap.max] + cap.per
+                if cap.action == "defer":
+                    return self._defer(request, now, room_at, "cap", cap.label())
+                return MessageOutcome(
+                    idempotency_key=request.idempotency_key,
+                    status="skipped",
+                    detail=f"{cap.label()} reached; skipped by policy",
+                )
+        return None
+
+    def _defer(
+        self, request: SendMessage, now: datetime, until: datetime, kind: str, reason: str
+    ) -> MessageOutcome:
+        self.deferrals[(self.day_of(now), request.channel, kind)] += 1
+        return MessageOutcome(
+            idempotency_key=request.idempotency_key,
+            status="deferred",
+            detail=reason,
+            deferred_until=until,
+        )
 
     @activity.defn(name=LOAD_PROFILE)
     async def load_profile(self, request: LoadProfile) -> ProfileSnapshot:
@@ -157,6 +214,7 @@ async def simulate(
     days: int,
     behaviour: Behaviour,
     on_day: Callable[[int], None] | None = None,
+    policy: SendPolicy | None = None,
 ) -> SimulationResult:
     """Run `journey` for every profile over `days` simulated days; count what happened."""
     began = time.perf_counter()
@@ -164,7 +222,7 @@ async def simulate(
         data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
     )
     try:
-        return await _run(env, journey, profiles, days, behaviour, on_day, began)
+        return await _run(env, journey, profiles, days, behaviour, on_day, began, policy)
     finally:
         await env.shutdown()
 
@@ -177,9 +235,10 @@ async def _run(
     behaviour: Behaviour,
     on_day: Callable[[int], None] | None,
     began: float,
+    policy: SendPolicy | None,
 ) -> SimulationResult:
     start = await env.get_current_time()
-    services = SimulatedServices(profiles, start)
+    services = SimulatedServices(profiles, start, policy)
     model = Model(behaviour)
     result = SimulationResult(customers=len(profiles), days=days)
     queue = f"simulation-{uuid.uuid4().hex[:8]}"
@@ -254,5 +313,6 @@ async def _run(
                 result.converted += outcome.goal.converted
     result.steps = services.steps
     result.messages = services.result_messages
+    result.deferrals = services.deferrals
     result.seconds = time.perf_counter() - began
     return result

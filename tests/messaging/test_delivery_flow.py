@@ -167,3 +167,30 @@ async def test_a_cap_with_skip_drops_the_message_and_the_run_goes_on(setup: Setu
     assert second.status == "skipped" and "skipped by policy" in second.detail
     kinds = [e.type for e in setup.store.events.for_customer("bo") if e.type.startswith("message")]
     assert kinds == ["message_sent", "message_suppressed"]
+
+
+def test_the_funnel_counts_deferrals_with_the_message_outcomes(tmp_path: Path) -> None:
+    from store.send_ledger import SendDecision
+
+    store = Store.open(f"sqlite:///{tmp_path}/funnel.db")
+    try:
+        at = datetime(2026, 3, 1, 22, 0, tzinfo=UTC)
+        for key in ("k1", "k2"):
+            store.ledger.record(
+                SendDecision(
+                    idempotency_key=key,
+                    customer_id="c",
+                    journey_id="promo",
+                    step_id="first",
+                    channel="sms",
+                    category="marketing",
+                    decision="deferred",
+                    reason="quiet hours 21:00-09:00 UTC",
+                    until=at + timedelta(hours=11),
+                    at=at,
+                )
+            )
+        counts = {(m.step_id, m.status): m.count for m in store.reports.message_counts("promo")}
+    finally:
+        store.close()
+    assert counts == {("first", "deferred"): 2}

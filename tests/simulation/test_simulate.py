@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from domain.customers import CustomerUpsert
-from domain.loader import load_journey_file
+from domain.loader import load_journey_file, load_journey_text
+from domain.send_policy import parse_policy
 from domain.simulation import Behaviour, cohort
 from entrypoints.cli import app
 from store.store import Store
@@ -95,3 +96,33 @@ def test_the_cohort_can_come_from_a_segment_in_the_store(
     rows = [" ".join(line.replace("│", " ").split()) for line in out.output.splitlines()]
     assert "0 email sent 2" in rows and "0 email skipped 1" in rows
     assert unknown.exit_code == 1 and "unknown segment 'platinum'" in unknown.output
+
+
+TWO_NOTES = load_journey_text(
+    """
+id: two_notes
+name: Two notes
+trigger: {event: signed_up}
+templates:
+  a: {subject: "A", text: "first"}
+  b: {subject: "B", text: "second"}
+steps:
+  - {id: first, send: {channel: email, template: a}}
+  - {id: second, send: {channel: email, template: b}}
+"""
+)
+
+
+async def test_the_send_policy_defers_in_the_simulation_and_counts_why() -> None:
+    one_a_day = parse_policy({"caps": [{"name": "daily", "max": 1, "per": "24h"}]})
+    result = await simulate(
+        TWO_NOTES, cohort(4, seed=4), 3, Behaviour(order_per_day=0), policy=one_a_day
+    )
+    assert result.runs == {"completed": 4}
+    assert result.deferrals == {(0, "email", "cap"): 4}
+    sent_by_day = {day: n for (day, _, status), n in result.messages.items() if status == "sent"}
+    assert sent_by_day == {0: 4, 1: 4}  # the second note a day after the first
+    quiet = parse_policy({"quiet_hours": [{"start": "00:00", "end": "23:59"}]})
+    held = await simulate(TWO_NOTES, cohort(3, seed=5), 2, Behaviour(order_per_day=0), policy=quiet)
+    assert sum(n for (_, _, why), n in held.deferrals.items() if why == "quiet_hours") >= 3
+    assert held.runs == {"completed": 3}
