@@ -154,8 +154,7 @@ async def run_dev(
         svc = make_service(settings, store)
         published = svc.publish_directory(settings.journeys_dir)
         await audience_schedules.sync_published(svc)
-        _print_addresses(console, settings, temporal, capture, api_key, len(published))
-        console.print(f"  SMS/webhook sink  {sink_url}  (messages in {data / 'provider'})")
+        _print_addresses(console, settings, temporal, capture, api_key, len(published), sink_url)
         tasks = [
             asyncio.create_task(run_worker(settings, store)),
             asyncio.create_task(run_api(settings, store, api_key)),
@@ -180,6 +179,7 @@ def _print_addresses(
     capture: MailCapture,
     api_key: str,
     published: int,
+    sink_url: str,
 ) -> None:
     api = f"http://{settings.api_host}:{settings.api_port}"
     console.print("[bold]journeys dev stack is up[/bold]")
@@ -190,6 +190,7 @@ def _print_addresses(
     console.print(
         f"  SMTP capture      {capture.host}:{capture.port}  (mail in {capture.directory})"
     )
+    console.print(f"  SMS/webhook sink  {sink_url}  (messages in {settings.data_dir / 'provider'})")
     console.print(f"  Store             {settings.db_url}")
     console.print(f"  Journeys          {published} published from {settings.journeys_dir}")
     console.print("Press Ctrl-C to stop.")
