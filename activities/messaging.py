@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import activity
 
@@ -33,6 +33,8 @@ from store.send_ledger import SendDecision
 from store.store import Store
 
 HEARTBEAT_EVERY = 2.0
+CASE_HOLD = "open case"
+MAX_CASE_HOLD = timedelta(days=14)  # asked again then even if no case_resolved arrives
 # What each outbox status (or deferral) is called as a decision and as a customer event.
 DECISION_OF = {"sent": "sent", "skipped": "skipped", "failed": "failed", "deferred": "deferred"}
 EVENT_OF = {
@@ -131,8 +133,12 @@ class MessagingActivities:
     def _policy(
         self, request: SendMessage, profile: CustomerProfile, draft: OutboxMessage
     ) -> MessageOutcome | None:
-        """Quiet hours, then frequency caps: a deferral, a skip, or None to send now."""
+        """An open case, quiet hours, frequency caps: a deferral, a skip, or None to send now."""
         now = self.clock()
+        if request.category == "marketing":
+            held = self._case_hold(request, now)
+            if held is not None:
+                return held
         windows = (
             request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
         )
@@ -163,13 +169,35 @@ class MessagingActivities:
             recipient=draft.recipient,
         )
 
-    def _defer(self, request: SendMessage, until: datetime, reason: str) -> MessageOutcome:
+    def _case_hold(self, request: SendMessage, now: datetime) -> MessageOutcome | None:
+        """Hold marketing while the customer has an open complaint case; after it, by policy."""
+        open_cases = self.store.cases.open_for(request.customer_id)
+        if open_cases:
+            reason = f"{CASE_HOLD} {', '.join(open_cases)}"
+            return self._defer(request, now + MAX_CASE_HOLD, reason, resume_on="case_resolved")
+        if request.after_case == "skip":
+            earlier = self.store.ledger.decisions(
+                customer_id=request.customer_id, decision="deferred", limit=1000
+            )
+            held = [d for d in earlier if d.idempotency_key == request.idempotency_key]
+            if any(d.reason.startswith(CASE_HOLD) for d in held):
+                return MessageOutcome(
+                    idempotency_key=request.idempotency_key,
+                    status="skipped",
+                    detail="held during an open case; the journey's policy skips it after",
+                )
+        return None
+
+    def _defer(
+        self, request: SendMessage, until: datetime, reason: str, resume_on: str | None = None
+    ) -> MessageOutcome:
         self._decided(request, "deferred", reason, until)
         return MessageOutcome(
             idempotency_key=request.idempotency_key,
             status="deferred",
             detail=reason,
             deferred_until=until,
+            resume_on=resume_on,
         )
 
     # --- delivery --------------------------------------------------------------------------

@@ -104,6 +104,10 @@ class SendMessage(BaseModel):
     quiet_hours: list[QuietHours] | None = Field(
         default=None, description="The journey's own quiet hours; None: the workspace policy."
     )
+    after_case: Literal["resume", "skip"] = Field(
+        default="resume",
+        description="Marketing held while the customer has an open case: send or skip after.",
+    )
 
 
 class MessageOutcome(BaseModel):
@@ -114,6 +118,9 @@ class MessageOutcome(BaseModel):
     duplicate: bool = False
     deferred_until: datetime | None = Field(
         default=None, description="With status deferred: when to try again (same key)."
+    )
+    resume_on: str | None = Field(
+        default=None, description="With status deferred: an event type that ends the wait early."
     )
 
 

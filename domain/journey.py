@@ -377,6 +377,11 @@ class JourneyDefinition(_Strict):
         default=None,
         description="This journey's quiet hours instead of the workspace policy's ([]: none).",
     )
+    after_case: Literal["resume", "skip"] = Field(
+        default="resume",
+        description="Marketing messages wait while the customer has an open complaint case; "
+        "then they are sent (resume) or dropped (skip).",
+    )
     steps: list[Step] = Field(min_length=1)
 
     def index_of(self, step_id: str) -> int:

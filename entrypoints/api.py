@@ -37,7 +37,7 @@ from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints import api_messages
+from entrypoints import api_cases, api_messages
 from entrypoints.api_common import (
     API_KEY_HEADER,
     NOT_FOUND,
@@ -47,6 +47,7 @@ from entrypoints.api_common import (
     invalid,
     protected_router,
 )
+from entrypoints.case_service import CaseService
 from entrypoints.messaging_service import MessagingService
 from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
@@ -63,6 +64,8 @@ TAGS: list[dict[str, Any]] = [
     {"name": "events", "description": "Append customer events; they start and reach journeys."},
     {"name": "journeys", "description": "Published journeys: read, pause, resume, enroll."},
     {"name": "runs", "description": "A running or finished journey run, asked from Temporal."},
+    {"name": "messages", "description": "Messages, send decisions, suppressions, feedback."},
+    {"name": "cases", "description": "Complaint cases: open, assign, respond, resolve, reopen."},
 ]
 
 DESCRIPTION = f"""
@@ -470,6 +473,7 @@ def create_app(
     app = FastAPI(title="journeys", description=DESCRIPTION, openapi_tags=TAGS)
     app.state.service = service
     app.state.messaging = MessagingService(service, links)
+    app.state.cases = CaseService(service)
     app.state.api_key = api_key.encode()
     app.state.max_batch_events = max_batch_events
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
@@ -481,6 +485,7 @@ def create_app(
     app.include_router(router)
     app.include_router(api_messages.public)
     app.include_router(api_messages.router)
+    app.include_router(api_cases.router)
     return app
 
 

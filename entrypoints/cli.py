@@ -14,7 +14,7 @@ from temporalio.service import RPCError
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
-from entrypoints import cli_audiences, cli_customers, cli_messages, cli_simulate
+from entrypoints import cli_audiences, cli_cases, cli_customers, cli_messages, cli_simulate
 from entrypoints.audience_schedules import sync_published
 from entrypoints.cli_common import console, errors, fail, service
 from entrypoints.cli_enrollment import audiences_app
@@ -243,7 +243,9 @@ cli_customers.register(app)
 cli_audiences.register(app)
 cli_simulate.register(app)
 cli_messages.register(app)
+cli_cases.register(app)
 cli_messages.register(app)
+cli_cases.register(app)
 app.add_typer(report_app, name="report")
 app.add_typer(audiences_app, name="audiences")
 

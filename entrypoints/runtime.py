@@ -95,6 +95,7 @@ async def run_worker(settings: Settings, store: Store) -> None:
                 default_channels(settings),
                 policy=load_policy_file(settings.policy_file),
                 links=links,
+                journeys=make_service(settings, store),
             ),
             audiences.measure_audience,
             audiences.enroll_audience_batch,

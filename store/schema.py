@@ -253,3 +253,28 @@ suppressions = Table(
     Column("detail", Text, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# --- support: complaint cases (a projection of each case workflow's state) ---------------------
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("customer_id", String(128), ForeignKey("customers.customer_id"), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("queue", String(64), nullable=False),
+    Column("assignee", String(64)),
+    Column("opened_at", UTCDateTime(), nullable=False),
+    Column("first_response_due", UTCDateTime(), nullable=False),
+    Column("resolution_due", UTCDateTime(), nullable=False),
+    Column("first_response_at", UTCDateTime()),
+    Column("resolved_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
+    Column("state", Document, nullable=False),
+    Index(None, "customer_id", "status"),
+    Index(None, "status", "queue"),
+)

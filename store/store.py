@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from store.cases import CaseRepository
 from store.customers import CustomerRepository
 from store.db import make_engine
 from store.event_log import EventLog
@@ -35,6 +36,7 @@ class Store:
         self.segments = SegmentRepository(engine)
         self.ledger = SendLedger(engine)
         self.suppressions = SuppressionList(engine)
+        self.cases = CaseRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

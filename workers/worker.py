@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.cases import CaseActivities, Ingests
 from activities.channels import Channel
 from activities.email_channel import SmtpEmailChannel
 from activities.http_channel import HttpChannel
@@ -21,10 +22,11 @@ from domain.unsubscribe import UnsubscribeLinks
 from store.store import Store
 from workers.settings import Settings
 from workflows.audience import AudienceEnrollmentWorkflow
+from workflows.case import CaseWorkflow
 from workflows.journey import JourneyWorkflow
 from workflows.sandbox import workflow_runner
 
-WORKFLOWS: list[type] = [JourneyWorkflow, AudienceEnrollmentWorkflow]
+WORKFLOWS: list[type] = [JourneyWorkflow, AudienceEnrollmentWorkflow, CaseWorkflow]
 
 
 def utc_now() -> datetime:
@@ -52,16 +54,21 @@ def activities_for(
     *,
     policy: SendPolicy | None = None,
     links: UnsubscribeLinks | None = None,
+    journeys: Ingests | None = None,
 ) -> list[Callable[..., Any]]:
+    """The activities of journeys; with `journeys` (the ingesting service) those of cases."""
     messaging = MessagingActivities(store, channels, clock, policy=policy, links=links)
     profiles = ProfileActivities(store, clock)
     run_log = RunLogActivities(store)
-    return [
+    activities: list[Callable[..., Any]] = [
         messaging.send_message,
         profiles.load_profile,
         profiles.update_profile,
         run_log.record_steps,
     ]
+    if journeys is not None:
+        activities.append(CaseActivities(store, journeys, clock).record_case)
+    return activities
 
 
 def build_worker(

@@ -164,10 +164,15 @@ class JourneyWorkflow:
             outcome = await self._send_once(step, visit)
             if outcome.status != "deferred" or outcome.deferred_until is None:
                 break
-            # Quiet hours or a frequency cap: a durable timer, then the same message again.
-            until = outcome.deferred_until
+            # Quiet hours, a frequency cap or an open case: a durable timer (or the event that
+            # ends the hold), then the same message again.
+            until, resume_on = outcome.deferred_until, outcome.resume_on
             self._note(step, "deferred", f"until {until.isoformat()}: {outcome.detail}")
-            await self._block(f"deferred until {until.isoformat()}", until, lambda: False)
+            await self._block(
+                f"deferred until {until.isoformat()}",
+                until,
+                lambda event_type=resume_on: self._take_event(event_type),
+            )
             if self.state.goal is not None:
                 return END
         self.state.outputs[step.id] = {"status": outcome.status, "detail": outcome.detail}
@@ -195,12 +200,21 @@ class JourneyWorkflow:
                 context=self._context(with_profile=False),
                 requested_at=workflow.now(),
                 quiet_hours=inp.journey.quiet_hours,
+                after_case=inp.journey.after_case,
             ),
             result_type=MessageOutcome,
             summary=f"{step.id}: {step.send.channel} {step.send.template}",
             **SEND_OPTIONS,
         )
         return outcome
+
+    def _take_event(self, event_type: str | None) -> bool:
+        """Consume the first inbox event of `event_type`, if one has arrived."""
+        for event in self.state.inbox:
+            if event_type is not None and event.type == event_type:
+                self.state.inbox.remove(event)
+                return True
+        return False
 
     async def _wait(self, step: WaitStep) -> str:
         timezone = "UTC"

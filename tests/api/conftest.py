@@ -59,6 +59,8 @@ class Stack:
     service: JourneyService
     channel: RecordingChannel
     client: Client
+    db_url: str = ""
+    task_queue: str = ""
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -79,8 +81,16 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     service = JourneyService(store, client_factory, task_queue)
     service.publish_directory(JOURNEYS_DIR)
     try:
-        async with build_worker(env.client, task_queue, activities_for(store, {"email": channel})):
-            yield Stack(store=store, service=service, channel=channel, client=env.client)
+        activities = activities_for(store, {"email": channel}, journeys=service)
+        async with build_worker(env.client, task_queue, activities):
+            yield Stack(
+                store=store,
+                service=service,
+                channel=channel,
+                client=env.client,
+                db_url=f"sqlite:///{db}",
+                task_queue=task_queue,
+            )
     finally:
         await env.shutdown()
         store.close()

@@ -119,7 +119,7 @@ async def test_preview_renders_the_customers_locale(api: httpx.AsyncClient) -> N
     )
     assert shown.status_code == 200, shown.text
     body = shown.json()
-    welcome = "欢迎加入，美玲"  # noqa: RUF001 (a Chinese comma is right in Chinese)
+    welcome = "欢迎加入，美玲"
     assert body["locale"] == "zh-CN" and body["subject"] == welcome
     assert body["would_send"] is True
     english = await api.get(

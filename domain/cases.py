@@ -1,0 +1,160 @@
+"""Complaint cases: severities and their SLAs, the state a case workflow keeps, and the rules
+that say which update is allowed when (pure, so the workflow's validators can use them)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.customers import CustomerId
+from domain.journey import Template
+from domain.messages import Channel
+
+Severity = Literal["low", "normal", "high", "urgent"]
+CaseStatus = Literal["open", "resolved", "closed"]
+SUPERVISORS = "supervisors"
+SUPPORT = "support"
+CASE_WORKFLOW = "CaseWorkflow"
+RECORD_CASE = "record_case"
+
+# First response and resolution, by severity.
+SLA: dict[str, tuple[timedelta, timedelta]] = {
+    "urgent": (timedelta(hours=1), timedelta(hours=8)),
+    "high": (timedelta(hours=4), timedelta(hours=24)),
+    "normal": (timedelta(hours=24), timedelta(hours=72)),
+    "low": (timedelta(hours=72), timedelta(days=7)),
+}
+# A resolved case closes when it is not reopened within this time.
+CLOSE_AFTER = timedelta(days=7)
+
+ACKNOWLEDGEMENT = Template(
+    subject="We have your message: case {{ case.case_id }}",
+    text=(
+        "Hi {{ profile.first_name | default('there') }},\n\n"
+        "Thank you for telling us. Your case {{ case.case_id }} ({{ case.category }}) is open "
+        "and a person will answer within {{ case.first_response_within }}.\n"
+    ),
+    locales={
+        "zh-CN": Template(
+            subject="我们已收到您的反馈：工单 {{ case.case_id }}",
+            text=(
+                "{{ profile.first_name | default('您') }}好，\n\n"
+                "感谢您的反馈。您的工单 {{ case.case_id }}（{{ case.category }}）已创建，"
+                "我们会在 {{ case.first_response_within }} 内回复您。\n"
+            ),
+        )
+    },
+)
+
+
+class OpenCase(BaseModel):
+    """What support gives to open a case; `case_id` makes a retried request open one case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: CustomerId
+    channel: Channel = "email"
+    category: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    severity: Severity = "normal"
+    summary: str = Field(min_length=1, max_length=2000)
+
+
+class CaseEntry(BaseModel):
+    """One line of a case's history."""
+
+    at: datetime
+    action: str
+    by: str = ""
+    text: str = ""
+
+
+class CaseState(BaseModel):
+    """What the case workflow keeps and its `state` query answers."""
+
+    case_id: str
+    customer_id: str
+    channel: str
+    category: str
+    severity: Severity
+    summary: str
+    status: CaseStatus = "open"
+    queue: str = SUPPORT
+    assignee: str | None = None
+    opened_at: datetime
+    first_response_due: datetime
+    resolution_due: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: str = ""
+    escalations: list[str] = Field(default_factory=list)
+    history: list[CaseEntry] = Field(default_factory=list)
+
+
+class StartCase(BaseModel):
+    case_id: str
+    request: OpenCase
+
+
+class Assign(BaseModel):
+    agent: str = Field(min_length=1, max_length=64)
+
+
+class Note(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+    by: str = Field(min_length=1, max_length=64)
+
+
+class Respond(BaseModel):
+    text: str = Field(min_length=1, max_length=4000)
+    by: str = Field(min_length=1, max_length=64)
+
+
+class Resolve(BaseModel):
+    resolution: str = Field(min_length=1, max_length=4000)
+    by: str = Field(min_length=1, max_length=64)
+
+
+class Reopen(BaseModel):
+    reason: str = Field(min_length=1, max_length=4000)
+    by: str = Field(min_length=1, max_length=64)
+
+
+class CaseRecord(BaseModel):
+    """What the case workflow asks the store to keep and the customer's log to hear."""
+
+    state: CaseState
+    event: str | None = None  # case_opened, case_escalated, case_resolved, case_reopened, ...
+    event_key: str = ""
+
+
+class CaseRuleError(ValueError):
+    """An update the case's state does not allow."""
+
+
+def check_update(state: CaseState, action: str) -> None:
+    """Raise CaseRuleError unless `action` is allowed in `state`."""
+    if state.status == "closed":
+        raise CaseRuleError(f"case {state.case_id} is closed; open a new case instead")
+    if action in ("assign", "respond", "resolve") and state.status == "resolved":
+        raise CaseRuleError(f"case {state.case_id} is resolved; reopen it first")
+    if action == "reopen" and state.status != "resolved":
+        raise CaseRuleError(f"case {state.case_id} is {state.status}; only a resolved case reopens")
+
+
+def new_state(case_id: str, request: OpenCase, now: datetime) -> CaseState:
+    first, resolution = SLA[request.severity]
+    return CaseState(
+        case_id=case_id,
+        customer_id=request.customer_id,
+        channel=request.channel,
+        category=request.category,
+        severity=request.severity,
+        summary=request.summary,
+        opened_at=now,
+        first_response_due=now + first,
+        resolution_due=now + resolution,
+        history=[CaseEntry(at=now, action="opened", text=request.summary)],
+    )

@@ -1,0 +1,24 @@
+"""Case tests get a time-skipping server each: a case left open by one test (with no worker
+for its queue any more) must not hold up the clock of the next."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from workers.binaries import temporal_test_server
+
+
+@pytest_asyncio.fixture
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

@@ -1,0 +1,175 @@
+"""Complaint cases on the time-skipping server: SLA breaches escalate, validators refuse bad
+transitions, a resolved case closes, and marketing waits while a case is open."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+
+from domain.cases import OpenCase, Reopen, Resolve, Respond
+from domain.customers import CustomerUpsert
+from domain.loader import load_journey_text
+from entrypoints.case_service import CaseRefused, CaseService
+from entrypoints.service import JourneyService
+from store.errors import UnknownCustomer
+from store.store import Store
+from tests.api.conftest import RecordingChannel
+from workers.worker import activities_for, build_worker
+
+
+def server_clock() -> datetime:
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time
+    return datetime.now(UTC)
+
+
+@dataclass
+class Desk:
+    env: WorkflowEnvironment
+    store: Store
+    service: JourneyService
+    cases: CaseService
+    channel: RecordingChannel
+
+    def events(self, customer: str) -> list[str]:
+        return [e.type for e in self.store.events.for_customer(customer)]
+
+
+@pytest_asyncio.fixture
+async def desk(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Desk]:
+    store = Store.open(f"sqlite:///{tmp_path}/store.db")
+    queue = f"cases-{uuid.uuid4().hex[:6]}"
+
+    async def client() -> Any:
+        return time_skipping_env.client
+
+    service = JourneyService(store, client, queue)
+    now = await time_skipping_env.get_current_time()
+    store.customers.upsert(
+        CustomerUpsert(
+            customer_id="ada", email="ada@example.com", attributes={"first_name": "Ada"}
+        ),
+        now,
+    )
+    channel = RecordingChannel()
+    activities = activities_for(store, {"email": channel}, server_clock, journeys=service)
+    try:
+        async with build_worker(time_skipping_env.client, queue, activities):
+            yield Desk(time_skipping_env, store, service, CaseService(service), channel)
+    finally:
+        store.close()
+
+
+def complaint(severity: str = "urgent") -> OpenCase:
+    return OpenCase(
+        customer_id="ada", category="delivery", severity=severity, summary="Parcel arrived broken"
+    )
+
+
+async def test_an_unanswered_case_is_acknowledged_then_escalated(desk: Desk) -> None:
+    state = await desk.cases.open(complaint("urgent"), "req-1")
+    again = await desk.cases.open(complaint("urgent"), "req-1")  # a retried request
+    assert again.case_id == state.case_id
+    await desk.env.sleep(timedelta(minutes=5))
+    [ack] = desk.channel.to("ada@example.com")
+    assert ack.subject == f"We have your message: case {state.case_id}"
+    assert "within 1h" in ack.text
+    await desk.env.sleep(timedelta(hours=1))
+    escalated = await desk.cases.state(state.case_id)
+    assert escalated.queue == "supervisors" and escalated.escalations == ["first response"]
+    assert [e.action for e in escalated.history] == ["opened", "acknowledged", "escalated"]
+    assert desk.events("ada")[:1] == ["case_opened"] and "case_escalated" in desk.events("ada")
+    stored = desk.store.cases.get(state.case_id)
+    assert stored is not None and stored.queue == "supervisors"
+    assert [c.case_id for c in desk.store.cases.list(queue="supervisors")] == [state.case_id]
+
+
+async def test_updates_that_the_state_does_not_allow_are_refused_and_leave_no_trace(
+    desk: Desk,
+) -> None:
+    state = await desk.cases.open(complaint("high"))
+    case_id = state.case_id
+    with pytest.raises(CaseRefused, match="only a resolved case reopens"):
+        await desk.cases.change(case_id, "reopen", Reopen(reason="again", by="lin"))
+    answered = await desk.cases.change(case_id, "respond", Respond(text="Sorry!", by="lin"))
+    assert answered.first_response_at is not None and answered.assignee == "lin"
+    resolved = await desk.cases.change(
+        case_id, "resolve", Resolve(resolution="Replacement sent", by="lin")
+    )
+    assert resolved.status == "resolved"
+    history = len(resolved.history)
+    with pytest.raises(CaseRefused, match="is resolved; reopen it first"):
+        await desk.cases.change(case_id, "resolve", Resolve(resolution="twice", by="lin"))
+    with pytest.raises(CaseRefused, match="is resolved"):
+        await desk.cases.change(case_id, "respond", Respond(text="hello?", by="lin"))
+    unchanged = await desk.cases.state(case_id)
+    assert len(unchanged.history) == history and unchanged.resolution == "Replacement sent"
+    reopened = await desk.cases.change(case_id, "reopen", Reopen(reason="Broken too", by="lin"))
+    assert reopened.status == "open"
+    # The reopened case's resolution SLA (24 h for high) passes: escalation.
+    await desk.env.sleep(timedelta(hours=25))
+    late = await desk.cases.state(case_id)
+    assert late.escalations == ["resolution"] and late.queue == "supervisors"
+    assert desk.events("ada").count("case_reopened") == 1
+
+
+async def test_a_resolved_case_closes_after_a_week_and_then_refuses_changes(desk: Desk) -> None:
+    state = await desk.cases.open(complaint("low"))
+    await desk.cases.change(state.case_id, "respond", Respond(text="On it", by="lin"))
+    await desk.cases.change(state.case_id, "resolve", Resolve(resolution="Refunded", by="lin"))
+    await desk.env.sleep(timedelta(days=8))
+    closed = await desk.cases.state(state.case_id)
+    assert closed.status == "closed" and closed.closed_at is not None
+    assert desk.events("ada")[-1] == "case_closed"
+    with pytest.raises(CaseRefused, match="closed"):
+        await desk.cases.change(state.case_id, "reopen", Reopen(reason="again", by="lin"))
+
+
+async def test_a_case_for_an_unknown_customer_is_refused_and_nothing_starts(desk: Desk) -> None:
+    with pytest.raises(UnknownCustomer):
+        await desk.cases.open(OpenCase(customer_id="ghost", category="billing", summary="?"))
+    assert desk.store.cases.list() == []
+
+
+PROMO = """
+id: promo
+name: Promo
+category: marketing
+trigger: {event: promo_started}
+after_case: AFTER
+quiet_hours: []
+templates:
+  offer: {subject: "20% off", text: "Sale"}
+steps:
+  - {id: offer, send: {channel: email, template: offer}}
+"""
+
+
+@pytest.mark.parametrize(("after", "expected"), [("resume", ["20% off"]), ("skip", [])])
+async def test_marketing_waits_while_a_case_is_open_then_resumes_or_skips(
+    desk: Desk, after: str, expected: list[str]
+) -> None:
+    desk.service.publish_definition(load_journey_text(PROMO.replace("AFTER", after)))
+    state = await desk.cases.open(complaint("normal"))
+    await desk.env.sleep(timedelta(minutes=1))
+    delivery = await desk.service.enroll("promo", "ada")
+    await desk.env.sleep(timedelta(hours=2))
+    offers = [m.subject for m in desk.channel.to("ada@example.com") if m.subject == "20% off"]
+    assert offers == []  # held
+    [held] = desk.store.ledger.decisions(customer_id="ada", decision="deferred")
+    assert held.reason == f"open case {state.case_id}"
+    await desk.cases.change(state.case_id, "resolve", Resolve(resolution="Fixed", by="lin"))
+    await desk.env.sleep(timedelta(minutes=5))
+    offers = [m.subject for m in desk.channel.to("ada@example.com") if m.subject == "20% off"]
+    assert offers == expected
+    [run] = [r for r in desk.store.runs.for_customer("ada") if r.journey_id == "promo"]
+    assert run.status == "completed" and delivery.workflow_id == run.workflow_id

@@ -1,0 +1,127 @@
+"""Cases through the HTTP API and the CLI, on a real Temporal dev server and worker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import pytest_asyncio
+from typer.testing import CliRunner
+
+from domain.customers import CustomerUpsert
+from entrypoints import cli_common
+from entrypoints.cli import app as cli
+from tests.api.conftest import API_KEY, Stack, make_app, new_customer, stack
+from workers.settings import get_settings
+
+__all__ = ["stack"]
+
+
+@pytest_asyncio.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(stack))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers={"X-API-Key": API_KEY}
+    ) as client:
+        yield client
+
+
+async def test_a_case_over_http_from_open_to_resolved(api: httpx.AsyncClient) -> None:
+    customer = await new_customer(api)
+    body = {"customer_id": customer, "category": "billing", "severity": "high", "summary": "x2"}
+    opened = await api.post("/cases", json=body, headers={"Idempotency-Key": f"open-{customer}"})
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["case_id"]
+    again = await api.post("/cases", json=body, headers={"Idempotency-Key": f"open-{customer}"})
+    assert again.json()["case_id"] == case_id  # a retried request opens one case
+    assigned = await api.post(f"/cases/{case_id}/assign", json={"agent": "lin"})
+    assert assigned.status_code == 200 and assigned.json()["assignee"] == "lin"
+    noted = await api.post(f"/cases/{case_id}/notes", json={"text": "called", "by": "lin"})
+    assert [e["action"] for e in noted.json()["history"]][-1] == "note"
+    resolved = await api.post(
+        f"/cases/{case_id}/resolve", json={"resolution": "refunded", "by": "lin"}
+    )
+    assert resolved.status_code == 200 and resolved.json()["status"] == "resolved"
+    twice = await api.post(f"/cases/{case_id}/resolve", json={"resolution": "again", "by": "lin"})
+    assert twice.status_code == 409 and "is resolved; reopen it first" in twice.json()["detail"]
+    shown = (await api.get(f"/cases/{case_id}")).json()
+    assert shown["resolution"] == "refunded"
+    listed = (await api.get("/cases", params={"customer_id": customer})).json()
+    assert [c["case_id"] for c in listed] == [case_id]
+
+
+async def test_bad_case_requests_are_refused_and_record_nothing(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    unknown = await api.post(
+        "/cases", json={"customer_id": "nobody-x", "category": "billing", "summary": "?"}
+    )
+    assert unknown.status_code == 404 and "nobody-x" in unknown.json()["detail"]
+    customer = await new_customer(api)
+    bad = await api.post(
+        "/cases",
+        json={"customer_id": customer, "category": "billing", "severity": "dire", "summary": "?"},
+    )
+    assert bad.status_code == 422
+    assert stack.store.cases.list(customer_id=customer) == []
+    missing = await api.post("/cases/cs-nope/resolve", json={"resolution": "x", "by": "lin"})
+    assert missing.status_code == 404
+
+
+@pytest.fixture
+def cli_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    target = stack.client.service_client.config.target_host
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", target)
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", stack.db_url)
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", stack.task_queue)
+    get_settings.cache_clear()
+    monkeypatch.setattr(cli_common.console, "width", 200)
+    monkeypatch.setattr(cli_common.errors, "width", 200)
+    yield
+    get_settings.cache_clear()
+
+
+async def test_the_cases_cli(stack: Stack, cli_env: None) -> None:
+    customer = f"cli-{uuid.uuid4().hex[:8]}"
+    stack.store.customers.upsert(
+        CustomerUpsert(customer_id=customer, email=f"{customer}@example.com"), datetime.now(UTC)
+    )
+    runner = CliRunner()
+
+    async def journeys(*args: str) -> tuple[int, str]:
+        # In a thread: the CLI runs its own event loop while this one keeps the worker going.
+        result = await asyncio.to_thread(runner.invoke, cli, list(args))
+        return result.exit_code, result.output
+
+    code, out = await journeys(
+        "cases",
+        "open",
+        customer,
+        "--category",
+        "delivery",
+        "--summary",
+        "late",
+        "--severity",
+        "low",
+    )
+    assert code == 0, out
+    case_id = out.split()[0]
+    assert (await journeys("cases", "assign", case_id, "mo"))[0] == 0
+    code, out = await journeys("cases", "list", "--customer", customer)
+    assert case_id in out and "mo" in out
+    code, out = await journeys(
+        "cases", "resolve", case_id, "--agent", "mo", "--resolution", "found it"
+    )
+    assert code == 0 and "resolved" in out
+    code, out = await journeys(
+        "cases", "resolve", case_id, "--agent", "mo", "--resolution", "again"
+    )
+    assert code == 1 and "reopen it first" in out
+    code, out = await journeys("cases", "show", case_id)
+    assert code == 0 and "found it" in out
+    code, out = await journeys("cases", "open", "ghost-1", "--category", "x", "--summary", "y")
+    assert code == 1 and "ghost-1" in out
