@@ -158,3 +158,12 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.1)
+
+
+def logged(stack: Stack, customer_id: str) -> list[str]:
+    """The ids of the customer's events, without the message_* outcomes runs add as they send."""
+    return [
+        e.event_id
+        for e in stack.store.events.for_customer(customer_id)
+        if not e.type.startswith("message_")
+    ]

@@ -6,11 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.conftest import Stack, event, eventually, new_customer, new_id
-
-
-def logged(stack: Stack, customer_id: str) -> list[str]:
-    return [e.event_id for e in stack.store.events.for_customer(customer_id)]
+from tests.api.conftest import Stack, event, eventually, logged, new_customer, new_id
 
 
 async def test_an_event_is_accepted_and_logged(api: httpx.AsyncClient, stack: Stack) -> None:

@@ -6,13 +6,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from tests.api.conftest import MAX_BATCH_EVENTS, MAX_REQUEST_BYTES, Stack, event, new_customer
+from tests.api.conftest import (
+    MAX_BATCH_EVENTS,
+    MAX_REQUEST_BYTES,
+    Stack,
+    event,
+    logged,
+    new_customer,
+)
 
 JSON = {"Content-Type": "application/json"}
-
-
-def logged(stack: Stack, customer_id: str) -> list[str]:
-    return [e.event_id for e in stack.store.events.for_customer(customer_id)]
 
 
 async def test_a_body_over_the_limit_is_refused_and_nothing_is_stored(
