@@ -9,12 +9,14 @@ from domain.expressions import syntax_error
 from domain.journey import (
     END,
     BranchStep,
+    CallbackStep,
     EndStep,
     GotoStep,
     JourneyDefinition,
     SendStep,
     SplitStep,
     Step,
+    SurveyStep,
     UpdateStep,
     WaitForStep,
     WaitStep,
@@ -41,6 +43,10 @@ def successors(journey: JourneyDefinition, index: int) -> list[str]:
             return [following, step.on_timeout or following]
         case SplitStep():
             return [variant.goto for variant in step.split]
+        case CallbackStep():
+            return [following, *step.on_outcome.values(), step.on_timeout or following]
+        case SurveyStep():
+            return [following, step.on_timeout or following]
         case _:
             return [following]
 
@@ -93,17 +99,29 @@ def _named_targets(step: Step) -> list[tuple[str, str]]:
             return [("on_timeout", step.on_timeout)]
         case SplitStep():
             return [(f"split[{i}].goto", variant.goto) for i, variant in enumerate(step.split)]
+        case CallbackStep():
+            named = [(f"on_outcome.{o}", target) for o, target in step.on_outcome.items()]
+            return named + ([("on_timeout", step.on_timeout)] if step.on_timeout else [])
+        case SurveyStep() if step.on_timeout:
+            return [("on_timeout", step.on_timeout)]
     return []
 
 
 def _templates(journey: JourneyDefinition) -> Iterator[Problem]:
     for step in journey.steps:
-        if isinstance(step, SendStep) and step.send.template not in journey.templates:
+        used = (
+            ("send.template", step.send.template)
+            if isinstance(step, SendStep)
+            else ("survey.template", step.survey.template)
+            if isinstance(step, SurveyStep)
+            else None
+        )
+        if used is not None and used[1] not in journey.templates:
             known = ", ".join(sorted(journey.templates)) or "none defined"
             yield Problem(
                 step=step.id,
-                field="send.template",
-                message=f"unknown template {step.send.template!r} (known: {known})",
+                field=used[0],
+                message=f"unknown template {used[1]!r} (known: {known})",
             )
     parse_errors = False
     for name, template in journey.templates.items():
@@ -173,7 +191,11 @@ def _unreachable(journey: JourneyDefinition) -> Iterator[Problem]:
 
 def _busy_loops(journey: JourneyDefinition) -> Iterator[Problem]:
     """A cycle that passes no wait would spin without pause: refuse it."""
-    waits = {s.id for s in journey.steps if isinstance(s, WaitStep | WaitForStep)}
+    waits = {
+        s.id
+        for s in journey.steps
+        if isinstance(s, WaitStep | WaitForStep | CallbackStep | SurveyStep)
+    }
     index = {step.id: i for i, step in enumerate(journey.steps)}
     graph = {
         step.id: [t for t in successors(journey, i) if t != END and t not in waits]

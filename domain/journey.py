@@ -18,11 +18,13 @@ from pydantic import (
 )
 
 from domain.audiences import AudienceSpec
+from domain.callbacks import CallbackSpec, Outcome
 from domain.durations import Duration
 from domain.events import EventType
 from domain.matching import properties_match
 from domain.messages import Channel
 from domain.send_policy import QuietHours
+from domain.surveys import SurveySpec
 
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Target = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -294,6 +296,23 @@ class GotoStep(_Step):
     goto: Target
 
 
+class CallbackStep(_Step):
+    """Book a callback; wait for its outcome (branching by `on_outcome`) or the timeout."""
+
+    callback: CallbackSpec
+    on_outcome: dict[Outcome, Target] = Field(
+        default_factory=dict, description="Where each outcome goes; others: the next step."
+    )
+    on_timeout: Target | None = None
+
+
+class SurveyStep(_Step):
+    """Send an NPS or CSAT survey and wait for the answer (`steps.<id>.score`)."""
+
+    survey: SurveySpec
+    on_timeout: Target | None = None
+
+
 def _end_schema(schema: dict[str, Any]) -> None:
     # The published schema must accept the short forms `_loose` reads: `end: reason` or `end:`.
     ref = schema.pop("$ref")
@@ -325,6 +344,8 @@ STEP_KINDS = (
     "holdout",
     "goto",
     "end",
+    "callback",
+    "survey",
 )
 
 
@@ -347,6 +368,8 @@ Step = Annotated[
     | Annotated[SplitStep, Tag("split")]
     | Annotated[HoldoutStep, Tag("holdout")]
     | Annotated[GotoStep, Tag("goto")]
+    | Annotated[CallbackStep, Tag("callback")]
+    | Annotated[SurveyStep, Tag("survey")]
     | Annotated[EndStep, Tag("end")],
     Discriminator(
         step_kind,

@@ -18,11 +18,13 @@ from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
 from domain.journey import (
+    CallbackStep,
     HoldoutStep,
     JourneyDefinition,
     SendStep,
     SplitStep,
     Step,
+    SurveyStep,
     TemplateVariant,
     WaitForStep,
 )
@@ -57,6 +59,7 @@ def sample_context(journey: JourneyDefinition) -> dict[str, Any]:
         "steps": {step.id: _sample_output(step) for step in journey.steps},
         "journey": {"id": journey.id, "version": 1, "name": journey.name},
         "unsubscribe_url": "https://example.com/unsubscribe?token=sample",
+        "survey": {"url": "https://example.com/s/sample", "kind": "csat", "survey_id": "sv-1"},
     }
 
 
@@ -70,6 +73,10 @@ def _sample_output(step: Step) -> dict[str, Any]:
             return {"variant": step.split[0].name}
         case HoldoutStep():
             return {"group": "treatment"}
+        case CallbackStep():
+            return {"task_id": "cb-sample", "outcome": "reached", "notes": "", "timed_out": False}
+        case SurveyStep():
+            return {"survey_id": "sv-sample", "answered": True, "score": 5, "comment": ""}
     return {}
 
 

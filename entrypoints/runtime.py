@@ -17,6 +17,7 @@ from rich.console import Console
 from activities.audience import AudienceActivities
 from domain.segments import load_segments_file
 from domain.send_policy import load_policy_file
+from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import audience_schedules
 from entrypoints.api import create_app, serve
@@ -77,6 +78,10 @@ def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
     return UnsubscribeLinks(resolve_secret_key(settings, create=True), settings.public_url)
 
 
+def survey_links(settings: Settings) -> SurveyLinks:
+    return SurveyLinks(resolve_secret_key(settings, create=True), settings.public_url)
+
+
 def audience_activities(settings: Settings, store: Store) -> AudienceActivities:
     segments = load_segments_file(settings.segments_file)
     return AudienceActivities(store, segments, make_service(settings, store))
@@ -96,6 +101,7 @@ async def run_worker(settings: Settings, store: Store) -> None:
                 policy=load_policy_file(settings.policy_file),
                 links=links,
                 journeys=make_service(settings, store),
+                survey_links=survey_links(settings),
             ),
             audiences.measure_audience,
             audiences.enroll_audience_batch,

@@ -278,3 +278,46 @@ cases = Table(
     Index(None, "customer_id", "status"),
     Index(None, "status", "queue"),
 )
+
+# --- support: callback tasks and surveys ------------------------------------------------------
+
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("task_id", String(64), primary_key=True),
+    Column("queue", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("customer_id", String(128), ForeignKey("customers.customer_id"), nullable=False),
+    Column("journey_id", String(128)),
+    Column("workflow_id", String(512)),
+    Column("step_id", String(128)),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("escalated", Boolean(create_constraint=False), nullable=False),
+    Column("claimed_by", String(64)),
+    Column("claimed_at", UTCDateTime()),
+    Column("outcome", String(32)),
+    Column("notes", Text, nullable=False),
+    Column("call_back_at", UTCDateTime()),
+    Column("completed_at", UTCDateTime()),
+    Column("context", Document, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "queue", "status", "due_at"),
+)
+
+surveys = Table(
+    "surveys",
+    metadata,
+    Column("survey_id", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("customer_id", String(128), ForeignKey("customers.customer_id"), nullable=False),
+    Column("journey_id", String(128)),
+    Column("workflow_id", String(512)),
+    Column("step_id", String(128)),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("score", SmallInteger),
+    Column("comment", Text, nullable=False),
+    Column("answered_at", UTCDateTime()),
+    Index(None, "journey_id", "answered_at"),
+)

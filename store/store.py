@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from store.callbacks import CallbackRepository
 from store.cases import CaseRepository
 from store.customers import CustomerRepository
 from store.db import make_engine
@@ -19,6 +20,7 @@ from store.runs import RunRepository
 from store.segments import SegmentRepository
 from store.send_ledger import SendLedger
 from store.suppression import SuppressionList
+from store.surveys import SurveyRepository
 
 
 class Store:
@@ -37,6 +39,8 @@ class Store:
         self.ledger = SendLedger(engine)
         self.suppressions = SuppressionList(engine)
         self.cases = CaseRepository(engine)
+        self.callbacks = CallbackRepository(engine)
+        self.surveys = SurveyRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:

@@ -17,7 +17,9 @@ from activities.http_channel import HttpChannel
 from activities.messaging import MessagingActivities
 from activities.profiles import ProfileActivities
 from activities.run_log import RunLogActivities
+from activities.support import SupportActivities
 from domain.send_policy import SendPolicy
+from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from store.store import Store
 from workers.settings import Settings
@@ -55,16 +57,21 @@ def activities_for(
     policy: SendPolicy | None = None,
     links: UnsubscribeLinks | None = None,
     journeys: Ingests | None = None,
+    survey_links: SurveyLinks | None = None,
 ) -> list[Callable[..., Any]]:
     """The activities of journeys; with `journeys` (the ingesting service) those of cases."""
     messaging = MessagingActivities(store, channels, clock, policy=policy, links=links)
     profiles = ProfileActivities(store, clock)
     run_log = RunLogActivities(store)
+    support = SupportActivities(store, survey_links)
     activities: list[Callable[..., Any]] = [
         messaging.send_message,
         profiles.load_profile,
         profiles.update_profile,
         run_log.record_steps,
+        support.create_callback,
+        support.escalate_callback,
+        support.create_survey,
     ]
     if journeys is not None:
         activities.append(CaseActivities(store, journeys, clock).record_case)

@@ -9,6 +9,7 @@ flushed to the store before the run blocks and when it ends.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.callbacks import (
+        CALLBACK_COMPLETED,
+        CREATE_CALLBACK,
+        ESCALATE_CALLBACK,
+        CallbackTask,
+        CreateCallback,
+    )
     from domain.contracts import (
         LOAD_PROFILE,
         RECORD_STEPS,
@@ -44,20 +52,30 @@ with workflow.unsafe.imports_passed_through():
     from domain.journey import (
         END,
         BranchStep,
+        CallbackStep,
         EndStep,
         GotoStep,
         HoldoutStep,
         SendStep,
         SplitStep,
         Step,
+        SurveyStep,
         UpdateStep,
         WaitForStep,
         WaitStep,
         step_kind,
     )
     from domain.matching import event_matches
+    from domain.messages import Channel
     from domain.runs import RunEnd, StepEvent
     from domain.schedule import wait_until
+    from domain.surveys import (
+        CREATE_SURVEY,
+        SURVEY_ANSWERED,
+        CreateSurvey,
+        SurveyLink,
+        nps_category,
+    )
 
 SEND_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -139,6 +157,10 @@ class JourneyWorkflow:
                 return self._split(step)
             case HoldoutStep():
                 return self._holdout(step)
+            case CallbackStep():
+                return await self._callback(step, visit)
+            case SurveyStep():
+                return await self._survey(step, visit)
             case GotoStep():
                 self._note(step, "completed", f"goto {step.goto}")
                 return step.goto
@@ -181,32 +203,155 @@ class JourneyWorkflow:
         return self._next(step)
 
     async def _send_once(self, step: SendStep, visit: int) -> MessageOutcome:
+        return await self._deliver(step.id, visit, step.send.channel, step.send.template)
+
+    async def _deliver(
+        self,
+        step_id: str,
+        visit: int,
+        channel: Channel,
+        template: str,
+        extra: dict[str, Any] | None = None,
+    ) -> MessageOutcome:
         inp = self._inp
         info = workflow.info()
         outcome: MessageOutcome = await workflow.execute_activity(
             SEND_MESSAGE,
             SendMessage(
-                idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step.id}/{visit}",
+                idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step_id}/{visit}",
                 journey_id=inp.journey.id,
                 version=inp.version,
                 category=inp.journey.category,
                 workflow_id=info.workflow_id,
                 entry_id=inp.entry_id,
-                step_id=step.id,
+                step_id=step_id,
                 customer_id=inp.customer_id,
-                channel=step.send.channel,
-                template_name=step.send.template,
-                template=inp.journey.template(step.send.template),
-                context=self._context(with_profile=False),
+                channel=channel,
+                template_name=template,
+                template=inp.journey.template(template),
+                context={**self._context(with_profile=False), **(extra or {})},
                 requested_at=workflow.now(),
                 quiet_hours=inp.journey.quiet_hours,
                 after_case=inp.journey.after_case,
             ),
             result_type=MessageOutcome,
-            summary=f"{step.id}: {step.send.channel} {step.send.template}",
+            summary=f"{step_id}: {channel} {template}",
             **SEND_OPTIONS,
         )
         return outcome
+
+    async def _callback(self, step: CallbackStep, visit: int) -> str:
+        spec, info = step.callback, workflow.info()
+        now = workflow.now()
+        task: CallbackTask = await workflow.execute_activity(
+            CREATE_CALLBACK,
+            CreateCallback(
+                task_id=f"cb-{workflow.uuid4().hex[:16]}",
+                queue=spec.queue,
+                reason=spec.reason,
+                customer_id=self._inp.customer_id,
+                journey_id=self._inp.journey.id,
+                workflow_id=info.workflow_id,
+                step_id=step.id,
+                due_at=now + spec.due_in,
+                context={
+                    "trigger": self._inp.trigger.template_context(),
+                    "steps": self.state.outputs,
+                },
+                created_at=now,
+            ),
+            result_type=CallbackTask,
+            **STORE_OPTIONS,
+        )
+        found: list[CustomerEvent] = []
+        arrived = self._arrival(CALLBACK_COMPLETED, "task_id", task.task_id, found)
+        deadline = now + spec.timeout
+        await self._block(f"callback {task.task_id}", min(task.due_at, deadline), arrived)
+        if not found and self.state.goal is None and workflow.now() < deadline:
+            await workflow.execute_activity(
+                ESCALATE_CALLBACK, task.task_id, result_type=CallbackTask, **STORE_OPTIONS
+            )
+            self._note(step, "escalated", f"{task.task_id} overdue; moved to supervisors")
+            await self._block(f"callback {task.task_id}", deadline, arrived)
+        if self.state.goal is not None:
+            return END
+        if not found:
+            self.state.outputs[step.id] = {"task_id": task.task_id, "timed_out": True}
+            target = step.on_timeout or self._next(step)
+            self._note(step, "completed", f"no outcome for {task.task_id} in time; to {target}")
+            return target
+        props = found[0].properties
+        outcome = str(props.get("outcome"))
+        self.state.outputs[step.id] = {
+            "task_id": task.task_id,
+            "outcome": outcome,
+            "notes": props.get("notes", ""),
+            "timed_out": False,
+        }
+        target = step.on_outcome.get(outcome, self._next(step))  # type: ignore[call-overload]
+        self._note(step, "completed", f"{task.task_id}: {outcome} -> {target}")
+        return str(target)
+
+    async def _survey(self, step: SurveyStep, visit: int) -> str:
+        spec, info = step.survey, workflow.info()
+        now = workflow.now()
+        link: SurveyLink = await workflow.execute_activity(
+            CREATE_SURVEY,
+            CreateSurvey(
+                survey_id=f"sv-{workflow.uuid4().hex[:16]}",
+                kind=spec.kind,
+                customer_id=self._inp.customer_id,
+                journey_id=self._inp.journey.id,
+                workflow_id=info.workflow_id,
+                step_id=step.id,
+                expires_at=now + (spec.expires_in or spec.timeout),
+                created_at=now,
+            ),
+            result_type=SurveyLink,
+            **STORE_OPTIONS,
+        )
+        if self.state.held_out:
+            self._note(step, "skipped", "holdout: the control group is sent nothing")
+            self.state.outputs[step.id] = {"survey_id": link.survey_id, "answered": False}
+            return self._next(step)
+        survey = {"url": link.url, "kind": spec.kind, "survey_id": link.survey_id}
+        sent = await self._deliver(step.id, visit, spec.channel, spec.template, {"survey": survey})
+        found: list[CustomerEvent] = []
+        arrived = self._arrival(SURVEY_ANSWERED, "survey_id", link.survey_id, found)
+        if sent.status == "sent":
+            await self._block(f"survey {link.survey_id}", now + spec.timeout, arrived)
+        if self.state.goal is not None:
+            return END
+        if not found:
+            self.state.outputs[step.id] = {"survey_id": link.survey_id, "answered": False}
+            target = step.on_timeout or self._next(step)
+            why = "no answer in time" if sent.status == "sent" else f"not sent: {sent.detail}"
+            self._note(step, "completed", f"{link.survey_id} {why}; to {target}")
+            return target
+        props = found[0].properties
+        score = int(str(props.get("score")))
+        self.state.outputs[step.id] = {
+            "survey_id": link.survey_id,
+            "answered": True,
+            "score": score,
+            "comment": props.get("comment", ""),
+            "category": nps_category(score) if spec.kind == "nps" else None,
+        }
+        self._note(step, "completed", f"{spec.kind} {score}")
+        return self._next(step)
+
+    def _arrival(
+        self, event_type: str, key: str, value: str, found: list[CustomerEvent]
+    ) -> Callable[[], bool]:
+        def arrived() -> bool:
+            for event in self.state.inbox:
+                if event.type == event_type and event.properties.get(key) == value:
+                    found.append(event)
+                    self.state.inbox.remove(event)
+                    return True
+            return False
+
+        return arrived
 
     def _take_event(self, event_type: str | None) -> bool:
         """Consume the first inbox event of `event_type`, if one has arrived."""

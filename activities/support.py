@@ -1,0 +1,34 @@
+"""Callback and survey activities: create the task or survey once, escalate an overdue task."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+
+from domain.callbacks import CREATE_CALLBACK, ESCALATE_CALLBACK, CallbackTask, CreateCallback
+from domain.survey_links import SurveyLinks
+from domain.surveys import CREATE_SURVEY, CreateSurvey, SurveyLink
+from store.store import Store
+
+
+class SupportActivities:
+    def __init__(self, store: Store, links: SurveyLinks | None) -> None:
+        self.store = store
+        self.links = links
+
+    @activity.defn(name=CREATE_CALLBACK)
+    async def create_callback(self, request: CreateCallback) -> CallbackTask:
+        return await asyncio.to_thread(self.store.callbacks.create, request)
+
+    @activity.defn(name=ESCALATE_CALLBACK)
+    async def escalate_callback(self, task_id: str) -> CallbackTask | None:
+        return await asyncio.to_thread(self.store.callbacks.escalate, task_id)
+
+    @activity.defn(name=CREATE_SURVEY)
+    async def create_survey(self, request: CreateSurvey) -> SurveyLink:
+        if self.links is None:
+            raise RuntimeError("survey links need JOURNEYS_SECRET_KEY and JOURNEYS_PUBLIC_URL")
+        survey = await asyncio.to_thread(self.store.surveys.create, request)
+        url = self.links.url(survey.survey_id, survey.customer_id, survey.expires_at)
+        return SurveyLink(survey_id=survey.survey_id, url=url)

@@ -1,0 +1,93 @@
+"""Callback tasks (回访): a person phones the customer back and records how it went."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from domain.durations import Duration
+
+Outcome = Literal["reached", "no_answer", "call_back_later", "do_not_contact"]
+OUTCOMES: tuple[str, ...] = ("reached", "no_answer", "call_back_later", "do_not_contact")
+TaskStatus = Literal["open", "claimed", "done"]
+CREATE_CALLBACK = "create_callback"
+ESCALATE_CALLBACK = "escalate_callback"
+CALLBACK_COMPLETED = "callback_completed"
+SUPERVISORS = "supervisors"
+
+
+class CallbackSpec(BaseModel):
+    """A callback step: which queue, due when, why, and how long the journey waits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    queue: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    reason: str = Field(min_length=1, max_length=500)
+    due_in: Duration = Field(description="When the call should happen, after the step starts.")
+    timeout: Duration = Field(description="How long the journey waits for the outcome.")
+
+    @model_validator(mode="after")
+    def _order(self) -> CallbackSpec:
+        if self.timeout < self.due_in:
+            raise ValueError("timeout must not be shorter than due_in")
+        return self
+
+
+class CreateCallback(BaseModel):
+    task_id: str
+    queue: str
+    reason: str
+    customer_id: str
+    journey_id: str
+    workflow_id: str
+    step_id: str
+    due_at: datetime
+    context: dict[str, object] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class CallbackTask(BaseModel):
+    task_id: str
+    queue: str
+    reason: str
+    customer_id: str
+    journey_id: str | None = None
+    workflow_id: str | None = None
+    step_id: str | None = None
+    due_at: datetime
+    status: TaskStatus = "open"
+    escalated: bool = False
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    outcome: Outcome | None = None
+    notes: str = ""
+    call_back_at: datetime | None = None
+    completed_at: datetime | None = None
+    context: dict[str, object] = Field(default_factory=dict)
+    created_at: datetime
+
+    def overdue(self, now: datetime) -> bool:
+        return self.status != "done" and self.due_at < now
+
+
+class Completion(BaseModel):
+    """What the agent records after the call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent: str = Field(min_length=1, max_length=64)
+    outcome: Outcome
+    notes: str = Field(default="", max_length=4000)
+    call_back_at: datetime | None = Field(
+        default=None, description="With call_back_later: when the customer wants the call."
+    )
+
+    @model_validator(mode="after")
+    def _later_needs_a_time(self) -> Completion:
+        if self.outcome == "call_back_later" and self.call_back_at is None:
+            raise ValueError("call_back_later needs call_back_at")
+        if self.call_back_at is not None and self.call_back_at.tzinfo is None:
+            raise ValueError("call_back_at needs a timezone")
+        return self

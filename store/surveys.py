@@ -1,0 +1,115 @@
+"""Surveys and their answers; an answer is recorded once (only an unanswered survey changes).
+NPS and CSAT are computed by the database, per journey and per period."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, case, func, literal, select, update
+
+from domain.surveys import CreateSurvey, Survey
+from store.db import insert_ignoring, reading, writing
+from store.schema import surveys
+
+
+class AlreadyAnswered(ValueError):
+    pass
+
+
+class SurveyScores(BaseModel):
+    journey_id: str | None
+    kind: str
+    period: str
+    answers: int
+    sent: int
+    nps: float | None = None  # % promoters - % detractors
+    csat: float | None = None  # mean score
+    satisfied: float | None = None  # % of CSAT answers 4 or 5
+
+
+class SurveyRepository:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, request: CreateSurvey) -> Survey:
+        with writing(self._engine) as conn:
+            conn.execute(
+                insert_ignoring(conn, surveys, "survey_id").values(
+                    request.model_dump() | {"comment": ""}
+                )
+            )
+        found = self.get(request.survey_id)
+        assert found is not None
+        return found
+
+    def get(self, survey_id: str) -> Survey | None:
+        with reading(self._engine) as conn:
+            row = conn.execute(select(surveys).where(surveys.c.survey_id == survey_id)).first()
+            return None if row is None else Survey.model_validate(dict(row._mapping))
+
+    def answer(self, survey_id: str, score: int, comment: str, now: datetime) -> Survey:
+        s = surveys.c
+        with writing(self._engine) as conn:
+            done = conn.execute(
+                update(surveys)
+                .where(s.survey_id == survey_id, s.answered_at.is_(None))
+                .values(score=score, comment=comment, answered_at=now)
+                .returning(s.survey_id)
+            ).first()
+        if done is None:
+            raise AlreadyAnswered(f"survey {survey_id} was already answered")
+        found = self.get(survey_id)
+        assert found is not None
+        return found
+
+    def scores(self, journey_id: str | None = None, by: str = "month") -> list[SurveyScores]:
+        """NPS and CSAT per journey, kind and period (`week`, `month` or `all`)."""
+        s = surveys.c
+        dialect = self._engine.dialect.name
+        answered = s.answered_at
+        period: Any
+        if by == "all":
+            period = literal("all")
+        elif dialect == "postgresql":
+            fmt = 'IYYY-"W"IW' if by == "week" else "YYYY-MM"
+            period = func.to_char(func.timezone("UTC", func.coalesce(answered, s.created_at)), fmt)
+        else:
+            fmt = "%Y-W%W" if by == "week" else "%Y-%m"
+            period = func.strftime(fmt, func.coalesce(answered, s.created_at))
+        is_answer = s.score.is_not(None)
+        query = (
+            select(
+                s.journey_id,
+                s.kind,
+                period.label("period"),
+                func.count(s.score).label("answers"),
+                func.count().label("sent"),
+                func.sum(case((s.score >= 9, 1), else_=0)).label("promoters"),
+                func.sum(case((is_answer & (s.score <= 6), 1), else_=0)).label("detractors"),
+                func.avg(s.score).label("mean"),
+                func.sum(case((s.score >= 4, 1), else_=0)).label("happy"),
+            )
+            .group_by(s.journey_id, s.kind, period)
+            .order_by(s.journey_id, s.kind, period)
+        )
+        if journey_id is not None:
+            query = query.where(s.journey_id == journey_id)
+        rows = []
+        with reading(self._engine) as conn:
+            for r in conn.execute(query):
+                result = SurveyScores(
+                    journey_id=r.journey_id,
+                    kind=r.kind,
+                    period=str(r.period),
+                    answers=r.answers,
+                    sent=r.sent,
+                )
+                if r.answers and r.kind == "nps":
+                    result.nps = round(100 * (r.promoters - r.detractors) / r.answers, 1)
+                if r.answers and r.kind == "csat":
+                    result.csat = round(float(r.mean), 2)
+                    result.satisfied = round(100 * r.happy / r.answers, 1)
+                rows.append(result)
+        return rows
