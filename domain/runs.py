@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 RunStatus = Literal["running", "completed", "exited", "failed"]
-StepStatus = Literal["entered", "completed", "skipped", "exited", "failed", "deferred"]
+StepStatus = Literal["entered", "completed", "skipped", "exited", "failed", "deferred", "escalated"]
 
 
 class Enrollment(BaseModel):

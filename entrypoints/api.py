@@ -36,8 +36,9 @@ from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
+from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints import api_cases, api_messages
+from entrypoints import api_cases, api_messages, api_support
 from entrypoints.api_common import (
     API_KEY_HEADER,
     NOT_FOUND,
@@ -50,6 +51,7 @@ from entrypoints.api_common import (
 from entrypoints.case_service import CaseService
 from entrypoints.messaging_service import MessagingService
 from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
+from entrypoints.support_service import SupportService
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
 from store.journeys import JourneySummary
 from store.store import Store
@@ -66,6 +68,8 @@ TAGS: list[dict[str, Any]] = [
     {"name": "runs", "description": "A running or finished journey run, asked from Temporal."},
     {"name": "messages", "description": "Messages, send decisions, suppressions, feedback."},
     {"name": "cases", "description": "Complaint cases: open, assign, respond, resolve, reopen."},
+    {"name": "callbacks", "description": "The callback queue: list, claim, complete."},
+    {"name": "reports", "description": "Survey scores: NPS and CSAT per journey and period."},
 ]
 
 DESCRIPTION = f"""
@@ -464,6 +468,7 @@ def create_app(
     max_request_bytes: int = 1_048_576,
     max_batch_events: int = 1000,
     links: UnsubscribeLinks | None = None,
+    survey_links: SurveyLinks | None = None,
 ) -> FastAPI:
     """The API over `service`; requests must carry `api_key`; `links` signs unsubscribe links."""
     if not api_key:
@@ -474,6 +479,7 @@ def create_app(
     app.state.service = service
     app.state.messaging = MessagingService(service, links)
     app.state.cases = CaseService(service)
+    app.state.support = SupportService(service, survey_links)
     app.state.api_key = api_key.encode()
     app.state.max_batch_events = max_batch_events
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
@@ -486,6 +492,8 @@ def create_app(
     app.include_router(api_messages.public)
     app.include_router(api_messages.router)
     app.include_router(api_cases.router)
+    app.include_router(api_support.public)
+    app.include_router(api_support.router)
     return app
 
 
@@ -501,6 +509,9 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_batch_events=settings.max_batch_events,
         links=UnsubscribeLinks(settings.secret_key, settings.public_url)
+        if settings.secret_key
+        else None,
+        survey_links=SurveyLinks(settings.secret_key, settings.public_url)
         if settings.secret_key
         else None,
     )

@@ -14,7 +14,14 @@ from temporalio.service import RPCError
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
-from entrypoints import cli_audiences, cli_cases, cli_customers, cli_messages, cli_simulate
+from entrypoints import (
+    cli_audiences,
+    cli_cases,
+    cli_customers,
+    cli_messages,
+    cli_simulate,
+    cli_support,
+)
 from entrypoints.audience_schedules import sync_published
 from entrypoints.cli_common import console, errors, fail, service
 from entrypoints.cli_enrollment import audiences_app
@@ -244,8 +251,7 @@ cli_audiences.register(app)
 cli_simulate.register(app)
 cli_messages.register(app)
 cli_cases.register(app)
-cli_messages.register(app)
-cli_cases.register(app)
+cli_support.register(app, report_app)
 app.add_typer(report_app, name="report")
 app.add_typer(audiences_app, name="audiences")
 

@@ -122,6 +122,7 @@ async def run_api(settings: Settings, store: Store, api_key: str) -> None:
         max_request_bytes=settings.max_request_bytes,
         max_batch_events=settings.max_batch_events,
         links=unsubscribe_links(settings),
+        survey_links=survey_links(settings),
     )
     await serve(app, settings.api_host, settings.api_port)
 
