@@ -23,6 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import RenderedMessage
+from domain.survey_links import SurveyLinks
 from entrypoints.api import create_app
 from entrypoints.service import JourneyService
 from store.store import Store
@@ -53,6 +54,9 @@ class RecordingChannel:
         return [m for m in self.delivered if m.recipient == recipient]
 
 
+SURVEY_LINKS = SurveyLinks("api-test-survey-secret", "http://api")
+
+
 @dataclass
 class Stack:
     store: Store
@@ -81,7 +85,9 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     service = JourneyService(store, client_factory, task_queue)
     service.publish_directory(JOURNEYS_DIR)
     try:
-        activities = activities_for(store, {"email": channel}, journeys=service)
+        activities = activities_for(
+            store, {"email": channel}, journeys=service, survey_links=SURVEY_LINKS
+        )
         async with build_worker(env.client, task_queue, activities):
             yield Stack(
                 store=store,
@@ -102,6 +108,7 @@ def make_app(stack: Stack) -> FastAPI:
         api_key=API_KEY,
         max_request_bytes=MAX_REQUEST_BYTES,
         max_batch_events=MAX_BATCH_EVENTS,
+        survey_links=SURVEY_LINKS,
     )
 
 

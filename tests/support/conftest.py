@@ -21,3 +21,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+from tests.store.conftest import backend_url, customer, postgres_session_url, store  # noqa: E402
+
+__all__ = ["backend_url", "customer", "postgres_session_url", "store", "time_skipping_env"]

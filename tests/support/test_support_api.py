@@ -1,0 +1,82 @@
+"""Surveys and callbacks end to end through the HTTP API: a real journey on a real Temporal
+dev server sends the survey, the customer answers on the page, the run books a callback, an
+agent claims and completes it over the API."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest_asyncio
+
+from domain.loader import load_journey_text
+from tests.api.conftest import API_KEY, Stack, eventually, make_app, new_customer, stack
+from tests.support.test_support_steps import FOLLOW_UP
+
+__all__ = ["stack"]
+
+
+@pytest_asyncio.fixture
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=make_app(stack))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://api", headers={"X-API-Key": API_KEY}
+    ) as client:
+        yield client
+
+
+async def test_a_survey_answered_on_its_page_books_a_callback_worked_over_the_api(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    stack.service.publish_definition(load_journey_text(FOLLOW_UP))
+    customer = await new_customer(api, locale="zh-CN")
+    enrolled = await api.post("/journeys/follow_up/enrollments", json={"customer_id": customer})
+    assert enrolled.status_code == 201, enrolled.text
+
+    async def link() -> str | None:
+        for message in stack.channel.to(f"{customer}@example.com"):
+            if found := re.search(r"http://api(/s/\S+)", message.text):
+                return found.group(1)
+        return None
+
+    path = await eventually(link, what="the survey email")
+    page = await api.get(path, headers={"X-API-Key": ""})
+    assert page.status_code == 200 and "您对这次服务满意吗" in page.text
+    assert page.text.count("type='radio'") == 5 and "<script" not in page.text
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    out_of_range = await api.post(path, content="score=7", headers=form)
+    assert out_of_range.status_code == 422
+    answered = await api.post(path, content="score=1&comment=%E5%A4%AA%E6%85%A2", headers=form)
+    assert answered.status_code == 200 and "感谢您的回答" in answered.text
+    again = await api.post(path, content="score=5", headers=form)
+    assert again.status_code == 409
+    forged = await api.post(path[:-4] + "abcd", content="score=5", headers=form)
+    assert forged.status_code == 400
+
+    async def task() -> list[dict[str, object]] | None:
+        queue = (await api.get("/callbacks", params={"queue": "managers"})).json()
+        return [t for t in queue if t["customer_id"] == customer] or None
+
+    [booked] = await eventually(task, what="the callback task")
+    task_id = booked["task_id"]
+    assert (await api.post(f"/callbacks/{task_id}/claim", json={"agent": "mo"})).status_code == 200
+    taken = await api.post(f"/callbacks/{task_id}/claim", json={"agent": "lin"})
+    assert taken.status_code == 409 and "claimed by mo" in taken.json()["detail"]
+    wrong = await api.post(
+        f"/callbacks/{task_id}/complete", json={"agent": "lin", "outcome": "reached"}
+    )
+    assert wrong.status_code == 409
+    done = await api.post(
+        f"/callbacks/{task_id}/complete",
+        json={"agent": "mo", "outcome": "reached", "notes": "apologised, refund sent"},
+    )
+    assert done.status_code == 200 and done.json()["outcome"] == "reached"
+
+    async def sorry_sent() -> bool:
+        subjects = [m.subject for m in stack.channel.to(f"{customer}@example.com")]
+        return "Sorry" in subjects
+
+    await eventually(sorry_sent, what="the run to take the reached path")
+    report = (await api.get("/reports/surveys", params={"journey_id": "follow_up"})).json()
+    assert report[0]["kind"] == "csat" and report[0]["answers"] >= 1
