@@ -18,6 +18,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -37,11 +38,13 @@ from tests.workflows.support import (
 )
 from workers.binaries import temporal_test_server
 
-Scenario = Callable[[WorkflowEnvironment, str, JourneyDefinition], Awaitable[JourneyHandle]]
+Scenario = Callable[
+    [WorkflowEnvironment, str, JourneyDefinition, FakeServices], Awaitable[JourneyHandle]
+]
 
 
 async def _signal(
-    env: WorkflowEnvironment, handle: JourneyHandle, type_: str, event_id: str, **properties: str
+    env: WorkflowEnvironment, handle: JourneyHandle, type_: str, event_id: str, **properties: Any
 ) -> None:
     now = await env.get_current_time()
     event = customer_event(REPLAY_CUSTOMER_ID, type_, now, event_id=event_id, **properties)
@@ -49,7 +52,7 @@ async def _signal(
 
 
 async def _start(
-    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, **properties: str
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, **properties: Any
 ) -> JourneyHandle:
     now = await env.get_current_time()
     trigger = customer_event(
@@ -59,7 +62,7 @@ async def _start(
 
 
 async def onboarding(
-    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
 ) -> JourneyHandle:
     """A business customer who completes the profile on day 3 and never orders."""
     handle = await _start(env, task_queue, journey)
@@ -69,7 +72,7 @@ async def onboarding(
 
 
 async def nurture(
-    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
 ) -> JourneyHandle:
     """A lead who browses on day 1 (no goal) and never orders."""
     handle = await _start(env, task_queue, journey, source="webinar")
@@ -79,7 +82,7 @@ async def nurture(
 
 
 async def post_purchase(
-    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
 ) -> JourneyHandle:
     """Another order refunded on day 1; this one delivered late, on day 12."""
     handle = await _start(env, task_queue, journey, order_id=REPLAY_ORDER_ID)
@@ -91,17 +94,40 @@ async def post_purchase(
 
 
 async def win_back(
-    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
 ) -> JourneyHandle:
     """A high-value customer who gets all three offers and does not come back."""
     return await _start(env, task_queue, journey)
 
 
 async def enrolled(
-    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
 ) -> JourneyHandle:
     """A segment member enrolled by the daily audience run who walks every step."""
     return await _start(env, task_queue, journey)
+
+
+async def complaint_recovery(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, fakes: FakeServices
+) -> JourneyHandle:
+    """A resolved case rated 1; a manager reaches the customer on the callback."""
+    handle = await _start(env, task_queue, journey, case_id=REPLAY_ORDER_ID, category="delivery")
+    await env.sleep(timedelta(days=2))
+    [survey] = fakes.surveys
+    await _signal(env, handle, "survey_answered", "evt-csat", survey_id=survey.survey_id, score=1)
+    await env.sleep(timedelta(hours=3))
+    [task] = fakes.callbacks
+    await _signal(
+        env, handle, "callback_completed", "evt-call", task_id=task.task_id, outcome="reached"
+    )
+    return handle
+
+
+async def detractor_recovery(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
+) -> JourneyHandle:
+    """An NPS detractor whose callback nobody takes: escalated when due, then the timeout."""
+    return await _start(env, task_queue, journey, survey_id=REPLAY_ORDER_ID, score=3, kind="nps")
 
 
 SCENARIOS: dict[str, tuple[Scenario, dict[str, object]]] = {
@@ -112,6 +138,8 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, object]]] = {
     "vip_care": (enrolled, {"timezone": "Europe/Berlin"}),
     "birthday": (enrolled, {"timezone": "Asia/Tokyo", "birthday": "1990-06-30"}),
     "signup_anniversary": (enrolled, {"timezone": "America/New_York"}),
+    "complaint_recovery": (complaint_recovery, {"timezone": "Europe/Paris"}),
+    "detractor_recovery": (detractor_recovery, {"timezone": "UTC"}),
 }
 
 
@@ -128,7 +156,7 @@ async def record(journey_id: str, out: Path) -> Path:
         services = FakeServices()
         services.customer(customer_id=REPLAY_CUSTOMER_ID, timezone=timezone, attributes=attributes)
         async with journey_worker(env, services) as task_queue:
-            handle = await scenario(env, task_queue, journey)
+            handle = await scenario(env, task_queue, journey, services)
             assert handle.id == replay_workflow_id(journey)
             outcome = await handle.result()
             history = await handle.fetch_history()

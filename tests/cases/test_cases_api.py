@@ -41,7 +41,7 @@ async def test_a_case_over_http_from_open_to_resolved(api: httpx.AsyncClient) ->
     assigned = await api.post(f"/cases/{case_id}/assign", json={"agent": "lin"})
     assert assigned.status_code == 200 and assigned.json()["assignee"] == "lin"
     noted = await api.post(f"/cases/{case_id}/notes", json={"text": "called", "by": "lin"})
-    assert [e["action"] for e in noted.json()["history"]][-1] == "note"
+    assert "note" in [e["action"] for e in noted.json()["history"]]
     resolved = await api.post(
         f"/cases/{case_id}/resolve", json={"resolution": "refunded", "by": "lin"}
     )

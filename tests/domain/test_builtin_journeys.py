@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +11,20 @@ import pytest
 import yaml
 
 from domain.customers import CustomerProfile
-from domain.events import CustomerEvent
 from domain.expressions import evaluate_condition
 from domain.journey import (
     STEP_KINDS,
     BranchStep,
     JourneyDefinition,
     SendStep,
+    SurveyStep,
     UpdateStep,
     WaitStep,
 )
 from domain.loader import load_journey_file
 from domain.rendering import render_template
 from domain.segments import load_segments_file
+from domain.template_check import sample_context
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[2] / "journeys"
 BUILT_IN = sorted(JOURNEYS_DIR.glob("*.yaml"))
@@ -52,22 +53,10 @@ def schema() -> dict[str, Any]:
 
 
 def minimal_context(journey: JourneyDefinition) -> dict[str, Any]:
-    """What a send sees for a customer with nothing but an email address."""
-    properties = {journey.trigger.correlate_on: "o-1"} if journey.trigger.correlate_on else {}
-    trigger = CustomerEvent(
-        event_id="evt-1",
-        customer_id="ada",
-        type=journey.trigger.event,
-        occurred_at=datetime(2026, 6, 1, tzinfo=UTC),
-        properties=properties,
-    )
+    """What a send sees for a customer with nothing but an email address (and the trigger
+    properties and step outputs the journey's sample says every run has)."""
     profile = CustomerProfile(customer_id="ada", email="ada@example.com")
-    return {
-        "profile": profile.template_context(),
-        "trigger": trigger.template_context(),
-        "steps": {},
-        "journey": {"id": journey.id, "version": 1, "name": journey.name},
-    }
+    return sample_context(journey) | {"profile": profile.template_context()}
 
 
 def test_every_expected_journey_is_built_in() -> None:
@@ -97,6 +86,7 @@ def test_every_template_of_a_built_in_journey_renders_for_a_bare_profile(path: P
     journey = load_journey_file(path)
     context = minimal_context(journey)
     used = {step.send.template for step in journey.steps if isinstance(step, SendStep)}
+    used |= {step.survey.template for step in journey.steps if isinstance(step, SurveyStep)}
     assert used == set(journey.templates), "every template is used, every used one defined"
     for template in journey.templates.values():
         parts = render_template(template, context)

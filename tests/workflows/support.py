@@ -21,6 +21,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.callbacks import (
+    CREATE_CALLBACK,
+    ESCALATE_CALLBACK,
+    CallbackTask,
+    CreateCallback,
+)
 from domain.contracts import (
     LOAD_PROFILE,
     RECORD_STEPS,
@@ -42,6 +48,7 @@ from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.runs import RunEnd, StepEvent
+from domain.surveys import CREATE_SURVEY, CreateSurvey, SurveyLink
 from workflows.journey import JourneyWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -67,6 +74,8 @@ class FakeServices:
         self.updates: list[UpdateProfile] = []
         self.steps: list[StepEvent] = []
         self.ends: list[RunEnd] = []
+        self.callbacks: list[CreateCallback] = []
+        self.surveys: list[CreateSurvey] = []
 
     def customer(
         self, prefix: str = "c", customer_id: str | None = None, **fields: Any
@@ -108,9 +117,31 @@ class FakeServices:
             self.ends.append(request.end)
         return Recorded(count=len(request.events))
 
+    @activity.defn(name=CREATE_CALLBACK)
+    async def create_callback(self, request: CreateCallback) -> CallbackTask:
+        self.callbacks.append(request)
+        return CallbackTask(**request.model_dump())
+
+    @activity.defn(name=ESCALATE_CALLBACK)
+    async def escalate_callback(self, task_id: str) -> CallbackTask | None:
+        return None
+
+    @activity.defn(name=CREATE_SURVEY)
+    async def create_survey(self, request: CreateSurvey) -> SurveyLink:
+        self.surveys.append(request)
+        return SurveyLink(survey_id=request.survey_id, url=f"https://x.test/s/{request.survey_id}")
+
     @property
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.send_message, self.load_profile, self.update_profile, self.record_steps]
+        return [
+            self.send_message,
+            self.load_profile,
+            self.update_profile,
+            self.record_steps,
+            self.create_callback,
+            self.escalate_callback,
+            self.create_survey,
+        ]
 
     def sent_to(self, customer_id: str) -> list[SendMessage]:
         return [m for m in self.sent if m.customer_id == customer_id]

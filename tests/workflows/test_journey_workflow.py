@@ -121,6 +121,8 @@ async def test_the_status_query_shows_the_position_and_the_history(
             "delivered",
             "settle",
             "review_request",
+            "wait_csat",
+            "ask_csat",
             "done",
         ]
 
@@ -183,7 +185,7 @@ async def test_continue_as_new_keeps_the_state_and_sends_each_message_once(
 
     assert latest.run_id != handle.result_run_id, "the run continued as new"
     assert outcome.status == "completed"
-    assert outcome.steps_taken == 12
+    assert outcome.steps_taken == 14
     sent = services.sent_to(customer.customer_id)
     assert [m.step_id for m in sent] == [
         "welcome",
@@ -191,13 +193,14 @@ async def test_continue_as_new_keeps_the_state_and_sends_each_message_once(
         "complete_profile",
         "everyday_tips",
         "first_order_offer",
+        "ask_nps",
     ]
     keys = [m.idempotency_key for m in sent]
     assert len(set(keys)) == len(keys)
     assert all(key.startswith(f"{handle.id}/") and key.endswith("/1") for key in keys)
     assert len({m.entry_id for m in sent}) == 1
     entered = [e.step_id for e in services.steps if e.status == "entered"]
-    assert len(entered) == len(set(entered)) == 12, "no step ran twice across runs"
+    assert len(entered) == len(set(entered)) == 14, "no step ran twice across runs"
     assert [r.step_id for r in final.history if r.status == "entered"] == entered
     assert len(services.updates) == 1
 

@@ -42,6 +42,7 @@ async def test_a_customer_who_never_completes_the_profile_is_nudged_and_gets_eve
         "complete_profile",
         "everyday_tips",
         "first_order_offer",
+        "ask_nps",
     ]
     assert close_to(sent["welcome"], start)
     getting_started = next_clock(sent["welcome"] + timedelta(days=2), "10:00", BERLIN)
@@ -83,7 +84,13 @@ async def test_a_business_customer_who_completes_the_profile_skips_the_nudge(
 
     assert outcome.status == "completed"
     sent = {m.step_id: m.requested_at for m in services.sent_to(customer.customer_id)}
-    assert list(sent) == ["welcome", "getting_started", "business_tips", "first_order_offer"]
+    assert list(sent) == [
+        "welcome",
+        "getting_started",
+        "business_tips",
+        "first_order_offer",
+        "ask_nps",
+    ]
     tips = next_clock(completed_at + timedelta(days=1, hours=12), "10:00", "America/New_York")
     assert close_to(sent["business_tips"], tips)
     steps = [(e.step_id, e.status) for e in services.steps if e.step_id == "profile_completed"]

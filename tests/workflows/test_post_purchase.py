@@ -57,7 +57,7 @@ async def test_an_order_delivered_in_time_gets_a_review_request_three_days_later
 
     assert (outcome.status, outcome.reason) == ("completed", "delivered and review requested")
     sent = {m.step_id: m for m in services.sent_to(buyer.customer_id)}
-    assert list(sent) == ["thanks", "review_request"]
+    assert list(sent) == ["thanks", "review_request", "ask_csat"]
     assert close_to(sent["thanks"].requested_at, start)
     assert sent["thanks"].category == "transactional"
     assert sent["thanks"].context["trigger"]["order_id"] == "o-100"
@@ -103,7 +103,7 @@ async def test_a_late_order_delivered_later_still_gets_its_review_request(
 
     assert (outcome.status, outcome.reason) == ("completed", "delivered and review requested")
     sent = {m.step_id: m.requested_at for m in services.sent_to(buyer.customer_id)}
-    assert list(sent) == ["thanks", "late_delivery", "review_request"]
+    assert list(sent) == ["thanks", "late_delivery", "review_request", "ask_csat"]
     expected = next_clock(delivered_at + timedelta(days=3), "10:00", "America/Los_Angeles")
     assert close_to(sent["review_request"], expected)
 
@@ -147,6 +147,6 @@ async def test_a_refund_or_delivery_of_another_order_does_not_touch_this_run(
         outcome = await handle.result()
 
     assert outcome.status == "completed"
-    assert services.sent_steps(buyer.customer_id) == ["thanks", "review_request"]
+    assert services.sent_steps(buyer.customer_id) == ["thanks", "review_request", "ask_csat"]
     [review] = [m for m in services.sent_to(buyer.customer_id) if m.step_id == "review_request"]
     assert review.requested_at > delivered_at + timedelta(days=3) - timedelta(minutes=1)

@@ -49,8 +49,12 @@ async def test_a_lapsed_customer_gets_three_offers_the_last_one_by_value_tier(
     for step_id, want in zip(sent, [first, second, third], strict=True):
         assert close_to(sent[step_id], want), (step_id, sent[step_id], want)
     assert all(clock(at, SAO_PAULO) == "10:00" for at in sent.values())
+    # A high-value customer is also booked a personal call; the run waits up to 7 days for it.
+    calls = [c.queue for c in services.callbacks if c.customer_id == customer.customer_id]
+    assert calls == (["retention"] if third_offer == "vip_offer" else [])
     [update] = services.updates
-    assert close_to(update.at, third + timedelta(days=14))
+    waited = timedelta(days=14 + (7 if calls else 0))
+    assert close_to(update.at, third + waited)
     assert "churned" in services.profiles[customer.customer_id].tags
 
 
