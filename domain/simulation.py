@@ -25,6 +25,9 @@ class Behaviour(BaseModel):
     click_per_open: float = Field(default=0.2, ge=0, le=1)
     order_per_day: float = Field(default=0.01, ge=0, le=1)
     answer_per_survey: float = Field(default=0.25, ge=0, le=1)
+    reach_per_callback: float = Field(
+        default=0.5, ge=0, le=1, description="Chance per day that an agent reaches the customer."
+    )
     seed: int = 7
 
 
@@ -70,3 +73,12 @@ class Model:
         actions.ordered = rng.random() < b.order_per_day
         actions.answered = surveys_received > 0 and rng.random() < b.answer_per_survey
         return actions
+
+    def score(self, kind: str) -> int:
+        """A survey score: mostly content customers, some unhappy ones."""
+        if kind == "nps":
+            return int(self._rng.choices(range(11), weights=[1, 1, 1, 1, 2, 2, 3, 6, 8, 9, 8])[0])
+        return int(self._rng.choices(range(1, 6), weights=[1, 1, 2, 5, 6])[0])
+
+    def reached(self) -> bool:
+        return self._rng.random() < self.behaviour.reach_per_callback

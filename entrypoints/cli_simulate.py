@@ -70,6 +70,9 @@ def simulate_command(
     answer_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Chance to answer a survey.")
     ] = 0.25,
+    reach_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Chance per day an agent reaches a callback.")
+    ] = 0.5,
     seed: int = 7,
     segment: Annotated[
         str | None,
@@ -92,6 +95,7 @@ def simulate_command(
         click_per_open=click_rate,
         order_per_day=order_rate,
         answer_per_survey=answer_rate,
+        reach_per_callback=reach_rate,
         seed=seed,
     )
     if segment is None:
@@ -150,6 +154,12 @@ def print_result(journey: JourneyDefinition, result: SimulationResult) -> None:
     if total:
         console.print(deferred)
     console.print(f"deferrals: {total} (quiet hours and frequency caps of the send policy)")
+    nps, csat = result.scores["nps"], result.scores["csat"]
+    if nps:
+        promoters = sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps)
+        console.print(f"NPS answers: {len(nps)}, NPS {100 * promoters / len(nps):+.1f}")
+    if csat:
+        console.print(f"CSAT answers: {len(csat)}, mean {sum(csat) / len(csat):.2f}")
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,13 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from domain.callbacks import (
+    CALLBACK_COMPLETED,
+    CREATE_CALLBACK,
+    ESCALATE_CALLBACK,
+    CallbackTask,
+    CreateCallback,
+)
 from domain.contracts import (
     LOAD_PROFILE,
     RECORD_STEPS,
@@ -48,6 +55,7 @@ from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition
 from domain.send_policy import SendPolicy, quiet_until
 from domain.simulation import Behaviour, Model
+from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyLink
 from workers.binaries import temporal_test_server
 from workflows.journey import JourneyWorkflow
 
@@ -63,6 +71,7 @@ class SimulationResult:
     messages: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # day, channel, status
     actions: Counter[str] = field(default_factory=Counter)  # opens, clicks, orders, answers
     deferrals: Counter[tuple[int, str, str]] = field(default_factory=Counter)  # day, channel, why
+    scores: dict[str, list[int]] = field(default_factory=lambda: {"nps": [], "csat": []})
     seconds: float = 0.0
 
 
@@ -76,6 +85,8 @@ class SimulatedServices:
         self.start = start
         self.policy = policy or SendPolicy()
         self.sent_at: dict[str, list[tuple[datetime, str, str]]] = {}  # customer -> sends
+        self.open_surveys: dict[str, list[CreateSurvey]] = {}  # customer -> unanswered
+        self.open_callbacks: dict[str, list[CreateCallback]] = {}  # customer -> waiting
         self.deferrals: Counter[tuple[int, str, str]] = Counter()
         self.result_messages: Counter[tuple[int, str, str]] = Counter()
         self.received_today: Counter[str] = Counter()
@@ -176,9 +187,33 @@ class SimulatedServices:
             self.finished.add(request.end.workflow_id)
         return Recorded(count=len(request.events))
 
+    @activity.defn(name=CREATE_SURVEY)
+    async def create_survey(self, request: CreateSurvey) -> SurveyLink:
+        self.open_surveys.setdefault(request.customer_id, []).append(request)
+        return SurveyLink(
+            survey_id=request.survey_id, url=f"https://sim.test/s/{request.survey_id}"
+        )
+
+    @activity.defn(name=CREATE_CALLBACK)
+    async def create_callback(self, request: CreateCallback) -> CallbackTask:
+        self.open_callbacks.setdefault(request.customer_id, []).append(request)
+        return CallbackTask(**request.model_dump())
+
+    @activity.defn(name=ESCALATE_CALLBACK)
+    async def escalate_callback(self, task_id: str) -> CallbackTask | None:
+        return None
+
     @property
     def activities(self) -> list[Callable[..., Any]]:
-        return [self.send_message, self.load_profile, self.update_profile, self.record_steps]
+        return [
+            self.send_message,
+            self.load_profile,
+            self.update_profile,
+            self.record_steps,
+            self.create_survey,
+            self.create_callback,
+            self.escalate_callback,
+        ]
 
 
 async def _deliver(
@@ -284,11 +319,39 @@ async def _run(
             for customer_id, handle in handles.items():
                 if handle.id in services.finished:
                     continue
-                actions = model.day(services.received_today[customer_id], 0)
+                surveys = services.open_surveys.get(customer_id, [])
+                actions = model.day(services.received_today[customer_id], len(surveys))
                 events = [_event(customer_id, "message_opened", now) for _ in range(actions.opens)]
                 events += [
                     _event(customer_id, "message_clicked", now) for _ in range(actions.clicks)
                 ]
+                if actions.answered:
+                    survey = surveys.pop(0)
+                    score = model.score(survey.kind)
+                    events.append(
+                        _event(
+                            customer_id,
+                            SURVEY_ANSWERED,
+                            now,
+                            survey_id=survey.survey_id,
+                            kind=survey.kind,
+                            score=score,
+                        )
+                    )
+                    result.scores[survey.kind].append(score)
+                for task in list(services.open_callbacks.get(customer_id, [])):
+                    if model.reached():
+                        services.open_callbacks[customer_id].remove(task)
+                        events.append(
+                            _event(
+                                customer_id,
+                                CALLBACK_COMPLETED,
+                                now,
+                                task_id=task.task_id,
+                                outcome="reached",
+                            )
+                        )
+                        result.actions.update(calls=1)
                 if actions.ordered:
                     order = f"sim-o-{customer_id}-{day}"
                     events.append(_event(customer_id, "order_completed", now, order_id=order))

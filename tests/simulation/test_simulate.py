@@ -18,6 +18,9 @@ from workers.settings import get_settings
 from workers.simulator import simulate
 
 NURTURE = load_journey_file(Path(__file__).resolve().parents[2] / "journeys" / "nurture.yaml")
+RECOVERY = load_journey_file(
+    Path(__file__).resolve().parents[2] / "journeys" / "complaint_recovery.yaml"
+)
 NURTURE_SENDS = ["intro", "best_sellers", "reviews", "first_order_discount", "last_reminder"]
 
 
@@ -126,3 +129,18 @@ async def test_the_send_policy_defers_in_the_simulation_and_counts_why() -> None
     held = await simulate(TWO_NOTES, cohort(3, seed=5), 2, Behaviour(order_per_day=0), policy=quiet)
     assert sum(n for (_, _, why), n in held.deferrals.items() if why == "quiet_hours") >= 3
     assert held.runs == {"completed": 3}
+
+
+async def test_simulated_customers_answer_surveys_and_agents_take_callbacks() -> None:
+    customers = cohort(30, seed=9)
+    result = await simulate(
+        RECOVERY,
+        customers,
+        30,
+        Behaviour(order_per_day=0, answer_per_survey=1, reach_per_callback=1, seed=3),
+    )
+    # Every customer is asked for CSAT and answers; the unhappy ones get a call.
+    assert len(result.scores["csat"]) == 30
+    unhappy = sum(score <= 2 for score in result.scores["csat"])
+    assert result.steps["manager_callback"]["entered"] == unhappy
+    assert result.actions["calls"] == unhappy
