@@ -20,6 +20,7 @@ from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.survey_links import SurveyLinks
 from domain.surveys import Answer
+from domain.tokens import TokenError, sign
 from entrypoints.service import JourneyService
 from entrypoints.support_service import SupportService
 from store.callbacks import CallbackRefused
@@ -131,6 +132,10 @@ async def test_out_of_range_scores_and_forged_links_record_nothing(bench: Bench)
     with pytest.raises(ValueError, match="does not match"):
         await bench.support.answer(token[:-3] + "abc", Answer(score=3))
     survey_id = LINKS.read(token, bench.support.now())[0]
+    past = bench.support.now() - timedelta(minutes=1)
+    expired = sign(LINKS.secret, "survey", {"s": survey_id, "c": "bo"}, past)
+    with pytest.raises(TokenError, match="expired"):
+        await bench.support.answer(expired, Answer(score=3))
     survey = bench.store.surveys.get(survey_id)
     assert survey is not None and survey.answered_at is None
 
