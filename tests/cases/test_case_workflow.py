@@ -6,13 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from domain.cases import OpenCase, Reopen, Resolve, Respond
@@ -23,13 +22,8 @@ from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer
 from store.store import Store
 from tests.api.conftest import RecordingChannel
+from tests.workflows.support import server_clock
 from workers.worker import activities_for, build_worker
-
-
-def server_clock() -> datetime:
-    if activity.in_activity():
-        return activity.info().current_attempt_scheduled_time
-    return datetime.now(UTC)
 
 
 @dataclass

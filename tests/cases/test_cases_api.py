@@ -4,30 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-import pytest_asyncio
 from typer.testing import CliRunner
 
 from domain.customers import CustomerUpsert
 from entrypoints import cli_common
 from entrypoints.cli import app as cli
-from tests.api.conftest import API_KEY, Stack, make_app, new_customer, stack
+from tests.api.conftest import Stack, api, new_customer, stack
 from workers.settings import get_settings
 
-__all__ = ["stack"]
-
-
-@pytest_asyncio.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=make_app(stack))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://api", headers={"X-API-Key": API_KEY}
-    ) as client:
-        yield client
+__all__ = ["api", "stack"]
 
 
 async def test_a_case_over_http_from_open_to_resolved(api: httpx.AsyncClient) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest_asyncio
-from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
 from activities.http_channel import HttpChannel
@@ -26,6 +25,7 @@ from domain.send_policy import FrequencyCap, SendPolicy
 from entrypoints.api import running
 from entrypoints.service import JourneyService
 from store.store import Store
+from tests.workflows.support import server_clock
 from workers.provider_sink import SinkState, provider_sink
 from workers.worker import activities_for, build_worker
 
@@ -33,13 +33,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 ONE_SMS_A_DAY = SendPolicy(
     caps=[FrequencyCap(name="sms_daily", channels=["sms"], max=1, per=timedelta(days=1))]
 )
-
-
-def server_clock() -> datetime:
-    """Inside an activity: when the server scheduled this attempt (skipped time included)."""
-    if activity.in_activity():
-        return activity.info().current_attempt_scheduled_time
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -2,34 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from tests.cli.test_cli import JOURNEYS, journeys, store_in
 
-import pytest
-from typer.testing import CliRunner
-
-from entrypoints import cli_common
-from entrypoints.cli import app
-from workers.settings import get_settings
-
-JOURNEYS = Path(__file__).resolve().parents[2] / "journeys"
-runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def store_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("JOURNEYS_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("JOURNEYS_DATABASE_URL", raising=False)
-    get_settings.cache_clear()
-    monkeypatch.setattr(cli_common.console, "width", 200)
-    monkeypatch.setattr(cli_common.errors, "width", 200)
-    yield tmp_path
-    get_settings.cache_clear()
-
-
-def journeys(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    return result.exit_code, result.output
+__all__ = ["store_in"]  # the CLI tests' store in a temporary data dir, for every test here
 
 
 def test_preview_shows_the_customers_locale_and_whether_it_would_go() -> None:

@@ -5,25 +5,14 @@ agent claims and completes it over the API."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest_asyncio
 
 from domain.loader import load_journey_text
-from tests.api.conftest import API_KEY, Stack, eventually, make_app, new_customer, stack
+from tests.api.conftest import Stack, api, eventually, new_customer, stack
 from tests.support.test_support_steps import FOLLOW_UP
 
-__all__ = ["stack"]
-
-
-@pytest_asyncio.fixture
-async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=make_app(stack))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://api", headers={"X-API-Key": API_KEY}
-    ) as client:
-        yield client
+__all__ = ["api", "stack"]
 
 
 async def test_a_survey_answered_on_its_page_books_a_callback_worked_over_the_api(

@@ -27,7 +27,7 @@ from store.callbacks import CallbackRefused
 from store.store import Store
 from store.surveys import AlreadyAnswered
 from tests.api.conftest import RecordingChannel
-from tests.cases.test_case_workflow import server_clock
+from tests.workflows.support import server_clock
 from workers.worker import activities_for, build_worker
 
 LINKS = SurveyLinks("survey-secret", "http://answers.test")

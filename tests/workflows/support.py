@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -208,6 +208,13 @@ def replay_workflow_id(journey: JourneyDefinition) -> str:
     """The id of the recorded run of a built-in journey (see scripts/record_histories.py)."""
     key = REPLAY_ORDER_ID if journey.trigger.correlate_on else None
     return workflow_id(journey.id, REPLAY_CUSTOMER_ID, key)
+
+
+def server_clock() -> datetime:
+    """An activity clock for the time-skipping server: when it scheduled this attempt."""
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time
+    return datetime.now(UTC)
 
 
 def local(instant: datetime, timezone: str) -> datetime:
