@@ -1,7 +1,7 @@
 """Complaint cases (issue 4): the projection of each case workflow's state.
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0003
 Create Date: 2026-11-25
 
 Types are spelled out here, not imported from store/schema.py (see 0001).
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005"
-down_revision: str | None = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
