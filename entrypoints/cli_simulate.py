@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +20,8 @@ from entrypoints.cli_audiences import AsOf, SegmentsFile, as_of_day, load_segmen
 from entrypoints.cli_common import console, fail, service, table
 from store.errors import StoreError
 from workers.settings import get_settings
-from workers.simulator import SimulationResult, simulate
+from workers.simulation_shards import simulate_in_processes
+from workers.simulator import SimulationResult
 
 
 def _journey(journey: str) -> JourneyDefinition:
@@ -83,6 +84,15 @@ def simulate_command(
     ] = None,
     as_of: AsOf = None,
     segments_file: SegmentsFile = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, each with its own time-skipping server and a slice of "
+            "the cohort; default: one per core.",
+        ),
+    ] = os.cpu_count() or 1,
     policy_file: Annotated[
         Path | None,
         typer.Option("--policy", help="Send policy YAML; default JOURNEYS_POLICY_FILE."),
@@ -109,15 +119,14 @@ def simulate_command(
     columns = (TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("days", total=days)
-        result = asyncio.run(
-            simulate(
-                definition,
-                profiles,
-                days,
-                behaviour,
-                on_day=lambda _: bar.advance(task),
-                policy=policy,
-            )
+        result = simulate_in_processes(
+            definition,
+            profiles,
+            days,
+            behaviour,
+            processes,
+            on_day=lambda _: bar.advance(task),
+            policy=policy,
         )
     print_result(definition, result)
 

@@ -74,6 +74,25 @@ class SimulationResult:
     scores: dict[str, list[int]] = field(default_factory=lambda: {"nps": [], "csat": []})
     seconds: float = 0.0
 
+    def merge(self, other: SimulationResult) -> SimulationResult:
+        """The counts of two cohorts simulated apart (the slowest took `seconds`)."""
+        steps = {k: Counter(v) for k, v in self.steps.items()}
+        for step, counts in other.steps.items():
+            steps[step] = steps.get(step, Counter()) + counts
+        return SimulationResult(
+            customers=self.customers + other.customers,
+            days=max(self.days, other.days),
+            runs=self.runs + other.runs,
+            goals=self.goals + other.goals,
+            converted=self.converted + other.converted,
+            steps=steps,
+            messages=self.messages + other.messages,
+            actions=self.actions + other.actions,
+            deferrals=self.deferrals + other.deferrals,
+            scores={k: self.scores.get(k, []) + other.scores.get(k, []) for k in ("nps", "csat")},
+            seconds=max(self.seconds, other.seconds),
+        )
+
 
 class SimulatedServices:
     """The activities a journey calls, in memory, deciding sends as the real pipeline does."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from domain.simulation import Behaviour, cohort
 from entrypoints.cli import app
 from store.store import Store
 from workers.settings import get_settings
+from workers.simulation_shards import simulate_in_processes
 from workers.simulator import simulate
 
 NURTURE = load_journey_file(Path(__file__).resolve().parents[2] / "journeys" / "nurture.yaml")
@@ -144,3 +146,16 @@ async def test_simulated_customers_answer_surveys_and_agents_take_callbacks() ->
     unhappy = sum(score <= 2 for score in result.scores["csat"])
     assert result.steps["manager_callback"]["entered"] == unhappy
     assert result.actions["calls"] == unhappy
+
+
+def test_a_cohort_split_over_processes_adds_up() -> None:
+    days: list[int] = []
+    result = simulate_in_processes(
+        NURTURE, cohort(6, seed=1), 3, Behaviour(order_per_day=0), 2, on_day=days.append
+    )
+    assert result.customers == 6 and result.runs == {"running": 6}
+    assert days == [1, 2, 3]  # the progress of the slowest slice, day by day
+    # Nobody orders, so the path is the journey's alone: the same as in one process.
+    alone = asyncio.run(simulate(NURTURE, cohort(6, seed=1), 3, Behaviour(order_per_day=0)))
+    assert result.messages == alone.messages and result.steps == alone.steps
+    assert result.steps["intro"]["completed"] == 6
