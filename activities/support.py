@@ -19,6 +19,13 @@ class SupportActivities:
 
     @activity.defn(name=CREATE_CALLBACK)
     async def create_callback(self, request: CreateCallback) -> CallbackTask:
+        """The task, with a link to the customer's timeline for the agent, created once."""
+        if self.links is not None:
+            base = self.links.public_url.rstrip("/")
+            timeline = f"{base}/customers/{request.customer_id}/timeline"
+            request = request.model_copy(
+                update={"context": {**request.context, "timeline_url": timeline}}
+            )
         return await asyncio.to_thread(self.store.callbacks.create, request)
 
     @activity.defn(name=ESCALATE_CALLBACK)

@@ -49,6 +49,8 @@ async def test_a_survey_answered_on_its_page_books_a_callback_worked_over_the_ap
 
     [booked] = await eventually(task, what="the callback task")
     task_id = booked["task_id"]
+    assert booked["context"]["timeline_url"] == f"http://api/customers/{customer}/timeline"
+    assert booked["context"]["steps"]["ask"]["score"] == 1  # what the agent sees of the run
     assert (await api.post(f"/callbacks/{task_id}/claim", json={"agent": "mo"})).status_code == 200
     taken = await api.post(f"/callbacks/{task_id}/claim", json={"agent": "lin"})
     assert taken.status_code == 409 and "claimed by mo" in taken.json()["detail"]
