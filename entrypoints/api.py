@@ -503,17 +503,16 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         raise ValueError("JOURNEYS_API_KEY is not set: the API refuses to run without a key")
     store = Store.open(settings.db_url)
     service = JourneyService(store, lambda: connect(settings), settings.temporal_task_queue)
+    # Links in messages are signed by the workers with the same secret; without one the
+    # unsubscribe and survey pages answer 503 rather than trust an unsigned link.
+    secret = settings.secret_key or settings.stored_secret()
     app = create_app(
         service,
         settings.api_key,
         max_request_bytes=settings.max_request_bytes,
         max_batch_events=settings.max_batch_events,
-        links=UnsubscribeLinks(settings.secret_key, settings.public_url)
-        if settings.secret_key
-        else None,
-        survey_links=SurveyLinks(settings.secret_key, settings.public_url)
-        if settings.secret_key
-        else None,
+        links=UnsubscribeLinks(secret, settings.public_url) if secret else None,
+        survey_links=SurveyLinks(secret, settings.public_url) if secret else None,
     )
 
     @asynccontextmanager

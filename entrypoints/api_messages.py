@@ -164,6 +164,8 @@ def unsubscribe_page(token: str, messaging: Messaging) -> HTMLResponse:
 
 @public.post("/unsubscribe", include_in_schema=False)
 async def unsubscribe(token: str, messaging: Messaging) -> HTMLResponse:
+    if messaging.links is None:
+        return _page("Unsubscribe is not available", "", 503)
     try:
         _, channel = await messaging.unsubscribe(token)
     except TokenError as exc:

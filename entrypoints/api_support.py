@@ -153,6 +153,8 @@ def _form(token: str, survey: Survey, texts: dict[str, str], note: str = "") -> 
 
 @public.get("/s/{token}", include_in_schema=False)
 def survey_page(token: str, support: Support) -> HTMLResponse:
+    if support.links is None:
+        return _page("Surveys are not available", "", 503)
     try:
         survey = support.survey_for(token)
     except (TokenError, UnknownSurvey) as exc:
@@ -167,6 +169,8 @@ def survey_page(token: str, support: Support) -> HTMLResponse:
 
 @public.post("/s/{token}", include_in_schema=False)
 async def answer(token: str, request: Request, support: Support) -> HTMLResponse:
+    if support.links is None:
+        return _page("Surveys are not available", "", 503)
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
     try:
         survey = support.survey_for(token)

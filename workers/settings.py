@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")
 
+    def stored_secret(self) -> str | None:
+        """The signing secret the dev stack generated into the data dir, if there is one."""
+        path = self.data_dir / "secret_key"
+        return path.read_text().strip() if path.exists() else None
+
     @property
     def db_url(self) -> str:
         if self.database_url:

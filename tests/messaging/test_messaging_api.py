@@ -132,3 +132,13 @@ async def test_preview_renders_the_customers_locale(api: httpx.AsyncClient) -> N
         "/journeys/onboarding/steps/nope/preview", params={"customer_id": customer}
     )
     assert nope.status_code == 404 and "no send step 'nope'" in nope.text
+
+
+async def test_without_a_signing_secret_the_public_pages_trust_no_link(stack: Stack) -> None:
+    bare = create_app(stack.service, API_KEY)  # no JOURNEYS_SECRET_KEY anywhere
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=bare), base_url="http://api"
+    ) as client:
+        token = token_of(LINKS.url("anyone", "email", datetime.now(UTC)))
+        assert (await client.post("/unsubscribe", params={"token": token})).status_code == 503
+        assert (await client.get(f"/s/{token}")).status_code == 503
