@@ -1,9 +1,15 @@
-"""Throwaway PostgreSQL databases for tests, created next to JOURNEYS_TEST_POSTGRES_URL."""
+"""Throwaway PostgreSQL databases for tests, created next to JOURNEYS_TEST_POSTGRES_URL.
+
+Unset, the URL defaults to the machine's local server (127.0.0.1:5432, database `test`) when
+one answers there, so `make test` covers the PostgreSQL path wherever PostgreSQL runs; set the
+variable to an empty string to skip those tests.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,11 +17,22 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 ENV_VAR = "JOURNEYS_TEST_POSTGRES_URL"
+LOCAL_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _local_server_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def postgres_test_url() -> str | None:
     """The server tests may use, or None when PostgreSQL tests should be skipped."""
-    return os.environ.get(ENV_VAR) or None
+    if ENV_VAR in os.environ:
+        return os.environ[ENV_VAR] or None
+    return LOCAL_URL if _local_server_answers() else None
 
 
 @contextmanager
