@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
-from domain.problems import JourneyError
+from domain.problems import JourneyError, Problem
 from entrypoints import (
     cli_audiences,
     cli_cases,
@@ -23,6 +23,7 @@ from entrypoints import (
     cli_support,
 )
 from entrypoints.audience_schedules import sync_published
+from entrypoints.cli_audiences import load_segments
 from entrypoints.cli_common import console, errors, fail, service
 from entrypoints.cli_enrollment import audiences_app
 from entrypoints.cli_reports import report_app, table
@@ -38,6 +39,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def load_checked(path: Path, segment_names: set[str]) -> JourneyDefinition:
+    """Load a journey file and check what the file alone cannot: its audience's segment exists."""
+    journey = load_journey_file(path)
+    if journey.audience and journey.audience.segment not in segment_names:
+        known = ", ".join(sorted(segment_names)) or "none"
+        raise JourneyError(
+            [
+                Problem(
+                    f"unknown segment {journey.audience.segment!r} (known: {known})",
+                    field="audience.segment",
+                    file=str(path),
+                )
+            ]
+        )
+    return journey
 
 
 def journey_files(paths: list[Path]) -> list[Path]:
@@ -106,9 +124,10 @@ def validate(
 ) -> None:
     """Check journey files without publishing; every problem names file, step and field."""
     bad = 0
+    segment_names = set(load_segments(None))
     for path in journey_files(paths):
         try:
-            journey = load_journey_file(path)
+            journey = load_checked(path, segment_names)
         except JourneyError as exc:
             bad += 1
             for problem in exc.problems:
@@ -126,9 +145,10 @@ def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or f
     files = journey_files(paths)
     problems: list[str] = []
     journeys = []
+    segment_names = set(load_segments(None))
     for path in files:
         try:
-            journeys.append(load_journey_file(path))
+            journeys.append(load_checked(path, segment_names))
         except JourneyError as exc:
             problems += [str(p) for p in exc.problems]
     if problems:  # all or nothing: one bad file publishes none

@@ -50,6 +50,23 @@ def test_validate_names_the_file_step_and_field_of_a_bad_goto(tmp_path: Path) ->
     assert "bad.yaml" in out and "'jump'" in out and "nowhere" in out
 
 
+def test_validate_and_publish_refuse_an_audience_naming_an_unknown_segment(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        (JOURNEYS / "win_back.yaml")
+        .read_text()
+        .replace("segment: at_risk_buyers", "segment: at_risk_buyer")
+    )
+    assert "at_risk_buyer" in typo.read_text()
+    code, out = journeys("validate", str(typo))
+    assert code == 1
+    assert "typo.yaml" in out and "audience.segment" in out and "'at_risk_buyer'" in out
+    code, out = journeys("publish", str(typo))
+    assert code == 1 and "nothing was published" in out
+    code, out = journeys("list")
+    assert "win_back" not in out
+
+
 def test_publish_is_all_or_nothing_when_one_file_is_invalid(tmp_path: Path) -> None:
     bad = tmp_path / "broken.yaml"
     bad.write_text("id: broken\nsteps: [\n")
