@@ -3,70 +3,15 @@ transitions, a resolved case closes, and marketing waits while a case is open.""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
-import pytest_asyncio
-from temporalio.testing import WorkflowEnvironment
 
 from domain.cases import OpenCase, Reopen, Resolve, Respond
-from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
-from entrypoints.case_service import CaseRefused, CaseService
-from entrypoints.service import JourneyService
+from entrypoints.case_service import CaseRefused
 from store.errors import UnknownCustomer
-from store.store import Store
-from tests.api.conftest import RecordingChannel
-from tests.workflows.support import server_clock
-from workers.worker import activities_for, build_worker
-
-
-@dataclass
-class Desk:
-    env: WorkflowEnvironment
-    store: Store
-    service: JourneyService
-    cases: CaseService
-    channel: RecordingChannel
-
-    def events(self, customer: str) -> list[str]:
-        return [e.type for e in self.store.events.for_customer(customer)]
-
-
-@pytest_asyncio.fixture
-async def desk(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Desk]:
-    store = Store.open(f"sqlite:///{tmp_path}/store.db")
-    queue = f"cases-{uuid.uuid4().hex[:6]}"
-
-    async def client() -> Any:
-        return time_skipping_env.client
-
-    service = JourneyService(store, client, queue)
-    now = await time_skipping_env.get_current_time()
-    store.customers.upsert(
-        CustomerUpsert(
-            customer_id="ada", email="ada@example.com", attributes={"first_name": "Ada"}
-        ),
-        now,
-    )
-    channel = RecordingChannel()
-    activities = activities_for(store, {"email": channel}, server_clock, journeys=service)
-    try:
-        async with build_worker(time_skipping_env.client, queue, activities):
-            yield Desk(time_skipping_env, store, service, CaseService(service), channel)
-    finally:
-        store.close()
-
-
-def complaint(severity: str = "urgent") -> OpenCase:
-    return OpenCase(
-        customer_id="ada", category="delivery", severity=severity, summary="Parcel arrived broken"
-    )
+from tests.cases.conftest import Desk, complaint
 
 
 async def test_an_unanswered_case_is_acknowledged_then_escalated(desk: Desk) -> None:

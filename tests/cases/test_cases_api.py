@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
-from typer.testing import CliRunner
 
 from domain.customers import CustomerUpsert
-from entrypoints import cli_common
-from entrypoints.cli import app as cli
 from tests.api.conftest import Stack, api, new_customer, stack
-from workers.settings import get_settings
+from tests.cases.conftest import Journeys
 
 __all__ = ["api", "stack"]
 
@@ -62,31 +56,12 @@ async def test_bad_case_requests_are_refused_and_record_nothing(
     assert missing.status_code == 404
 
 
-@pytest.fixture
-def cli_env(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    target = stack.client.service_client.config.target_host
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", target)
-    monkeypatch.setenv("JOURNEYS_DATABASE_URL", stack.db_url)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", stack.task_queue)
-    get_settings.cache_clear()
-    monkeypatch.setattr(cli_common.console, "width", 200)
-    monkeypatch.setattr(cli_common.errors, "width", 200)
-    yield
-    get_settings.cache_clear()
-
-
-async def test_the_cases_cli(stack: Stack, cli_env: None) -> None:
+async def test_the_cases_cli(stack: Stack, cli: Journeys) -> None:
     customer = f"cli-{uuid.uuid4().hex[:8]}"
     stack.store.customers.upsert(
         CustomerUpsert(customer_id=customer, email=f"{customer}@example.com"), datetime.now(UTC)
     )
-    runner = CliRunner()
-
-    async def journeys(*args: str) -> tuple[int, str]:
-        # In a thread: the CLI runs its own event loop while this one keeps the worker going.
-        result = await asyncio.to_thread(runner.invoke, cli, list(args))
-        return result.exit_code, result.output
-
+    journeys = cli
     code, out = await journeys(
         "cases",
         "open",

@@ -1,0 +1,86 @@
+"""Replay a recorded complaint case against today's CaseWorkflow, so a change that would break
+cases in flight (a command added or reordered without `workflow.patched`) fails here.
+
+The history (tests/cases/histories/case.json) was recorded before automatic assignment
+existed: an urgent case that breaches its first-response SLA, is answered, resolved, reopened,
+resolved again and closed. Record it again only on purpose:
+
+    python -m tests.cases.test_case_replay
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from domain.cases import Reopen, Resolve, Respond
+from workflows.case import CaseWorkflow
+from workflows.sandbox import workflow_runner
+
+HISTORY = Path(__file__).with_name("histories") / "case.json"
+WORKFLOW_ID = "case/cs-replay"
+
+
+async def test_a_case_recorded_before_automatic_assignment_replays() -> None:
+    history = WorkflowHistory.from_json(WORKFLOW_ID, HISTORY.read_text(encoding="utf-8"))
+    replayer = Replayer(
+        workflows=[CaseWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    result = await replayer.replay_workflow(history)
+    assert result.replay_failure is None
+    assert len(history.events) > 40, "a representative case, not a stub"
+
+
+async def _record() -> None:
+    from domain.cases import StartCase
+    from domain.customers import CustomerUpsert
+    from entrypoints.service import JourneyService
+    from store.store import Store
+    from tests.api.conftest import RecordingChannel
+    from tests.cases.conftest import complaint
+    from tests.conftest import time_skipping_server
+    from tests.workflows.support import server_clock
+    from workers.worker import activities_for, build_worker
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.open(f"sqlite:///{tmp}/store.db")
+        async with time_skipping_server() as env:
+
+            async def client() -> object:
+                return env.client
+
+            service = JourneyService(store, client, "case-replay")
+            now = await env.get_current_time()
+            store.customers.upsert(CustomerUpsert(customer_id="ada", email="ada@example.com"), now)
+            activities = activities_for(
+                store, {"email": RecordingChannel()}, server_clock, journeys=service
+            )
+            async with build_worker(env.client, "case-replay", activities):
+                handle = await env.client.start_workflow(
+                    CaseWorkflow.run,
+                    StartCase(case_id="cs-replay", request=complaint("urgent")),
+                    id=WORKFLOW_ID,
+                    task_queue="case-replay",
+                )
+                await env.sleep(timedelta(hours=2))
+                await handle.execute_update(CaseWorkflow.respond, Respond(text="Sorry", by="lin"))
+                resolve = Resolve(resolution="Replaced", by="lin")
+                await handle.execute_update(CaseWorkflow.resolve, resolve)
+                await env.sleep(timedelta(days=1))
+                await handle.execute_update(CaseWorkflow.reopen, Reopen(reason="No", by="lin"))
+                await handle.execute_update(CaseWorkflow.resolve, resolve)
+                await handle.result()
+                HISTORY.write_text((await handle.fetch_history()).to_json(), encoding="utf-8")
+        store.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(_record())
