@@ -1,4 +1,5 @@
-"""Callback and survey activities: create the task or survey once, escalate an overdue task."""
+"""Callback and survey activities: create the task or survey once, escalate an overdue task,
+close a task its journey no longer waits for."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import asyncio
 
 from temporalio import activity
 
-from domain.callbacks import CREATE_CALLBACK, ESCALATE_CALLBACK, CallbackTask, CreateCallback
+from domain.callbacks import (
+    CLOSE_CALLBACK,
+    CREATE_CALLBACK,
+    ESCALATE_CALLBACK,
+    CallbackTask,
+    CloseCallback,
+    CreateCallback,
+)
 from domain.survey_links import SurveyLinks
 from domain.surveys import CREATE_SURVEY, CreateSurvey, SurveyLink
 from store.store import Store
@@ -31,6 +39,11 @@ class SupportActivities:
     @activity.defn(name=ESCALATE_CALLBACK)
     async def escalate_callback(self, task_id: str) -> CallbackTask | None:
         return await asyncio.to_thread(self.store.callbacks.escalate, task_id)
+
+    @activity.defn(name=CLOSE_CALLBACK)
+    async def close_callback(self, request: CloseCallback) -> CallbackTask | None:
+        """Expire or cancel the task unless it is already finished; safe to run twice."""
+        return await asyncio.to_thread(self.store.callbacks.close, request)
 
     @activity.defn(name=CREATE_SURVEY)
     async def create_survey(self, request: CreateSurvey) -> SurveyLink:

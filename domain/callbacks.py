@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,9 +11,13 @@ from domain.durations import Duration
 
 Outcome = Literal["reached", "no_answer", "call_back_later", "do_not_contact"]
 OUTCOMES: tuple[str, ...] = ("reached", "no_answer", "call_back_later", "do_not_contact")
-TaskStatus = Literal["open", "claimed", "done"]
+# expired: the journey stopped waiting (its timeout path); cancelled: the journey ended.
+TaskStatus = Literal["open", "claimed", "done", "expired", "cancelled"]
+ACTIVE: tuple[str, ...] = ("open", "claimed")
 CREATE_CALLBACK = "create_callback"
 ESCALATE_CALLBACK = "escalate_callback"
+CLOSE_CALLBACK = "close_callback"
+MAX_CALL_BACK_AHEAD = timedelta(days=30)
 CALLBACK_COMPLETED = "callback_completed"
 SUPERVISORS = "supervisors"
 
@@ -69,7 +73,16 @@ class CallbackTask(BaseModel):
     created_at: datetime
 
     def overdue(self, now: datetime) -> bool:
-        return self.status != "done" and self.due_at < now
+        return self.status in ACTIVE and self.due_at < now
+
+
+class CloseCallback(BaseModel):
+    """Close a task nobody should work any more, because its journey stopped waiting for it."""
+
+    task_id: str
+    status: Literal["expired", "cancelled"]
+    reason: str = Field(min_length=1, max_length=500)
+    at: datetime
 
 
 class Completion(BaseModel):
@@ -88,6 +101,29 @@ class Completion(BaseModel):
     def _later_needs_a_time(self) -> Completion:
         if self.outcome == "call_back_later" and self.call_back_at is None:
             raise ValueError("call_back_later needs call_back_at")
-        if self.call_back_at is not None and self.call_back_at.tzinfo is None:
-            raise ValueError("call_back_at needs a timezone")
+        if self.call_back_at is not None and self.outcome != "call_back_later":
+            raise ValueError("call_back_at goes only with the outcome call_back_later")
+        if self.call_back_at is not None and self.call_back_at.utcoffset() is None:
+            raise ValueError("call_back_at needs a timezone, e.g. 2030-05-01T15:00:00+02:00")
         return self
+
+    def check_call_back_at(self, now: datetime) -> None:
+        """Refuse a call-back time in the past or too far ahead (ValueError saying why)."""
+        at = self.call_back_at
+        if at is None:
+            return
+        if at <= now:
+            raise ValueError(
+                f"call_back_at {at.isoformat()} is not in the future (now {now.isoformat()})"
+            )
+        if at - now > MAX_CALL_BACK_AHEAD:
+            days = MAX_CALL_BACK_AHEAD.days
+            raise ValueError(f"call_back_at {at.isoformat()} is more than {days} days ahead")
+
+
+def follow_up_id(task: CallbackTask) -> str:
+    """The id of the task that follows `task` when the customer asked to be called later."""
+    root, sep, count = task.task_id.rpartition("~")
+    if sep and count.isdigit():
+        return f"{root}~{int(count) + 1}"
+    return f"{task.task_id}~1"

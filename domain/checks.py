@@ -7,6 +7,7 @@ from itertools import pairwise
 
 from domain.expressions import syntax_error
 from domain.journey import (
+    CONTINUE,
     END,
     BranchStep,
     CallbackStep,
@@ -47,6 +48,8 @@ def successors(journey: JourneyDefinition, index: int) -> list[str]:
             return [following, *step.on_outcome.values(), step.on_timeout or following]
         case SurveyStep():
             return [following, step.on_timeout or following]
+        case SendStep():
+            return [following, step.send.failure_target(following)]
         case _:
             return [following]
 
@@ -59,7 +62,7 @@ def check(journey: JourneyDefinition) -> list[Problem]:
     problems += _templates(journey)
     problems += _expressions(journey)
     if not duplicated and not any(
-        p.field.endswith(("goto", "else", "on_timeout")) for p in problems
+        p.field.endswith(("goto", "else", "on_timeout", "on_failure")) for p in problems
     ):
         problems += _unreachable(journey)
         problems += _busy_loops(journey)
@@ -77,6 +80,18 @@ def _duplicates(journey: JourneyDefinition) -> Iterator[Problem]:
 def _targets(journey: JourneyDefinition) -> Iterator[Problem]:
     ids = {step.id for step in journey.steps} | {END}
     for step in journey.steps:
+        if (
+            isinstance(step, SendStep)
+            and "on_failure" in step.send.model_fields_set
+            and step.send.on_failure == CONTINUE
+            and CONTINUE in ids
+        ):
+            yield Problem(
+                step=step.id,
+                field="send.on_failure",
+                message="'continue' means the next step here, but a step is named 'continue' "
+                "too: rename that step",
+            )
         for field, target in _named_targets(step):
             if target not in ids:
                 yield Problem(
@@ -104,6 +119,8 @@ def _named_targets(step: Step) -> list[tuple[str, str]]:
             return named + ([("on_timeout", step.on_timeout)] if step.on_timeout else [])
         case SurveyStep() if step.on_timeout:
             return [("on_timeout", step.on_timeout)]
+        case SendStep() if step.send.on_failure != CONTINUE:
+            return [("send.on_failure", step.send.on_failure)]
     return []
 
 

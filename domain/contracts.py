@@ -18,6 +18,7 @@ SEND_MESSAGE = "send_message"
 LOAD_PROFILE = "load_profile"
 UPDATE_PROFILE = "update_profile"
 RECORD_STEPS = "record_steps"
+ABANDON_MESSAGE = "abandon_message"
 
 
 class StepRecord(BaseModel):
@@ -122,6 +123,23 @@ class MessageOutcome(BaseModel):
     resume_on: str | None = Field(
         default=None, description="With status deferred: an event type that ends the wait early."
     )
+
+
+class AbandonMessage(BaseModel):
+    """The run gave up on a message whose send kept failing until its retries ran out.
+
+    The activity behind it marks a still-pending outbox row `failed` with the reason, releases
+    the frequency-cap slot the message held, and records the decision (once per key).
+    """
+
+    idempotency_key: str
+    customer_id: str
+    journey_id: str
+    step_id: str
+    channel: Channel
+    category: Literal["transactional", "marketing"]
+    reason: str
+    at: datetime
 
 
 class LoadProfile(BaseModel):

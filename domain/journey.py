@@ -119,9 +119,23 @@ class Template(TemplateVariant):
         return "default", self
 
 
+CONTINUE = "continue"
+
+
 class SendSpec(_Strict):
+    """A message to send, and where the run goes when it fails for good."""
+
     channel: Channel
     template: str
+    on_failure: Target = Field(
+        default=CONTINUE,
+        description="When the message fails for good (the provider refused it, or retries ran "
+        "out): `continue` to the next step, `end` the run, or the id of a step to go to.",
+    )
+
+    def failure_target(self, following: str) -> str:
+        """Where the run goes after a permanent failure, given the step that follows."""
+        return following if self.on_failure == CONTINUE else self.on_failure
 
 
 class WaitSpec(_Strict):

@@ -3,7 +3,8 @@
 Completing a callback and answering a survey are events in the customer's log
 (callback_completed, survey_answered), appended through the journey service so the run that
 waits on them resumes. Both happen once: a second completion or answer is refused and
-records nothing.
+records nothing. "Call back later" carries the requested time and the follow-up task the store
+opened for it, so the journey waits for that task's outcome instead.
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ class SupportService:
 
     async def complete(self, task_id: str, completion: Completion) -> CallbackTask:
         task = self.store.callbacks.complete(task_id, completion, self.now())
+        later: dict[str, str | int | float | bool | None] = {}
+        if completion.call_back_at is not None:
+            follow_up = self.store.callbacks.follow_up(task)
+            later = {
+                "call_back_at": completion.call_back_at.isoformat(),
+                "next_task_id": follow_up.task_id if follow_up else None,
+            }
         if completion.outcome == "do_not_contact":
             # The customer asked for no more contact: marketing stops on every channel.
             self.store.customers.upsert(
@@ -60,6 +68,7 @@ class SupportService:
                 "notes": completion.notes[:1000],
                 "agent": completion.agent,
                 "journey_id": task.journey_id,
+                **later,
             },
         )
         await self.journeys.ingest([event])

@@ -1,14 +1,26 @@
 """The callback queue. Claiming is one conditional UPDATE (only an unclaimed, unfinished task
-changes), so two agents racing for a task cannot both hold it; only the holder completes it."""
+changes), so two agents racing for a task cannot both hold it; only the holder completes it.
+
+"Call back later" completes the task and, in the same transaction, opens its follow-up: due
+at the time the customer asked for, in the same queue, with the same context. A journey that
+stopped waiting closes its task (expired or cancelled, with the reason), so nobody works it."""
 
 from __future__ import annotations
 
 import builtins
 from datetime import datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
-from domain.callbacks import SUPERVISORS, CallbackTask, Completion, CreateCallback
+from domain.callbacks import (
+    ACTIVE,
+    SUPERVISORS,
+    CallbackTask,
+    CloseCallback,
+    Completion,
+    CreateCallback,
+    follow_up_id,
+)
 from store.db import insert_ignoring, reading, writing
 from store.schema import callbacks
 
@@ -51,7 +63,7 @@ class CallbackRepository:
         if agent is not None:
             query = query.where(c.claimed_by == agent)
         if not include_done:
-            query = query.where(c.status != "done")
+            query = query.where(c.status.in_(ACTIVE))
         with reading(self._engine) as conn:
             return [CallbackTask.model_validate(dict(row._mapping)) for row in conn.execute(query)]
 
@@ -73,6 +85,14 @@ class CallbackRepository:
         return task
 
     def complete(self, task_id: str, completion: Completion, now: datetime) -> CallbackTask:
+        """Record the outcome (once, by the holder); call_back_later opens the follow-up task.
+
+        A call-back time in the past or too far ahead is refused before anything changes.
+        """
+        try:
+            completion.check_call_back_at(now)
+        except ValueError as exc:
+            raise CallbackRefused(str(exc)) from exc
         c = callbacks.c
         with writing(self._engine) as conn:
             done = conn.execute(
@@ -91,12 +111,16 @@ class CallbackRepository:
                 )
                 .returning(c.task_id)
             ).first()
+            if done is not None and completion.call_back_at is not None:
+                self._follow_up(conn, task_id, completion.call_back_at, now)
         task = self.get(task_id)
         if task is None:
             raise UnknownCallback(task_id)
         if done is None:
             if task.status == "done":
                 raise CallbackRefused(f"callback {task_id} is already completed ({task.outcome})")
+            if task.status not in ACTIVE:
+                raise CallbackRefused(f"callback {task_id} is {task.status}: {task.notes}")
             if task.claimed_by is None:
                 raise CallbackRefused(f"callback {task_id} is not claimed: claim it first")
             raise CallbackRefused(
@@ -104,13 +128,44 @@ class CallbackRepository:
             )
         return task
 
+    def follow_up(self, task: CallbackTask) -> CallbackTask | None:
+        """The task opened when `task` was completed with call_back_later, if any."""
+        return self.get(follow_up_id(task))
+
+    @staticmethod
+    def _follow_up(conn: Connection, task_id: str, due_at: datetime, now: datetime) -> None:
+        row = conn.execute(select(callbacks).where(callbacks.c.task_id == task_id)).one()
+        earlier = CallbackTask.model_validate(dict(row._mapping))
+        keep = ("queue", "reason", "customer_id", "journey_id", "workflow_id", "step_id")
+        values = earlier.model_dump(include=set(keep)) | {
+            "task_id": follow_up_id(earlier),
+            "due_at": due_at,
+            "status": "open",
+            "escalated": False,
+            "notes": "",
+            "context": {**earlier.context, "follows": earlier.task_id},
+            "created_at": now,
+        }
+        conn.execute(insert_ignoring(conn, callbacks, "task_id").values(values))
+
     def escalate(self, task_id: str) -> CallbackTask | None:
-        """Flag an overdue task and move it to the supervisors' queue (unless it is done)."""
+        """Flag an overdue task and move it to the supervisors' queue (unless it is finished)."""
         c = callbacks.c
         with writing(self._engine) as conn:
             conn.execute(
                 update(callbacks)
-                .where(c.task_id == task_id, c.status != "done")
+                .where(c.task_id == task_id, c.status.in_(ACTIVE))
                 .values(escalated=True, queue=SUPERVISORS)
             )
         return self.get(task_id)
+
+    def close(self, request: CloseCallback) -> CallbackTask | None:
+        """Expire or cancel a task that is still open or claimed; a finished one stays as is."""
+        c = callbacks.c
+        with writing(self._engine) as conn:
+            conn.execute(
+                update(callbacks)
+                .where(c.task_id == request.task_id, c.status.in_(ACTIVE))
+                .values(status=request.status, notes=request.reason, completed_at=request.at)
+            )
+        return self.get(request.task_id)

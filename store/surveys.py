@@ -1,5 +1,10 @@
 """Surveys and their answers; an answer is recorded once (only an unanswered survey changes).
-NPS and CSAT are computed by the database, per journey and per period."""
+NPS and CSAT are computed by the database, per journey and per period.
+
+A survey row exists before its message goes (the message carries its link), so a survey counts
+as sent only when its message was: the first outbox row of its run and step requested at or
+after the survey was created has status `sent` (or the survey was answered, which proves it).
+Surveys of holdout customers and messages skipped, failed or still pending do not count."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from sqlalchemy import Engine, case, func, literal, select, update
 
 from domain.surveys import CreateSurvey, Survey
 from store.db import insert_ignoring, reading, writing
-from store.schema import surveys
+from store.schema import outbox, surveys
 
 
 class AlreadyAnswered(ValueError):
@@ -79,13 +84,28 @@ class SurveyRepository:
             fmt = "%Y-W%W" if by == "week" else "%Y-%m"
             period = func.strftime(fmt, func.coalesce(answered, s.created_at))
         is_answer = s.score.is_not(None)
+        o = outbox.c
+        message_status = (
+            select(o.status)
+            .where(
+                o.customer_id == s.customer_id,
+                o.workflow_id == s.workflow_id,
+                o.step_id == s.step_id,
+                o.requested_at >= s.created_at,
+            )
+            .order_by(o.requested_at)
+            .limit(1)
+            .correlate(surveys)
+            .scalar_subquery()
+        )
+        was_sent = is_answer | (message_status == "sent")
         query = (
             select(
                 s.journey_id,
                 s.kind,
                 period.label("period"),
                 func.count(s.score).label("answers"),
-                func.count().label("sent"),
+                func.sum(case((was_sent, 1), else_=0)).label("sent"),
                 func.sum(case((s.score >= 9, 1), else_=0)).label("promoters"),
                 func.sum(case((is_answer & (s.score <= 6), 1), else_=0)).label("detractors"),
                 func.avg(s.score).label("mean"),
@@ -104,7 +124,7 @@ class SurveyRepository:
                     kind=r.kind,
                     period=str(r.period),
                     answers=r.answers,
-                    sent=r.sent,
+                    sent=r.sent or 0,
                 )
                 if r.answers and r.kind == "nps":
                     result.nps = round(100 * (r.promoters - r.detractors) / r.answers, 1)
