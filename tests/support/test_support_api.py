@@ -4,13 +4,10 @@ agent claims and completes it over the API."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
-from domain.loader import load_journey_text
-from tests.api.conftest import Stack, api, eventually, new_customer, stack
-from tests.support.test_support_steps import FOLLOW_UP
+from tests.api.conftest import Stack, api, eventually, stack
+from tests.support.follow_up import FORM, booked_task, surveyed_customer
 
 __all__ = ["api", "stack"]
 
@@ -18,22 +15,11 @@ __all__ = ["api", "stack"]
 async def test_a_survey_answered_on_its_page_books_a_callback_worked_over_the_api(
     api: httpx.AsyncClient, stack: Stack
 ) -> None:
-    stack.service.publish_definition(load_journey_text(FOLLOW_UP))
-    customer = await new_customer(api, locale="zh-CN")
-    enrolled = await api.post("/journeys/follow_up/enrollments", json={"customer_id": customer})
-    assert enrolled.status_code == 201, enrolled.text
-
-    async def link() -> str | None:
-        for message in stack.channel.to(f"{customer}@example.com"):
-            if found := re.search(r"http://api(/s/\S+)", message.text):
-                return found.group(1)
-        return None
-
-    path = await eventually(link, what="the survey email")
+    customer, path = await surveyed_customer(api, stack, locale="zh-CN")
     page = await api.get(path, headers={"X-API-Key": ""})
     assert page.status_code == 200 and "您对这次服务满意吗" in page.text
     assert page.text.count("type='radio'") == 5 and "<script" not in page.text
-    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    form = FORM
     out_of_range = await api.post(path, content="score=7", headers=form)
     assert out_of_range.status_code == 422
     answered = await api.post(path, content="score=1&comment=%E5%A4%AA%E6%85%A2", headers=form)
@@ -43,11 +29,7 @@ async def test_a_survey_answered_on_its_page_books_a_callback_worked_over_the_ap
     forged = await api.post(path[:-4] + "abcd", content="score=5", headers=form)
     assert forged.status_code == 400
 
-    async def task() -> list[dict[str, object]] | None:
-        queue = (await api.get("/callbacks", params={"queue": "managers"})).json()
-        return [t for t in queue if t["customer_id"] == customer] or None
-
-    [booked] = await eventually(task, what="the callback task")
+    booked = await booked_task(api, customer)
     task_id = booked["task_id"]
     assert booked["context"]["timeline_url"] == f"http://api/customers/{customer}/timeline"
     assert booked["context"]["steps"]["ask"]["score"] == 1  # what the agent sees of the run
