@@ -69,8 +69,38 @@ async def test_a_resolved_case_closes_after_a_week_and_then_refuses_changes(desk
     closed = await desk.cases.state(state.case_id)
     assert closed.status == "closed" and closed.closed_at is not None
     assert desk.events("ada")[-1] == "case_closed"
-    with pytest.raises(CaseRefused, match="closed"):
-        await desk.cases.change(state.case_id, "reopen", Reopen(reason="again", by="lin"))
+    logged = desk.events("ada")
+    for update, payload in (
+        ("reopen", Reopen(reason="again", by="lin")),
+        ("resolve", Resolve(resolution="Refunded twice", by="lin")),
+        ("respond", Respond(text="Anything else?", by="lin")),
+    ):
+        with pytest.raises(CaseRefused, match=f"case {state.case_id} is closed; open a new case"):
+            await desk.cases.change(state.case_id, update, payload)
+    assert desk.events("ada") == logged
+    after = await desk.cases.state(state.case_id)
+    assert after == closed and desk.store.cases.get(state.case_id) == closed
+
+
+async def test_a_case_never_resolved_escalates_to_supervisors_when_its_resolution_sla_passes(
+    desk: Desk,
+) -> None:
+    state = await desk.cases.open(complaint("high"))
+    await desk.env.sleep(timedelta(hours=1))
+    await desk.cases.change(state.case_id, "respond", Respond(text="Looking", by="lin"))
+    await desk.env.sleep(timedelta(hours=22))
+    waiting = await desk.cases.state(state.case_id)
+    assert waiting.escalations == [] and waiting.queue == "support"  # 23 h of 24
+    await desk.env.sleep(timedelta(hours=2))
+    late = await desk.cases.state(state.case_id)
+    assert late.status == "open" and late.escalations == ["resolution"]
+    assert late.queue == "supervisors" and late.history[-1].action == "escalated"
+    assert late.history[-1].text == "resolution SLA breached; moved to supervisors"
+    assert desk.events("ada").count("case_escalated") == 1
+    stored = desk.store.cases.get(state.case_id)
+    assert stored is not None and stored.queue == "supervisors"
+    await desk.env.sleep(timedelta(days=3))
+    assert (await desk.cases.state(state.case_id)).escalations == ["resolution"]  # once
 
 
 async def test_a_case_for_an_unknown_customer_is_refused_and_nothing_starts(desk: Desk) -> None:
