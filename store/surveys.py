@@ -39,11 +39,23 @@ class SurveyRepository:
         self._engine = engine
 
     def create(self, request: CreateSurvey) -> Survey:
+        """Create the survey once; asked again with a later expiry (its message was held and
+        goes out only now), an unanswered survey's link lives that much longer."""
+        s = surveys.c
         with writing(self._engine) as conn:
             conn.execute(
                 insert_ignoring(conn, surveys, "survey_id").values(
                     request.model_dump() | {"comment": ""}
                 )
+            )
+            conn.execute(
+                update(surveys)
+                .where(
+                    s.survey_id == request.survey_id,
+                    s.answered_at.is_(None),
+                    s.expires_at < request.expires_at,
+                )
+                .values(expires_at=request.expires_at)
             )
         found = self.get(request.survey_id)
         assert found is not None
@@ -98,7 +110,8 @@ class SurveyRepository:
             .correlate(surveys)
             .scalar_subquery()
         )
-        was_sent = is_answer | (message_status == "sent")
+        # `uncertain`: the provider most likely has it; the journey treats it as sent too.
+        was_sent = is_answer | message_status.in_(("sent", "uncertain"))
         query = (
             select(
                 s.journey_id,

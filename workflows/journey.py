@@ -5,31 +5,41 @@ deterministically. Customer events arrive as the `customer_event` signal: an `ex
 ends the run at once, whatever step it is in; other events wait in an inbox for `wait_for`.
 Every step is recorded (entered, then completed / skipped / failed, with why); records are
 flushed to the store before the run blocks and when it ends.
+
+Send and survey messages share one delivery path: quiet hours, frequency caps and an open
+complaint case defer a message (a durable timer, or the event that ends the hold, then the
+same message again under the same key); a message that fails for good, or whose transient
+retries run out, is recorded as failed with the reason and the run goes on by the send's
+`on_failure`. Behaviour that running journeys did not have is behind `workflow.patched`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from domain.callbacks import (
         CALLBACK_COMPLETED,
+        CLOSE_CALLBACK,
         CREATE_CALLBACK,
         ESCALATE_CALLBACK,
         CallbackTask,
+        CloseCallback,
         CreateCallback,
     )
     from domain.contracts import (
+        ABANDON_MESSAGE,
         LOAD_PROFILE,
         RECORD_STEPS,
         SEND_MESSAGE,
         UPDATE_PROFILE,
+        AbandonMessage,
         EnrollCustomer,
         GoalReached,
         JourneyOutcome,
@@ -93,6 +103,18 @@ STORE_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1)),
 }
+# Clean-up after the fact (give up a message, close a stale task): worth a few tries, never
+# worth holding the run up.
+TIDY_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30)),
+}
+# Patches: behaviour that runs already in flight did not have.
+SEND_GIVES_UP = "send-gives-up-after-retries"
+SURVEY_HOLDS = "survey-message-follows-deferrals"
+CALL_BACK_LATER = "callback-call-back-later-reschedules"
+CLOSE_STALE_TASKS = "callback-closes-stale-task"
+MAX_CALL_BACKS = 10
 MAX_STEPS_PER_ENTRY = 10_000
 MAX_DEFERRALS = 100
 SEEN_EVENTS_KEPT = 500
@@ -182,10 +204,43 @@ class JourneyWorkflow:
             self.state.outputs[step.id] = {"status": "skipped", "detail": HOLDOUT}
             self._note(step, "skipped", "holdout: the control group is sent nothing")
             return self._next(step)
+        outcome, _ = await self._deliver_held(step, visit, step.send.channel, step.send.template)
+        if outcome is None:
+            return END
+        self.state.outputs[step.id] = {"status": outcome.status, "detail": outcome.detail}
+        what = f"{step.send.channel} {outcome.status} {outcome.detail}".strip()
+        if outcome.status == "failed":
+            target = step.send.failure_target(self._next(step))
+            if target == END:
+                self.end_reason = f"{step.id} failed: {outcome.detail}"
+            self._note(step, "failed", f"{what}; on_failure {step.send.on_failure} -> {target}")
+            return target
+        status = {"sent": "completed", "pending": "completed"}.get(outcome.status, outcome.status)
+        self._note(step, status, what)
+        return self._next(step)
+
+    async def _deliver_held(
+        self,
+        step: SendStep | SurveyStep,
+        visit: int,
+        channel: Channel,
+        template: str,
+        extra: dict[str, Any] | None = None,
+        before_retry: Callable[[], Any] | None = None,
+    ) -> tuple[MessageOutcome | None, bool]:
+        """Deliver a step's message, waiting out deferrals; (outcome, whether it was held).
+
+        The outcome is None when a goal ended the run while the message was held.
+        `before_retry` (awaited after a hold) returns fresh `extra` for the next attempt.
+        """
+        held = False
         for _ in range(MAX_DEFERRALS):
-            outcome = await self._send_once(step, visit)
+            outcome = await self._deliver(step.id, visit, channel, template, extra)
             if outcome.status != "deferred" or outcome.deferred_until is None:
                 break
+            if isinstance(step, SurveyStep) and not workflow.patched(SURVEY_HOLDS):
+                break  # runs from before: a held survey counted as not sent
+            held = True
             # Quiet hours, a frequency cap or an open case: a durable timer (or the event that
             # ends the hold), then the same message again.
             until, resume_on = outcome.deferred_until, outcome.resume_on
@@ -196,14 +251,10 @@ class JourneyWorkflow:
                 lambda event_type=resume_on: self._take_event(event_type),
             )
             if self.state.goal is not None:
-                return END
-        self.state.outputs[step.id] = {"status": outcome.status, "detail": outcome.detail}
-        status = {"sent": "completed", "pending": "completed"}.get(outcome.status, outcome.status)
-        self._note(step, status, f"{step.send.channel} {outcome.status} {outcome.detail}".strip())
-        return self._next(step)
-
-    async def _send_once(self, step: SendStep, visit: int) -> MessageOutcome:
-        return await self._deliver(step.id, visit, step.send.channel, step.send.template)
+                return None, held
+            if before_retry is not None:
+                extra = await before_retry()
+        return outcome, held
 
     async def _deliver(
         self,
@@ -215,32 +266,73 @@ class JourneyWorkflow:
     ) -> MessageOutcome:
         inp = self._inp
         info = workflow.info()
-        outcome: MessageOutcome = await workflow.execute_activity(
-            SEND_MESSAGE,
-            SendMessage(
-                idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step_id}/{visit}",
-                journey_id=inp.journey.id,
-                version=inp.version,
-                category=inp.journey.category,
-                workflow_id=info.workflow_id,
-                entry_id=inp.entry_id,
-                step_id=step_id,
-                customer_id=inp.customer_id,
-                channel=channel,
-                template_name=template,
-                template=inp.journey.template(template),
-                context={**self._context(with_profile=False), **(extra or {})},
-                requested_at=workflow.now(),
-                quiet_hours=inp.journey.quiet_hours,
-                after_case=inp.journey.after_case,
-            ),
-            result_type=MessageOutcome,
-            summary=f"{step_id}: {channel} {template}",
-            **SEND_OPTIONS,
+        request = SendMessage(
+            idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step_id}/{visit}",
+            journey_id=inp.journey.id,
+            version=inp.version,
+            category=inp.journey.category,
+            workflow_id=info.workflow_id,
+            entry_id=inp.entry_id,
+            step_id=step_id,
+            customer_id=inp.customer_id,
+            channel=channel,
+            template_name=template,
+            template=inp.journey.template(template),
+            context={**self._context(with_profile=False), **(extra or {})},
+            requested_at=workflow.now(),
+            quiet_hours=inp.journey.quiet_hours,
+            after_case=inp.journey.after_case,
         )
+        try:
+            outcome: MessageOutcome = await workflow.execute_activity(
+                SEND_MESSAGE,
+                request,
+                result_type=MessageOutcome,
+                summary=f"{step_id}: {channel} {template}",
+                **SEND_OPTIONS,
+            )
+        except ActivityError as exc:
+            if is_cancelled_exception(exc) or not workflow.patched(SEND_GIVES_UP):
+                raise
+            return await self._give_up(request, exc)
         return outcome
 
+    async def _give_up(self, request: SendMessage, exc: ActivityError) -> MessageOutcome:
+        """The send kept failing until its retries ran out: a failed message, not a failed run."""
+        reason = f"gave up after retries: {exc.cause or exc}"[:500]
+        try:
+            await workflow.execute_activity(
+                ABANDON_MESSAGE,
+                AbandonMessage(
+                    idempotency_key=request.idempotency_key,
+                    customer_id=request.customer_id,
+                    journey_id=request.journey_id,
+                    step_id=request.step_id,
+                    channel=request.channel,
+                    category=request.category,
+                    reason=reason,
+                    at=workflow.now(),
+                ),
+                **TIDY_OPTIONS,
+            )
+        except ActivityError as tidy:
+            if is_cancelled_exception(tidy):
+                raise
+            reason += f" (outbox not released: {tidy.cause or tidy})"
+        return MessageOutcome(
+            idempotency_key=request.idempotency_key, status="failed", detail=reason
+        )
+
     async def _callback(self, step: CallbackStep, visit: int) -> str:
+        """Book the call, then wait for its outcome: escalated when overdue, `on_timeout` after
+        `timeout` (from the step's start).
+
+        "Call back later" is not a final outcome: the store opens a follow-up task due at the
+        time the customer asked for, and the step waits for that task instead, escalating it
+        when it is overdue and giving up `timeout` after its due time (at most MAX_CALL_BACKS
+        times; then call_back_later is the outcome). A task the run stops waiting for is closed
+        (expired on the timeout path, cancelled when a goal ends the run) so nobody works it.
+        """
         spec, info = step.callback, workflow.info()
         now = workflow.now()
         task: CallbackTask = await workflow.execute_activity(
@@ -263,63 +355,129 @@ class JourneyWorkflow:
             result_type=CallbackTask,
             **STORE_OPTIONS,
         )
+        task_id, due_at, deadline = task.task_id, task.due_at, now + spec.timeout
         found: list[CustomerEvent] = []
-        arrived = self._arrival(CALLBACK_COMPLETED, "task_id", task.task_id, found)
-        deadline = now + spec.timeout
-        await self._block(f"callback {task.task_id}", min(task.due_at, deadline), arrived)
-        if not found and self.state.goal is None and workflow.now() < deadline:
-            await workflow.execute_activity(
-                ESCALATE_CALLBACK, task.task_id, result_type=CallbackTask, **STORE_OPTIONS
+        for attempt in range(MAX_CALL_BACKS):
+            found = await self._await_task(step, task_id, due_at, deadline)
+            if not found:
+                break
+            props = found[0].properties
+            next_task, call_back_at = props.get("next_task_id"), props.get("call_back_at")
+            if props.get("outcome") != "call_back_later" or not next_task or not call_back_at:
+                break
+            if not workflow.patched(CALL_BACK_LATER):
+                break
+            if attempt + 1 == MAX_CALL_BACKS:
+                why = f"asked to call back later {MAX_CALL_BACKS} times; the journey went on"
+                await self._close_task(step, str(next_task), "cancelled", why)
+                break
+            due_at = datetime.fromisoformat(str(call_back_at))
+            deadline = due_at + spec.timeout
+            self._note(
+                step, "rescheduled", f"{task_id}: call back at {due_at.isoformat()} ({next_task})"
             )
-            self._note(step, "escalated", f"{task.task_id} overdue; moved to supervisors")
-            await self._block(f"callback {task.task_id}", deadline, arrived)
+            task_id = str(next_task)
         if self.state.goal is not None:
+            if not found:
+                await self._close_task(step, task_id, "cancelled", f"goal {self.state.goal.goal}")
             return END
         if not found:
-            self.state.outputs[step.id] = {"task_id": task.task_id, "timed_out": True}
+            self.state.outputs[step.id] = {"task_id": task_id, "timed_out": True}
             target = step.on_timeout or self._next(step)
-            self._note(step, "completed", f"no outcome for {task.task_id} in time; to {target}")
+            reason = f"no outcome by {deadline.isoformat()}; the journey went on to {target}"
+            await self._close_task(step, task_id, "expired", reason)
+            self._note(step, "completed", f"no outcome for {task_id} in time; to {target}")
             return target
         props = found[0].properties
         outcome = str(props.get("outcome"))
         self.state.outputs[step.id] = {
-            "task_id": task.task_id,
+            "task_id": task_id,
             "outcome": outcome,
             "notes": props.get("notes", ""),
             "timed_out": False,
         }
         target = step.on_outcome.get(outcome, self._next(step))  # type: ignore[call-overload]
-        self._note(step, "completed", f"{task.task_id}: {outcome} -> {target}")
+        self._note(step, "completed", f"{task_id}: {outcome} -> {target}")
         return str(target)
+
+    async def _await_task(
+        self, step: CallbackStep, task_id: str, due_at: datetime, deadline: datetime
+    ) -> list[CustomerEvent]:
+        """The task's completion event, if it comes by `deadline`; escalated when overdue."""
+        found: list[CustomerEvent] = []
+        arrived = self._arrival(CALLBACK_COMPLETED, "task_id", task_id, found)
+        await self._block(f"callback {task_id}", min(due_at, deadline), arrived)
+        if not found and self.state.goal is None and workflow.now() < deadline:
+            await workflow.execute_activity(
+                ESCALATE_CALLBACK, task_id, result_type=CallbackTask, **STORE_OPTIONS
+            )
+            self._note(step, "escalated", f"{task_id} overdue; moved to supervisors")
+            await self._block(f"callback {task_id}", deadline, arrived)
+        return found
+
+    async def _close_task(
+        self, step: CallbackStep, task_id: str, status: Literal["expired", "cancelled"], why: str
+    ) -> None:
+        if not workflow.patched(CLOSE_STALE_TASKS):
+            return
+        try:
+            await workflow.execute_activity(
+                CLOSE_CALLBACK,
+                CloseCallback(task_id=task_id, status=status, reason=why, at=workflow.now()),
+                result_type=CallbackTask,
+                **TIDY_OPTIONS,
+            )
+        except ActivityError as exc:
+            if is_cancelled_exception(exc):
+                raise
+            self._note(step, "failed", f"could not close {task_id}: {exc.cause or exc}")
 
     async def _survey(self, step: SurveyStep, visit: int) -> str:
         spec, info = step.survey, workflow.info()
         now = workflow.now()
-        link: SurveyLink = await workflow.execute_activity(
-            CREATE_SURVEY,
-            CreateSurvey(
-                survey_id=f"sv-{workflow.uuid4().hex[:16]}",
-                kind=spec.kind,
-                customer_id=self._inp.customer_id,
-                journey_id=self._inp.journey.id,
-                workflow_id=info.workflow_id,
-                step_id=step.id,
-                expires_at=now + (spec.expires_in or spec.timeout),
-                created_at=now,
-            ),
-            result_type=SurveyLink,
-            **STORE_OPTIONS,
-        )
+
+        async def create_link() -> SurveyLink:
+            link: SurveyLink = await workflow.execute_activity(
+                CREATE_SURVEY,
+                CreateSurvey(
+                    survey_id=survey_id,
+                    kind=spec.kind,
+                    customer_id=self._inp.customer_id,
+                    journey_id=self._inp.journey.id,
+                    workflow_id=info.workflow_id,
+                    step_id=step.id,
+                    expires_at=workflow.now() + (spec.expires_in or spec.timeout),
+                    created_at=now,
+                ),
+                result_type=SurveyLink,
+                **STORE_OPTIONS,
+            )
+            return link
+
+        survey_id = f"sv-{workflow.uuid4().hex[:16]}"
+        link = await create_link()
         if self.state.held_out:
             self._note(step, "skipped", "holdout: the control group is sent nothing")
             self.state.outputs[step.id] = {"survey_id": link.survey_id, "answered": False}
             return self._next(step)
-        survey = {"url": link.url, "kind": spec.kind, "survey_id": link.survey_id}
-        sent = await self._deliver(step.id, visit, spec.channel, spec.template, {"survey": survey})
+
+        def survey_context(link: SurveyLink) -> dict[str, Any]:
+            return {"survey": {"url": link.url, "kind": spec.kind, "survey_id": link.survey_id}}
+
+        async def refreshed() -> dict[str, Any]:
+            # Held for a while: the link must work for the whole answer window from now on.
+            return survey_context(await create_link())
+
+        sent, held = await self._deliver_held(
+            step, visit, spec.channel, spec.template, survey_context(link), refreshed
+        )
+        if sent is None:
+            return END
         found: list[CustomerEvent] = []
         arrived = self._arrival(SURVEY_ANSWERED, "survey_id", link.survey_id, found)
         if sent.status == "sent":
-            await self._block(f"survey {link.survey_id}", now + spec.timeout, arrived)
+            since = workflow.now() if held else now
+            await self._block(f"survey {link.survey_id}", since + spec.timeout, arrived)
         if self.state.goal is not None:
             return END
         if not found:

@@ -22,16 +22,20 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.callbacks import (
+    CLOSE_CALLBACK,
     CREATE_CALLBACK,
     ESCALATE_CALLBACK,
     CallbackTask,
+    CloseCallback,
     CreateCallback,
 )
 from domain.contracts import (
+    ABANDON_MESSAGE,
     LOAD_PROFILE,
     RECORD_STEPS,
     SEND_MESSAGE,
     UPDATE_PROFILE,
+    AbandonMessage,
     EnrollCustomer,
     JourneyOutcome,
     LoadProfile,
@@ -76,6 +80,11 @@ class FakeServices:
         self.ends: list[RunEnd] = []
         self.callbacks: list[CreateCallback] = []
         self.surveys: list[CreateSurvey] = []
+        self.closed: list[CloseCallback] = []
+        self.abandoned: list[AbandonMessage] = []
+        # step id -> "failed" (the provider refuses for good) or "error" (every attempt raises)
+        self.send_failures: dict[str, str] = {}
+        self.attempts: dict[str, int] = {}
 
     def customer(
         self, prefix: str = "c", customer_id: str | None = None, **fields: Any
@@ -89,6 +98,16 @@ class FakeServices:
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessage) -> MessageOutcome:
+        self.attempts[request.step_id] = self.attempts.get(request.step_id, 0) + 1
+        failure = self.send_failures.get(request.step_id)
+        if failure == "error":
+            raise RuntimeError(f"provider unreachable for {request.step_id}")
+        if failure == "failed":
+            return MessageOutcome(
+                idempotency_key=request.idempotency_key,
+                status="failed",
+                detail="provider refused: invalid number",
+            )
         self.sent.append(request)
         return MessageOutcome(idempotency_key=request.idempotency_key, status="sent")
 
@@ -126,6 +145,15 @@ class FakeServices:
     async def escalate_callback(self, task_id: str) -> CallbackTask | None:
         return None
 
+    @activity.defn(name=CLOSE_CALLBACK)
+    async def close_callback(self, request: CloseCallback) -> CallbackTask | None:
+        self.closed.append(request)
+        return None
+
+    @activity.defn(name=ABANDON_MESSAGE)
+    async def abandon_message(self, request: AbandonMessage) -> None:
+        self.abandoned.append(request)
+
     @activity.defn(name=CREATE_SURVEY)
     async def create_survey(self, request: CreateSurvey) -> SurveyLink:
         self.surveys.append(request)
@@ -141,6 +169,8 @@ class FakeServices:
             self.create_callback,
             self.escalate_callback,
             self.create_survey,
+            self.close_callback,
+            self.abandon_message,
         ]
 
     def sent_to(self, customer_id: str) -> list[SendMessage]:
