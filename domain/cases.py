@@ -3,6 +3,8 @@ that say which update is allowed when (pure, so the workflow's validators can us
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -96,6 +98,8 @@ class CaseState(BaseModel):
 class StartCase(BaseModel):
     case_id: str
     request: OpenCase
+    # The support agents new cases are assigned to (JOURNEYS_SUPPORT_ROSTER); empty: nobody.
+    roster: list[str] = Field(default_factory=list)
 
 
 class Assign(BaseModel):
@@ -142,6 +146,16 @@ def check_update(state: CaseState, action: str) -> None:
         raise CaseRuleError(f"case {state.case_id} is resolved; reopen it first")
     if action == "reopen" and state.status != "resolved":
         raise CaseRuleError(f"case {state.case_id} is {state.status}; only a resolved case reopens")
+
+
+def auto_assignee(case_id: str, roster: Sequence[str]) -> str | None:
+    """The roster agent a new case goes to: picked by a hash of the case id, so cases spread
+    evenly over the roster with no counter to share, and a replay or retry picks the same."""
+    agents = [agent for agent in roster if agent]
+    if not agents:
+        return None
+    digest = hashlib.sha256(case_id.encode()).digest()
+    return agents[int.from_bytes(digest[:8], "big") % len(agents)]
 
 
 def new_state(case_id: str, request: OpenCase, now: datetime) -> CaseState:

@@ -4,15 +4,20 @@ A case is a CaseWorkflow with id `case/<case_id>`. Opening one for an unknown cu
 refused before anything starts; a retried open (same request id) finds the case it opened.
 Changes are Temporal updates: the workflow's validators refuse what the case's state does not
 allow (CaseRefused, nothing recorded).
+
+New cases are assigned to an agent of the support roster (JOURNEYS_SUPPORT_ROSTER, agent names
+separated by commas; see workflows/case.py); without one they wait in the support queue.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -43,10 +48,23 @@ def case_id_for(request_id: str | None) -> str:
     return f"cs-{hashlib.sha256(request_id.encode()).hexdigest()[:12]}"
 
 
+class CaseSettings(BaseSettings):
+    """JOURNEYS_SUPPORT_ROSTER: the agents new cases are assigned to, e.g. "lin,mo,kai"."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
+
+    support_roster: str = ""
+
+    @property
+    def roster(self) -> list[str]:
+        return [name.strip() for name in self.support_roster.split(",") if name.strip()]
+
+
 class CaseService:
-    def __init__(self, journeys: JourneyService) -> None:
+    def __init__(self, journeys: JourneyService, roster: Sequence[str] | None = None) -> None:
         self.journeys = journeys
         self.store = journeys.store
+        self.roster = list(CaseSettings().roster if roster is None else roster)
 
     async def open(self, request: OpenCase, request_id: str | None = None) -> CaseState:
         if not self.store.customers.exists(request.customer_id):
@@ -56,7 +74,7 @@ class CaseService:
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(
                 CaseWorkflow.run,
-                StartCase(case_id=case_id, request=request),
+                StartCase(case_id=case_id, request=request, roster=self.roster),
                 id=case_workflow_id(case_id),
                 task_queue=self.journeys.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

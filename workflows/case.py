@@ -36,12 +36,14 @@ with workflow.unsafe.imports_passed_through():
         Resolve,
         Respond,
         StartCase,
+        auto_assignee,
         check_update,
         new_state,
     )
     from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
     from domain.durations import format_duration
 
+AUTO_ASSIGN = "auto-assign-on-open"
 ACTIVITY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5)),
@@ -59,6 +61,8 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, start: StartCase) -> CaseState:
         await self._record("case_opened")
+        if workflow.patched(AUTO_ASSIGN):
+            await self._auto_assign(start.roster)
         await self._acknowledge()
         state = self.state
         if not await self._until(
@@ -158,6 +162,14 @@ class CaseWorkflow:
         except TimeoutError:
             return done()
         return True
+
+    async def _auto_assign(self, roster: list[str]) -> None:
+        agent = auto_assignee(self.state.case_id, roster)
+        if agent is None or self.state.assignee is not None:
+            return
+        self.state.assignee = agent
+        self._log("assigned", agent, "automatically, from the support roster")
+        await self._record(None)
 
     async def _escalate(self, sla: str) -> None:
         self.state.queue = SUPERVISORS

@@ -1,9 +1,10 @@
 """Replay a recorded complaint case against today's CaseWorkflow, so a change that would break
 cases in flight (a command added or reordered without `workflow.patched`) fails here.
 
-The history (tests/cases/histories/case.json) was recorded before automatic assignment
-existed: an urgent case that breaches its first-response SLA, is answered, resolved, reopened,
-resolved again and closed. Record it again only on purpose:
+Both histories follow an urgent case that breaches its first-response SLA, is answered,
+resolved, reopened, resolved again and closed. tests/cases/histories/case.json was recorded
+before automatic assignment existed; case_assigned.json after, with a support roster. Record
+the second again only on purpose (the first cannot be: it is the code of the past):
 
     python -m tests.cases.test_case_replay
 """
@@ -15,6 +16,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -23,12 +25,16 @@ from domain.cases import Reopen, Resolve, Respond
 from workflows.case import CaseWorkflow
 from workflows.sandbox import workflow_runner
 
-HISTORY = Path(__file__).with_name("histories") / "case.json"
+HISTORIES = Path(__file__).with_name("histories")
 WORKFLOW_ID = "case/cs-replay"
 
 
-async def test_a_case_recorded_before_automatic_assignment_replays() -> None:
-    history = WorkflowHistory.from_json(WORKFLOW_ID, HISTORY.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("recorded", ["case", "case_assigned"])
+async def test_a_recorded_case_replays_before_and_after_automatic_assignment(
+    recorded: str,
+) -> None:
+    path = HISTORIES / f"{recorded}.json"
+    history = WorkflowHistory.from_json(WORKFLOW_ID, path.read_text(encoding="utf-8"))
     replayer = Replayer(
         workflows=[CaseWorkflow],
         data_converter=pydantic_data_converter,
@@ -66,7 +72,9 @@ async def _record() -> None:
             async with build_worker(env.client, "case-replay", activities):
                 handle = await env.client.start_workflow(
                     CaseWorkflow.run,
-                    StartCase(case_id="cs-replay", request=complaint("urgent")),
+                    StartCase(
+                        case_id="cs-replay", request=complaint("urgent"), roster=["lin", "mo"]
+                    ),
                     id=WORKFLOW_ID,
                     task_queue="case-replay",
                 )
@@ -78,7 +86,8 @@ async def _record() -> None:
                 await handle.execute_update(CaseWorkflow.reopen, Reopen(reason="No", by="lin"))
                 await handle.execute_update(CaseWorkflow.resolve, resolve)
                 await handle.result()
-                HISTORY.write_text((await handle.fetch_history()).to_json(), encoding="utf-8")
+                history = (await handle.fetch_history()).to_json()
+                (HISTORIES / "case_assigned.json").write_text(history, encoding="utf-8")
         store.close()
 
 

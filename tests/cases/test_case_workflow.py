@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from domain.cases import OpenCase, Reopen, Resolve, Respond
+from domain.cases import Assign, OpenCase, Reopen, Resolve, Respond
 from domain.loader import load_journey_text
-from entrypoints.case_service import CaseRefused
+from entrypoints.case_service import CaseRefused, CaseService
 from store.errors import UnknownCustomer
 from tests.cases.conftest import Desk, complaint
 
@@ -142,3 +142,45 @@ async def test_marketing_waits_while_a_case_is_open_then_resumes_or_skips(
     assert offers == expected
     [run] = [r for r in desk.store.runs.for_customer("ada") if r.journey_id == "promo"]
     assert run.status == "completed" and delivery.workflow_id == run.workflow_id
+
+
+async def test_new_cases_are_assigned_at_once_over_the_support_roster(desk: Desk) -> None:
+    roster = ["lin", "mo", "kai"]
+    cases = CaseService(desk.service, roster=roster)
+    opened = [await cases.open(complaint("normal"), f"roster-{n}") for n in range(9)]
+    await desk.env.sleep(timedelta(minutes=1))
+    assignees = []
+    for state in opened:
+        live = await cases.state(state.case_id)
+        assert live.assignee in roster and live.queue == "support"
+        assert [(e.action, e.text) for e in live.history[:2]] == [
+            ("opened", "Parcel arrived broken"),
+            ("assigned", "automatically, from the support roster"),
+        ]
+        stored = desk.store.cases.get(state.case_id)
+        assert stored is not None and stored.assignee == live.assignee
+        assignees.append(live.assignee)
+    assert len(set(assignees)) > 1, "spread over the roster, not all to one agent"
+    again = await cases.open(complaint("normal"), "roster-0")  # a retried request
+    assert again.assignee == assignees[0]
+    # Support can still hand a case to someone else.
+    moved = await cases.change(opened[0].case_id, "assign", Assign(agent="sam"))
+    assert moved.assignee == "sam"
+
+
+async def test_without_a_roster_a_new_case_waits_unassigned_in_the_support_queue(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JOURNEYS_SUPPORT_ROSTER", raising=False)
+    state = await CaseService(desk.service).open(complaint("normal"))
+    await desk.env.sleep(timedelta(minutes=1))
+    live = await desk.cases.state(state.case_id)
+    assert live.assignee is None and live.queue == "support"
+    assert "assigned" not in [e.action for e in live.history]
+
+
+def test_the_support_roster_comes_from_the_environment(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOURNEYS_SUPPORT_ROSTER", " lin, mo ,,kai")
+    assert CaseService(desk.service).roster == ["lin", "mo", "kai"]
