@@ -90,3 +90,34 @@ async def test_the_cases_cli(stack: Stack, cli: Journeys) -> None:
     assert code == 0 and "found it" in out
     code, out = await journeys("cases", "open", "ghost-1", "--category", "x", "--summary", "y")
     assert code == 1 and "ghost-1" in out
+
+
+async def test_respond_and_reopen_over_http_follow_the_cases_state(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    customer = await new_customer(api)
+    body = {"customer_id": customer, "category": "product", "summary": "Stopped working"}
+    case_id = (await api.post("/cases", json=body)).json()["case_id"]
+    early = await api.post(f"/cases/{case_id}/reopen", json={"reason": "x", "by": "lin"})
+    assert early.status_code == 409 and "only a resolved case reopens" in early.json()["detail"]
+    empty = await api.post(f"/cases/{case_id}/respond", json={"text": "", "by": "lin"})
+    assert empty.status_code == 422
+    answered = await api.post(f"/cases/{case_id}/respond", json={"text": "On it", "by": "lin"})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["first_response_at"] is not None and answered.json()["assignee"] == "lin"
+    assert answered.json()["history"][-1] == {
+        "at": answered.json()["history"][-1]["at"],
+        "action": "responded",
+        "by": "lin",
+        "text": "On it",
+    }
+    await api.post(f"/cases/{case_id}/resolve", json={"resolution": "Reset it", "by": "lin"})
+    late = await api.post(f"/cases/{case_id}/respond", json={"text": "hi", "by": "lin"})
+    assert late.status_code == 409 and "reopen it first" in late.json()["detail"]
+    reopened = await api.post(f"/cases/{case_id}/reopen", json={"reason": "Again", "by": "mo"})
+    assert reopened.status_code == 200 and reopened.json()["status"] == "open"
+    assert reopened.json()["resolved_at"] is None
+    types = [e.type for e in stack.store.events.for_customer(customer)]
+    assert types.count("case_reopened") == 1 and types.count("case_resolved") == 1
+    missing = await api.post("/cases/cs-nope/reopen", json={"reason": "x", "by": "lin"})
+    assert missing.status_code == 404
