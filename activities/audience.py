@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any, Protocol
 
 from temporalio import activity
@@ -12,28 +13,31 @@ from temporalio.exceptions import ApplicationError
 from domain.audiences import (
     ENROLL_AUDIENCE_BATCH,
     MEASURE_AUDIENCE,
+    AudienceBatch,
     AudienceSize,
     BatchResult,
     EnrollBatch,
     MeasureAudience,
 )
 from domain.segments import Segment
-from store.errors import StoreError
 from store.store import Store
-
-CONCURRENT_ENROLLMENTS = 16
 
 
 class Enroller(Protocol):
-    """Puts one customer into a journey (the service's manual enrollment)."""
+    """Enrolls one page of a segment into a journey (the service's audience enrollment)."""
 
-    async def enroll(
+    async def enroll_audience_page(
         self,
         journey_id: str,
-        customer_id: str,
+        segment: Segment,
+        as_of: date,
+        *,
+        run_key: str,
+        after: str | None,
+        limit: int,
         properties: dict[str, Any] | None = None,
-        request_id: str | None = None,
-    ) -> Any: ...
+        on_start: Callable[[str], None] = ...,
+    ) -> AudienceBatch: ...
 
 
 class AudienceActivities:
@@ -68,36 +72,22 @@ class AudienceActivities:
 
     @activity.defn(name=ENROLL_AUDIENCE_BATCH)
     async def enroll_audience_batch(self, request: EnrollBatch) -> BatchResult:
-        summary = await asyncio.to_thread(self.store.journeys.get, request.journey_id)
-        if summary is None or summary.status != "active":
-            state = "unknown" if summary is None else summary.status
-            return BatchResult(seen=0, enrolled=0, skipped=0, last=None, stopped=f"journey {state}")
+        """Enroll the page after the cursor; a retried page starts what it created before."""
         segment = self._segment(request.segment)
-        members = await asyncio.to_thread(
-            self.store.segments.members, segment, request.as_of, request.limit, request.after
+        batch = await self.enroller.enroll_audience_page(
+            request.journey_id,
+            segment,
+            request.as_of,
+            run_key=request.run_key,
+            after=request.after,
+            limit=request.limit,
+            properties={"segment": request.segment, "audience_run": request.run_key},
+            on_start=activity.heartbeat,
         )
-        gate = asyncio.Semaphore(CONCURRENT_ENROLLMENTS)
-
-        async def enroll(customer_id: str) -> bool:
-            async with gate:
-                activity.heartbeat(customer_id)
-                try:
-                    delivery = await self.enroller.enroll(
-                        request.journey_id,
-                        customer_id,
-                        {"segment": request.segment, "audience_run": request.run_key},
-                        # The same run key gives the same event id: a retried batch is a no-op.
-                        request_id=f"audience.{request.run_key}",
-                    )
-                except StoreError as exc:
-                    activity.logger.warning("not enrolled: %s", exc)
-                    return False
-                return bool(delivery.action == "started")
-
-        started = await asyncio.gather(*(enroll(customer_id) for customer_id in members))
         return BatchResult(
-            seen=len(members),
-            enrolled=sum(started),
-            skipped=len(members) - sum(started),
-            last=members[-1] if members else None,
+            seen=batch.seen,
+            enrolled=batch.entered + batch.resumed,
+            skipped=batch.skipped,
+            last=batch.last,
+            stopped=batch.stopped,
         )

@@ -85,4 +85,15 @@ class BatchResult(BaseModel):
     stopped: str = ""
 
 
+class AudienceBatch(BaseModel):
+    """What enrolling one page of a segment did."""
+
+    seen: int
+    last: str | None
+    entered: int = 0
+    resumed: int = 0  # runs an earlier attempt of the same run key created, started again
+    skipped: int = 0
+    stopped: str = ""
+
+
 EnrollAudience.model_rebuild()

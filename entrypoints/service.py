@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.audiences import AudienceBatch
 from domain.contracts import EnrollCustomer, RunSnapshot
 from domain.customers import CustomerProfile, CustomerUpsert
 from domain.entry import correlation_key, decide_entry, workflow_id
@@ -27,10 +28,15 @@ from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
 from domain.runs import Enrollment, RunEnd, StepEvent
+from domain.segments import Segment
+from store.audience_runs import AudienceEntries, AudiencePage
 from store.errors import UnknownCustomer, UnknownJourney
 from store.journeys import JourneySummary, JourneyVersionRecord
 from store.store import Store
 from workflows.journey import JourneyWorkflow
+
+# Signal-with-starts in flight per audience page: the server, not the worker, is the limit.
+CONCURRENT_STARTS = 32
 
 
 class JourneyPaused(Exception):
@@ -180,15 +186,21 @@ class JourneyService:
         request_id: str | None = None,
     ) -> Delivery:
         """Put a customer into a journey by hand, as if its trigger had fired now."""
-        summary = self.store.journeys.get(journey_id)
-        if summary is None:
-            raise UnknownJourney(journey_id)
-        if summary.status != "active":
-            raise JourneyPaused(journey_id)
-        if not self.store.customers.exists(customer_id):
-            raise UnknownCustomer(customer_id)
-        record = self.store.journeys.get_version(journey_id)
-        assert record is not None
+
+        def check() -> JourneyVersionRecord:
+            summary = self.store.journeys.get(journey_id)
+            if summary is None:
+                raise UnknownJourney(journey_id)
+            if summary.status != "active":
+                raise JourneyPaused(journey_id)
+            if not self.store.customers.exists(customer_id):
+                raise UnknownCustomer(customer_id)
+            record = self.store.journeys.get_version(journey_id)
+            assert record is not None
+            return record
+
+        # Off the event loop: the worker that runs this also runs workflow tasks.
+        record = await asyncio.to_thread(check)
         journey = self._definition(record)
         event = CustomerEvent(
             event_id=enrollment_event_id(journey_id, customer_id, request_id),
@@ -199,6 +211,68 @@ class JourneyService:
         )
         await asyncio.to_thread(self.store.events.append, event, self.clock())
         return await self._enter(journey, record.version, event)
+
+    async def enroll_audience_page(
+        self,
+        journey_id: str,
+        segment: Segment,
+        as_of: date,
+        *,
+        run_key: str,
+        after: str | None,
+        limit: int,
+        properties: dict[str, Any] | None = None,
+        on_start: Callable[[str], None] = lambda _customer: None,
+    ) -> AudienceBatch:
+        """Enroll the next page of a segment: one transaction for the page, then its starts.
+
+        Members already in the journey (or kept out by its re-entry policy) are filtered by
+        the database and get no event and no signal. Runs an earlier attempt of the same run
+        key created are started again (signal-with-start is safe on a running run).
+        """
+
+        def enroll_page() -> tuple[JourneyDefinition, AudiencePage] | str:
+            summary = self.store.journeys.get(journey_id)
+            if summary is None or summary.status != "active":
+                return f"journey {'unknown' if summary is None else summary.status}"
+            record = self.store.journeys.get_version(journey_id)
+            assert record is not None
+            journey = self._definition(record)
+            if journey.trigger.correlate_on is not None:
+                return f"journey {journey_id!r} correlates on {journey.trigger.correlate_on!r}"
+            page = AudienceEntries(self.store.engine).enroll_page(
+                journey,
+                record.version,
+                segment,
+                as_of,
+                run_key=run_key,
+                after=after,
+                limit=limit,
+                now=self.clock(),
+                new_id=lambda: uuid.uuid4().hex,
+                properties=properties,
+            )
+            return journey, page
+
+        outcome = await asyncio.to_thread(enroll_page)
+        if isinstance(outcome, str):
+            return AudienceBatch(seen=0, last=None, stopped=outcome)
+        journey, page = outcome
+        gate = asyncio.Semaphore(CONCURRENT_STARTS)
+
+        async def start(run: Enrollment) -> None:
+            async with gate:
+                on_start(run.customer_id)
+                await self._start(journey, run, page.events[run.entry_id])
+
+        await asyncio.gather(*(start(run) for run in [*page.resumed, *page.entered]))
+        return AudienceBatch(
+            seen=page.seen,
+            last=page.last,
+            entered=len(page.entered),
+            resumed=len(page.resumed),
+            skipped=page.skipped,
+        )
 
     async def _enter(
         self, journey: JourneyDefinition, version: int, event: CustomerEvent
@@ -264,10 +338,12 @@ class JourneyService:
         self, journey: JourneyDefinition, run: Enrollment, event: CustomerEvent
     ) -> None:
         client = await self.client()
+        if (journey.id, run.version) not in self._definitions:
+            await asyncio.to_thread(self.journey, journey.id, run.version)
         await client.start_workflow(
             JourneyWorkflow.run,
             EnrollCustomer(
-                journey=self.journey(journey.id, run.version),
+                journey=self._definitions[(journey.id, run.version)],
                 version=run.version,
                 customer_id=run.customer_id,
                 entry_id=run.entry_id,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     FromClause,
+    Select,
     and_,
     exists,
     false,
@@ -98,12 +99,9 @@ class SegmentRepository:
     ) -> list[str]:
         """Up to `limit` member ids in id order, after `after_customer_id` (keyset paging)."""
         with reading(self._engine) as conn:
-            condition = self._condition(conn, segment, as_of)
-            query = select(customers.c.customer_id).select_from(_source()).where(condition)
-            if after_customer_id is not None:
-                query = query.where(customers.c.customer_id > after_customer_id)
-            query = query.order_by(customers.c.customer_id).limit(limit)
-            return list(conn.scalars(query))
+            return list(
+                conn.scalars(segment_page_query(conn, segment, as_of, limit, after_customer_id))
+            )
 
     def count(self, segment: Segment, as_of: date) -> int:
         with reading(self._engine) as conn:
@@ -144,11 +142,32 @@ class SegmentRepository:
         return sorted(members, key=lambda member: member.customer_id)
 
     def _condition(self, conn: Connection, segment: Segment, as_of: date) -> ColumnElement[bool]:
-        if segment.uses_projection():
-            built = built_as_of(conn)
-            if built != as_of and not (built is None and no_customers(conn)):
-                raise ProjectionOutOfDate(as_of, built)
-        return compile_condition(segment.where, as_of, conn.dialect.name)
+        return segment_condition(conn, segment, as_of)
+
+
+def segment_condition(conn: Connection, segment: Segment, as_of: date) -> ColumnElement[bool]:
+    """The segment's SQL condition; refuses a projection built for another date."""
+    if segment.uses_projection():
+        built = built_as_of(conn)
+        if built != as_of and not (built is None and no_customers(conn)):
+            raise ProjectionOutOfDate(as_of, built)
+    return compile_condition(segment.where, as_of, conn.dialect.name)
+
+
+def segment_page_query(
+    conn: Connection,
+    segment: Segment,
+    as_of: date,
+    limit: int,
+    after_customer_id: str | None,
+    *columns: ColumnElement[Any],
+) -> Select[Any]:
+    """Member ids in id order after `after_customer_id` (keyset paging), with `columns`."""
+    condition = segment_condition(conn, segment, as_of)
+    query = select(customers.c.customer_id, *columns).select_from(_source()).where(condition)
+    if after_customer_id is not None:
+        query = query.where(customers.c.customer_id > after_customer_id)
+    return query.order_by(customers.c.customer_id).limit(limit)
 
 
 def compile_condition(condition: Condition, as_of: date, dialect: str) -> ColumnElement[bool]:

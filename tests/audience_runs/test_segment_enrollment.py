@@ -48,19 +48,25 @@ steps:
 
 
 class FlakyEnroller:
-    """The real service's enrollment, failing once after `fail_after` calls (a crash)."""
+    """The real service's page enrollment; the `fail_after`th start fails once (a crash after
+    the page's transaction committed, with some of its runs started and some not)."""
 
     def __init__(self, service: JourneyService, fail_after: int | None) -> None:
         self.service = service
-        self.calls = 0
+        self.starts = 0
         self.fail_after = fail_after
 
-    async def enroll(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
-        if self.fail_after is not None and self.calls > self.fail_after:
-            self.fail_after = None
-            raise RuntimeError("worker lost mid-batch")
-        return await self.service.enroll(*args, **kwargs)
+    async def enroll_audience_page(self, *args: Any, **kwargs: Any) -> Any:
+        on_start = kwargs.pop("on_start")
+
+        def start(customer: str) -> None:
+            self.starts += 1
+            if self.fail_after is not None and self.starts > self.fail_after:
+                self.fail_after = None
+                raise RuntimeError("worker lost mid-batch")
+            on_start(customer)
+
+        return await self.service.enroll_audience_page(*args, on_start=start, **kwargs)
 
 
 @dataclass
