@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
+from aiosmtplib.email import flatten_message
 
-from activities.channels import PermanentDeliveryError, RenderedMessage
+from activities.channels import (
+    Commit,
+    PermanentDeliveryError,
+    RenderedMessage,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
 
 IDEMPOTENCY_HEADER = "X-Journeys-Idempotency-Key"
 
@@ -46,15 +54,65 @@ class SmtpEmailChannel:
         return email
 
     async def deliver(self, message: RenderedMessage) -> str:
+        return await self.deliver_committing(message, _no_commit)
+
+    async def deliver_committing(self, message: RenderedMessage, commit: Commit) -> str:
+        """Drive the SMTP dialogue step by step; `commit` runs right before DATA.
+
+        Up to RCPT nothing has been handed over, so any failure is a plain retry or refusal.
+        From DATA on, an explicit reply (4xx, 5xx) still means "not taken", but a timeout or a
+        dropped connection leaves the server's decision unknown: UncertainDeliveryError.
+        """
         email = self.build(message)
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host, port=self.port, timeout=self.timeout, start_tls=False
+        )
         try:
-            await aiosmtplib.send(
-                email, hostname=self.host, port=self.port, timeout=self.timeout, start_tls=False
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            raise PermanentDeliveryError(f"recipient refused: {exc}") from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600:
-                raise PermanentDeliveryError(f"SMTP {exc.code}: {exc.message}") from exc
-            raise
+            try:
+                await smtp.connect()
+                await smtp.ehlo()
+                options, cte = _mail_options(smtp, self.sender, message.recipient)
+                await smtp.mail(self.sender, options=options)
+                await smtp.rcpt(message.recipient)
+                content = flatten_message(email, utf8="SMTPUTF8" in options, cte_type=cte)
+            except aiosmtplib.SMTPResponseException as exc:
+                raise _refusal(exc, "before DATA") from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                raise TransientDeliveryError(f"SMTP failed before DATA: {exc!r}") from exc
+            await commit()
+            try:
+                await smtp.data(content)
+            except aiosmtplib.SMTPResponseException as exc:
+                raise _refusal(exc, "at DATA") from exc
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                raise UncertainDeliveryError(f"SMTP cut off during DATA: {exc!r}") from exc
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await smtp.quit()  # the message is taken; a failed goodbye changes nothing
+        finally:
+            smtp.close()
         return str(email["Message-ID"])
+
+
+def _mail_options(smtp: aiosmtplib.SMTP, *addresses: str) -> tuple[list[str], str]:
+    """MAIL FROM options and the transfer encoding the server's extensions allow."""
+    options: list[str] = []
+    if not "".join(addresses).isascii():
+        if not smtp.supports_extension("smtputf8"):
+            raise PermanentDeliveryError("a non-ASCII address, and the server lacks SMTPUTF8")
+        options.append("SMTPUTF8")
+    if smtp.supports_extension("8BITMIME"):
+        return [*options, "BODY=8BITMIME"], "8bit"
+    return options, "7bit"
+
+
+async def _no_commit() -> None:
+    return None
+
+
+def _refusal(exc: aiosmtplib.SMTPResponseException, stage: str) -> Exception:
+    """5xx is a refusal for good; 4xx (a full mailbox, greylisting) is worth retrying."""
+    what = "recipient refused" if isinstance(exc, aiosmtplib.SMTPRecipientRefused) else "SMTP"
+    text = f"{what} {stage}: {exc.code} {exc.message}"
+    if 500 <= exc.code < 600:
+        return PermanentDeliveryError(text)
+    return TransientDeliveryError(text)

@@ -20,7 +20,14 @@ from datetime import datetime, timedelta
 
 from temporalio import activity
 
-from activities.channels import Channel, PermanentDeliveryError, RenderedMessage
+from activities.channels import (
+    Channel,
+    CommittingChannel,
+    PermanentDeliveryError,
+    RenderedMessage,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
 from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
@@ -33,12 +40,23 @@ from store.send_ledger import SendDecision
 from store.store import Store
 
 HEARTBEAT_EVERY = 2.0
+CUT_OFF = (
+    "an earlier attempt stopped during the SMTP DATA exchange; the server may have the"
+    " message, so it is not sent again (receivers drop a copy by its Message-ID)"
+)
 CASE_HOLD = "open case"
 MAX_CASE_HOLD = timedelta(days=14)  # asked again then even if no case_resolved arrives
 # What each outbox status (or deferral) is called as a decision and as a customer event.
-DECISION_OF = {"sent": "sent", "skipped": "skipped", "failed": "failed", "deferred": "deferred"}
+DECISION_OF = {
+    "sent": "sent",
+    "uncertain": "uncertain",
+    "skipped": "skipped",
+    "failed": "failed",
+    "deferred": "deferred",
+}
 EVENT_OF = {
     "sent": "message_sent",
+    "uncertain": "message_uncertain",
     "skipped": "message_suppressed",
     "suppressed": "message_suppressed",
     "failed": "message_failed",
@@ -67,6 +85,8 @@ class MessagingActivities:
         """Send at most once per idempotency key; a retry returns the first outcome."""
         outbox = self.store.outbox
         stored = await asyncio.to_thread(outbox.get, request.idempotency_key)
+        if stored is not None and stored.status == "sending":
+            return await self._unconfirmed(request, stored, CUT_OFF)
         if stored is not None and stored.status != "pending":
             return self._outcome(stored, duplicate=True)
         if stored is None:
@@ -223,11 +243,31 @@ class MessagingActivities:
                 else None
             ),
         )
+        key = message.idempotency_key
+        committed = False
+
+        async def commit() -> None:
+            # Committed before the content leaves: from here a retry must not send again.
+            nonlocal committed
+            if await asyncio.to_thread(outbox.transition, key, "pending", "sending") is None:
+                raise TransientDeliveryError(f"another attempt is delivering {key}")
+            committed = True
+
+        outbox = self.store.outbox
         try:
             async with _heartbeating():
-                provider_id = await channel.deliver(rendered)
+                if isinstance(channel, CommittingChannel):
+                    provider_id = await channel.deliver_committing(rendered, commit)
+                else:
+                    provider_id = await channel.deliver(rendered)
         except PermanentDeliveryError as exc:
             return await self._finish(request, message, "failed", str(exc))
+        except UncertainDeliveryError as exc:
+            return await self._unconfirmed(request, message, str(exc))
+        except TransientDeliveryError:
+            if committed:  # the server answered "not now" to DATA: it has nothing, so retry
+                await asyncio.to_thread(outbox.transition, key, "sending", "pending")
+            raise
         activity.logger.info("message sent", extra={"key": message.idempotency_key})
         return await self._finish(request, message, "sent", "", provider_id)
 
@@ -251,6 +291,25 @@ class MessagingActivities:
             await asyncio.to_thread(self.store.ledger.release, message.idempotency_key)
         await asyncio.to_thread(self._decided, request, status, detail)
         return self._outcome(marked)
+
+    async def _unconfirmed(
+        self, request: SendMessage, message: OutboxMessage, why: str
+    ) -> MessageOutcome:
+        """The provider may have the message: record that, never send it again.
+
+        The journey goes on as if it was sent (the customer most likely has it); the outbox,
+        the decision and the `message_uncertain` event say it is unconfirmed and why.
+        """
+        key = message.idempotency_key
+        moved = await asyncio.to_thread(
+            self.store.outbox.transition, key, "sending", "uncertain", detail=why[:500]
+        )
+        if moved is None:  # another attempt settled it first
+            settled = await asyncio.to_thread(self.store.outbox.get, key)
+            return self._outcome(settled or message, duplicate=True)
+        activity.logger.warning("message outcome uncertain", extra={"key": key, "why": why})
+        await asyncio.to_thread(self._decided, request, "uncertain", why)
+        return self._outcome(moved)
 
     # --- the record ------------------------------------------------------------------------
 
@@ -301,10 +360,13 @@ class MessagingActivities:
 
     @staticmethod
     def _outcome(message: OutboxMessage, *, duplicate: bool = False) -> MessageOutcome:
+        status, detail = message.status, message.detail
+        if status == "uncertain":  # the journey treats it as sent; the detail says otherwise
+            status, detail = "sent", f"unconfirmed: {detail}"
         return MessageOutcome(
             idempotency_key=message.idempotency_key,
-            status=message.status,
-            detail=message.detail,
+            status=status,
+            detail=detail,
             recipient=message.recipient,
             duplicate=duplicate,
         )

@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from domain.customers import CustomerProfile
 
 Channel = Literal["email", "sms", "webhook"]
-MessageStatus = Literal["pending", "sent", "skipped", "failed", "deferred"]
+# `sending`: the content is being handed to a provider that has no idempotency key (SMTP DATA);
+# a retry that finds it so cannot know whether the provider took it and records `uncertain`.
+MessageStatus = Literal["pending", "sending", "sent", "uncertain", "skipped", "failed", "deferred"]
 
 
 class OutboxMessage(BaseModel):

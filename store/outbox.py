@@ -73,6 +73,31 @@ class Outbox:
                 raise UnknownMessage(idempotency_key)
             return _message(row)
 
+    def transition(
+        self,
+        idempotency_key: str,
+        expected: str,
+        status: str,
+        *,
+        detail: str = "",
+        sent_at: datetime | None = None,
+    ) -> OutboxMessage | None:
+        """Move the row from `expected` to `status` in one committed statement.
+
+        None when the row is not in `expected` (another attempt moved it first), so two
+        attempts can never both believe they own the next step.
+        """
+        if status not in _STATUSES:
+            raise ValueError(f"status {status!r} is not one of {sorted(_STATUSES)}")
+        with writing(self._engine) as conn:
+            row = conn.execute(
+                update(outbox)
+                .where(outbox.c.idempotency_key == idempotency_key, outbox.c.status == expected)
+                .values(status=status, detail=detail, sent_at=sent_at)
+                .returning(*outbox.c)
+            ).first()
+            return None if row is None else _message(row)
+
     def get(self, idempotency_key: str) -> OutboxMessage | None:
         with reading(self._engine) as conn:
             row = conn.execute(

@@ -21,7 +21,7 @@ from domain.send_policy import FrequencyCap
 from store.db import insert_ignoring, reading, writing
 from store.schema import send_claims, send_decisions
 
-Decision = str  # sent | deferred | skipped | suppressed | failed
+Decision = str  # sent | uncertain | deferred | skipped | suppressed | failed
 
 
 class CapCheck(BaseModel):

@@ -2,14 +2,19 @@
 
 Each accepted message is written to `<directory>/<n>-<message-id>.eml` and kept in memory, so
 the CLI, tests and benchmarks can read what was "sent" without a real mail relay.
+
+For failure tests it can be told, like the provider sink, to answer the next commands at a
+stage (`RCPT` or `DATA`) with an error code, to stall before answering a stage, or to keep a
+message it received and hold back the final reply to DATA (`hold`, until `release`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -34,7 +39,7 @@ class CapturedMail:
 
     @property
     def idempotency_key(self) -> str:
-        return str(self.message[IDEMPOTENCY_HEADER] or "")
+        return str(self.message[IDEMPOTENCY_HEADER] or "").strip()  # a long header is folded
 
     def text(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))
@@ -47,15 +52,65 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class Faults:
+    """What the capture does wrong, on purpose; changed from any thread."""
+
+    fail_stage: str = ""
+    fail_reply: str = ""
+    fail_times: int = 0
+    stall_stage: str = ""
+    stall_seconds: float = 0.0
+    stall_times: int = 0
+    hold_seconds: float = 0.0
+    released: threading.Event = field(default_factory=threading.Event)
+    commands: dict[str, int] = field(default_factory=dict)
+
+    def injected(self, stage: str) -> str | None:
+        if self.fail_times > 0 and self.fail_stage == stage:
+            self.fail_times -= 1
+            return self.fail_reply
+        return None
+
+
 class _Handler:
     def __init__(self, capture: MailCapture) -> None:
         self._capture = capture
 
+    async def _stall(self, stage: str) -> None:
+        faults = self._capture.faults
+        faults.commands[stage] = faults.commands.get(stage, 0) + 1
+        if faults.stall_stage == stage and faults.stall_times > 0:
+            faults.stall_times -= 1
+            await asyncio.sleep(faults.stall_seconds)
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        await self._stall("RCPT")
+        refused = self._capture.faults.injected("RCPT")
+        if refused:
+            return refused
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        faults = self._capture.faults
+        await self._stall("DATA")
+        refused = faults.injected("DATA")
+        if refused:
+            return refused
         content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode()
         self._capture._keep(str(envelope.mail_from), tuple(envelope.rcpt_tos), content)
+        if faults.hold_seconds:  # taken, but the reply is late (or never comes)
+            await asyncio.to_thread(faults.released.wait, faults.hold_seconds)
         return "250 Message accepted for delivery"
 
 
@@ -69,6 +124,33 @@ class MailCapture:
         self._lock = threading.Lock()
         self._mails: list[CapturedMail] = []
         self._controller: Controller | None = None
+        self.faults = Faults()
+
+    def fail(self, stage: str, reply: str, times: int = 1) -> None:
+        """Answer the next `times` commands of `stage` (RCPT, DATA) with `reply` ("451 ...")."""
+        if stage not in ("RCPT", "DATA"):
+            raise ValueError(f"stage {stage!r} is not RCPT or DATA")
+        self.faults.fail_stage, self.faults.fail_reply = stage, reply
+        self.faults.fail_times = times
+
+    def stall(self, stage: str, seconds: float, times: int = 1) -> None:
+        """Wait `seconds` before answering each of the next `times` commands of `stage`."""
+        self.faults.stall_stage, self.faults.stall_seconds = stage, seconds
+        self.faults.stall_times = times
+
+    def hold(self, seconds: float) -> None:
+        """Keep each message at the end of DATA but hold the reply for `seconds`."""
+        self.faults.released.clear()
+        self.faults.hold_seconds = seconds
+
+    def release(self) -> None:
+        """End every hold at once and stop holding."""
+        self.faults.hold_seconds = 0.0
+        self.faults.released.set()
+
+    def commands(self, stage: str) -> int:
+        """How many `stage` commands arrived (refused ones too)."""
+        return self.faults.commands.get(stage, 0)
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

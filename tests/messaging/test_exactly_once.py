@@ -1,9 +1,11 @@
 """Exactly-once effect: a real worker process killed mid-send, and a provider that fails.
 
-The kill test runs the product as deployed: the Temporal dev server, `journeys worker` as a
-separate process, the SQLite store and the SMS provider over HTTP. The provider accepts the
-message and holds its answer; the worker is killed with SIGKILL before it hears back; a second
-worker retries the send under the same idempotency key; the customer gets one message.
+The kill tests run the product as deployed: the Temporal dev server, `journeys worker` as a
+separate process, the SQLite store, the SMS provider over HTTP and the SMTP capture. The
+provider accepts the message and holds its answer; the worker is killed with SIGKILL before it
+hears back; a second worker retries the send under the same idempotency key; the customer gets
+one message. SMS relies on the provider honouring the key; email, which has none, on the
+outbox row being `sending` from DATA on, so the retry records the outcome as uncertain.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from entrypoints.api import running
 from entrypoints.service import JourneyService
 from store.store import Store
 from workers.dev_server import DevServer
-from workers.mail_capture import free_port
+from workers.mail_capture import MailCapture, free_port
 from workers.provider_sink import SinkState, provider_sink
 from workers.worker import activities_for, build_worker
 
@@ -47,6 +49,20 @@ templates:
   receipt: {text: "Thanks for your order"}
 steps:
   - {id: receipt, send: {channel: sms, template: receipt}}
+  - {id: mark, update: {add_tags: [receipt_done]}}
+"""
+)
+
+MAIL_RECEIPT = load_journey_text(
+    """
+id: mail_receipt
+name: Receipt by email
+category: transactional
+trigger: {event: order_paid}
+templates:
+  receipt: {subject: "Your receipt", text: "Thanks for your order"}
+steps:
+  - {id: receipt, send: {channel: email, template: receipt}}
   - {id: mark, update: {add_tags: [receipt_done]}}
 """
 )
@@ -69,6 +85,7 @@ class Deployment:
     sink: SinkState
     sink_url: str
     queue: str
+    capture: MailCapture
 
     def worker(self) -> subprocess.Popen[bytes]:
         policy = self.tmp / "policy.yaml"
@@ -80,6 +97,8 @@ class Deployment:
             "JOURNEYS_DATABASE_URL": f"sqlite:///{self.tmp}/store.db",
             "JOURNEYS_DATA_DIR": str(self.tmp / "data"),
             "JOURNEYS_SMS_URL": f"{self.sink_url}/sms",
+            "JOURNEYS_SMTP_HOST": self.capture.host,
+            "JOURNEYS_SMTP_PORT": str(self.capture.port),
             "JOURNEYS_POLICY_FILE": str(policy),
         }
         log = (self.tmp / "worker.log").open("ab")
@@ -98,6 +117,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     await server.start(tmp_path / "temporal.log")
     store = Store.open(f"sqlite:///{tmp_path}/store.db")
     app = provider_sink()
+    capture = MailCapture(tmp_path / "mail")
+    capture.start()
     try:
         client = await Client.connect(server.address, data_converter=pydantic_data_converter)
 
@@ -107,9 +128,12 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         queue = f"exactly-once-{uuid.uuid4().hex[:6]}"
         service = JourneyService(store, connect, queue)
         service.publish_definition(RECEIPT)
+        service.publish_definition(MAIL_RECEIPT)
         async with running(app) as url:
-            yield Deployment(tmp_path, server, store, service, app.state.sink, url, queue)
+            yield Deployment(tmp_path, server, store, service, app.state.sink, url, queue, capture)
     finally:
+        capture.release()
+        capture.stop()
         store.close()
         server.stop()
 
@@ -146,6 +170,48 @@ async def test_a_worker_killed_mid_send_does_not_send_twice(deployment: Deployme
     assert accepted["key"] == message.idempotency_key
     profile = d.store.customers.get("ada")
     assert profile is not None and "receipt_done" in profile.tags
+
+
+async def test_a_worker_killed_during_smtp_data_does_not_email_twice(
+    deployment: Deployment,
+) -> None:
+    d = deployment
+    d.store.customers.upsert(
+        CustomerUpsert(customer_id="eve", email="eve@example.com"), datetime.now(UTC)
+    )
+    d.capture.hold(600)  # the capture takes the whole message and keeps its reply to DATA back
+    first = d.worker()
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await d.service.enroll("mail_receipt", "eve")
+        await eventually(lambda: d.capture.count() >= 1, "the capture to receive the email")
+        [sending] = d.store.outbox.for_customer("eve")
+        assert sending.status == "sending", "the row is committed as sending before DATA"
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        d.capture.release()
+        second = d.worker()
+
+        def completed() -> bool:
+            return [run.status for run in d.store.runs.for_customer("eve")] == ["completed"]
+
+        await eventually(completed, "the run to complete on the second worker")
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+    assert d.capture.commands("DATA") == 1, "the second worker sent the email again"
+    [received] = d.capture.to("eve@example.com")
+    [message] = d.store.outbox.for_customer("eve")
+    assert received.idempotency_key == message.idempotency_key
+    assert message.status == "uncertain" and "SMTP DATA" in message.detail
+    kinds = [e.type for e in d.store.events.for_customer("eve") if e.type.startswith("message_")]
+    assert kinds == ["message_uncertain"]
+    [decision] = d.store.ledger.decisions(customer_id="eve")
+    assert decision.decision == "uncertain" and "not sent again" in decision.reason
+    profile = d.store.customers.get("eve")
+    assert profile is not None and "receipt_done" in profile.tags, "the journey went on"
 
 
 @dataclass
