@@ -116,7 +116,7 @@ async def answered_surveys(
         stack.store.surveys.create(
             CreateSurvey(
                 survey_id=survey_id,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 customer_id=customer,
                 journey_id=journey_id,
                 workflow_id=f"wf-{survey_id}",
