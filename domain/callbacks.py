@@ -123,7 +123,7 @@ class Completion(BaseModel):
 
 def follow_up_id(task: CallbackTask) -> str:
     """The id of the task that follows `task` when the customer asked to be called later."""
-    root, sep, count = task.task_id.rpartition("~")
+    root, sep, count = task.task_id.rpartition(".")
     if sep and count.isdigit():
-        return f"{root}~{int(count) + 1}"
-    return f"{task.task_id}~1"
+        return f"{root}.{int(count) + 1}"
+    return f"{task.task_id}.1"
