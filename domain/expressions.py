@@ -39,21 +39,32 @@ def _compiled_condition(source: str) -> Any:
     return _lenient.compile_expression(source, undefined_to_none=True)
 
 
+def describe(exc: BaseException) -> str:
+    """Why an expression failed, in words: Jinja's own message, else the error's kind too."""
+    if isinstance(exc, (TemplateSyntaxError, SecurityError, UndefinedError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def evaluate_condition(source: str, context: dict[str, Any]) -> bool:
     """True when the condition holds; a missing value compares as None (so `x <= 2` is an error)."""
     try:
         return bool(_compiled_condition(source)(**context))
-    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError) as exc:
-        raise ExpressionError(f"condition {source!r} failed: {exc}") from exc
+    except Exception as exc:  # the sandbox lets arithmetic and range errors escape as they are
+        raise ExpressionError(f"condition {source!r} failed: {describe(exc)}") from exc
 
 
 def render(source: str, context: dict[str, Any], *, html: bool = False) -> str:
-    """Render a template strictly: a missing variable is an error, never an empty string."""
+    """Render a template strictly: a missing variable is an error, never an empty string.
+
+    Any failure of the template itself (`{{ 1/0 }}`, `{{ range(10**9)|list }}`, which the
+    sandbox refuses with OverflowError) becomes ExpressionError, so callers see one kind.
+    """
     env = _strict_html if html else _strict
     try:
         return env.from_string(source).render(**context)
-    except (TemplateSyntaxError, SecurityError, UndefinedError, TypeError, ValueError) as exc:
-        raise ExpressionError(f"template {source[:60]!r} failed: {exc}") from exc
+    except Exception as exc:
+        raise ExpressionError(f"template {source[:60]!r} failed: {describe(exc)}") from exc
 
 
 def render_value(value: Any, context: dict[str, Any]) -> Any:

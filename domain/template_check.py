@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
-from domain.expressions import ExpressionError
+from domain.expressions import ExpressionError, describe
 from domain.journey import (
     CallbackStep,
     HoldoutStep,
@@ -80,18 +80,36 @@ def _sample_output(step: Step) -> dict[str, Any]:
     return {}
 
 
+def _users(journey: JourneyDefinition) -> dict[str, list[str]]:
+    """Which steps send each template (send and survey steps)."""
+    users: dict[str, list[str]] = {}
+    for step in journey.steps:
+        match step:
+            case SendStep():
+                users.setdefault(step.send.template, []).append(step.id)
+            case SurveyStep():
+                users.setdefault(step.survey.template, []).append(step.id)
+    return users
+
+
 def render_problems(journey: JourneyDefinition) -> Iterator[Problem]:
     context = sample_context(journey)
+    users = _users(journey)
     for name, template in journey.templates.items():
         variants: list[tuple[str, TemplateVariant]] = [("", template)]
         variants += [(f".locales.{locale}", v) for locale, v in template.locales.items()]
+        steps = ", ".join(repr(step) for step in users.get(name, []))
+        used_by = f" (sent by step {steps})" if steps else ""
         for where, variant in variants:
             try:
                 render_template(variant, context)
             except ExpressionError as exc:
-                reason = str(exc.__cause__ or exc)
+                reason = describe(exc.__cause__) if exc.__cause__ else str(exc)
                 locale = where.removeprefix(".locales.") or "default"
                 yield Problem(
                     field=f"templates.{name}{where}",
-                    message=f"does not render for a sample customer ({locale} locale): {reason}",
+                    message=(
+                        f"does not render for a sample customer ({locale} locale): "
+                        f"{reason}{used_by}"
+                    ),
                 )

@@ -48,18 +48,25 @@ class Mail:
     capture: MailCapture
     queue: str
 
-    async def run(self, customer_id: str = "ada", *, timeout: float = 30.0) -> OutboxMessage:
-        """Run the receipt journey to its end; the customer's one outbox row."""
+    async def run(
+        self,
+        customer_id: str = "ada",
+        *,
+        timeout: float = 30.0,
+        journey: str = "mail_receipt",
+        **fields: Any,
+    ) -> OutboxMessage:
+        """Run a journey to its end; the customer's one outbox row."""
+        fields.setdefault("email", f"{customer_id}@example.com")
         self.store.customers.upsert(
-            CustomerUpsert(customer_id=customer_id, email=f"{customer_id}@example.com"),
-            datetime.now(UTC),
+            CustomerUpsert(customer_id=customer_id, **fields), datetime.now(UTC)
         )
         channel = SmtpEmailChannel(
             self.capture.host, self.capture.port, "shop@example.com", timeout=timeout
         )
         activities = activities_for(self.store, {"email": channel})
         async with build_worker(self.env.client, self.queue, activities):
-            delivery = await self.service.enroll("mail_receipt", customer_id)
+            delivery = await self.service.enroll(journey, customer_id)
             assert delivery.workflow_id is not None
             await self.env.client.get_workflow_handle(delivery.workflow_id).result()
         [run] = self.store.runs.for_customer(customer_id)
