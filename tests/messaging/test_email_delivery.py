@@ -20,6 +20,7 @@ from activities.email_channel import SmtpEmailChannel
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.messages import OutboxMessage
+from domain.unsubscribe import UnsubscribeLinks
 from entrypoints.service import JourneyService
 from store.store import Store
 from workers.mail_capture import MailCapture
@@ -54,6 +55,7 @@ class Mail:
         *,
         timeout: float = 30.0,
         journey: str = "mail_receipt",
+        links: UnsubscribeLinks | None = None,
         **fields: Any,
     ) -> OutboxMessage:
         """Run a journey to its end; the customer's one outbox row."""
@@ -64,7 +66,7 @@ class Mail:
         channel = SmtpEmailChannel(
             self.capture.host, self.capture.port, "shop@example.com", timeout=timeout
         )
-        activities = activities_for(self.store, {"email": channel})
+        activities = activities_for(self.store, {"email": channel}, links=links)
         async with build_worker(self.env.client, self.queue, activities):
             delivery = await self.service.enroll(journey, customer_id)
             assert delivery.workflow_id is not None
