@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from domain.events import CustomerEvent
@@ -150,3 +151,72 @@ async def test_a_refund_or_delivery_of_another_order_does_not_touch_this_run(
     assert services.sent_steps(buyer.customer_id) == ["thanks", "review_request", "ask_csat"]
     [review] = [m for m in services.sent_to(buyer.customer_id) if m.step_id == "review_request"]
     assert review.requested_at > delivered_at + timedelta(days=3) - timedelta(minutes=1)
+
+
+async def answer_csat(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    services: FakeServices,
+    customer_id: str,
+    order_id: str,
+    score: int,
+) -> JourneyHandle:
+    """A delivered order whose CSAT survey (asked about a week later) is answered `score`."""
+    handle, _ = await start_order(env, task_queue, customer_id, order_id)
+    await env.sleep(timedelta(days=1))
+    await signal_at(env, handle, customer_id, "order_delivered", order_id)
+    await env.sleep(timedelta(days=6))
+    [survey] = [s for s in services.surveys if s.customer_id == customer_id]
+    assert (survey.kind, survey.step_id) == ("csat", "ask_csat")
+    at = await env.get_current_time()
+    answer = customer_event(
+        customer_id, "survey_answered", at, survey_id=survey.survey_id, score=score
+    )
+    await handle.signal("customer_event", answer)
+    await env.sleep(timedelta(minutes=5))
+    return handle
+
+
+@pytest.mark.parametrize("score", [1, 2])
+async def test_a_csat_of_one_or_two_books_a_service_recovery_callback(
+    time_skipping_env: WorkflowEnvironment, score: int
+) -> None:
+    env, services = time_skipping_env, FakeServices()
+    buyer = services.customer("unhappy", timezone=TOKYO)
+    async with journey_worker(env, services) as task_queue:
+        handle = await answer_csat(env, task_queue, services, buyer.customer_id, "o-600", score)
+        [task] = services.callbacks
+        assert (task.queue, task.reason) == ("service_recovery", "CSAT 1-2 after an order")
+        assert (task.customer_id, task.step_id) == (buyer.customer_id, "book_callback")
+        assert task.context["steps"]["ask_csat"]["score"] == score  # type: ignore[index]
+        assert close_to(task.due_at, task.created_at + timedelta(days=1))
+        at = await env.get_current_time()
+        done = customer_event(
+            buyer.customer_id, "callback_completed", at, task_id=task.task_id, outcome="reached"
+        )
+        await handle.signal("customer_event", done)
+        outcome = await handle.result()
+        status = await handle.query(JourneyWorkflow.status)
+
+    assert (outcome.status, outcome.reason) == ("completed", "unhappy customer called back")
+    assert status.outputs["book_callback"]["outcome"] == "reached"
+    assert services.closed == []  # the task was done, nothing to close
+
+
+@pytest.mark.parametrize("score", [3, 5])
+async def test_a_csat_of_three_or_more_ends_without_a_callback(
+    time_skipping_env: WorkflowEnvironment, score: int
+) -> None:
+    env, services = time_skipping_env, FakeServices()
+    buyer = services.customer("happy", timezone=TOKYO)
+    async with journey_worker(env, services) as task_queue:
+        handle = await answer_csat(env, task_queue, services, buyer.customer_id, "o-700", score)
+        outcome = await handle.result()
+        status = await handle.query(JourneyWorkflow.status)
+
+    assert (outcome.status, outcome.reason) == ("completed", "delivered and review requested")
+    assert services.callbacks == []
+    assert status.outputs["ask_csat"]["score"] == score
+    route = [e for e in services.steps if e.step_id == "by_satisfaction"]
+    assert route[-1].detail == "else -> done"
+    assert services.sent_steps(buyer.customer_id) == ["thanks", "review_request", "ask_csat"]
