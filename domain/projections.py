@@ -34,7 +34,9 @@ The rules, in one place (constants below):
 * **Churn risk** (not for prospects or churned customers), one reason each:
   * `overdue`: two or more orders and the days since the last exceed
     max(2 x usual interval, 30 days).
-  * `complaints_up`: more `complaint_opened` events in the last 90 days than in the 90 before.
+  * `complaints_up`: more complaints in the last 90 days than in the 90 before: a support case
+    opened (`case_opened`, workflows/case.py) or a message reported as spam
+    (`message_complained`); `complaint_opened` (events imported from elsewhere) counts too.
   * `engagement_down`: at least 2 `message_opened`/`message_clicked` events in the 90 days
     before the last 90, and at most half as many in the last 90.
 """
@@ -52,7 +54,7 @@ from pydantic import BaseModel, ConfigDict
 from domain.events import CustomerEvent
 
 ORDER_EVENT = "order_completed"
-COMPLAINT_EVENTS = ("complaint_opened",)
+COMPLAINT_EVENTS = ("case_opened", "message_complained", "complaint_opened")
 ENGAGEMENT_EVENTS = ("message_opened", "message_clicked")
 SIGNAL_EVENTS = (*COMPLAINT_EVENTS, *ENGAGEMENT_EVENTS)
 

@@ -9,7 +9,7 @@ A segment file (YAML) holds a list of segments::
           all:
             - {field: stage, in: [at_risk, lapsed]}
             - {field: order_count, gte: 2}
-            - not: {event: complaint_opened, within: 30d}
+            - not: {event: case_opened, within: 30d}
 
 A condition is one of
 

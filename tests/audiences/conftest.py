@@ -70,8 +70,9 @@ def small_base() -> Log:
     log.orders("lapsed-1", [250], 500)
     log.orders("churned-1", [500, 450], 10)
     log.orders("back-1", [400, 390, 30], 100)
-    for days in (40, 5):
-        log.add("active-1", "complaint_opened", days_ago(days))
+    # The complaints the product records: a support case, a message reported as spam.
+    log.add("active-1", "case_opened", days_ago(40))
+    log.add("active-1", "message_complained", days_ago(5))
     for days in (170, 150, 120, 100):
         log.add("active-1", "message_opened", days_ago(days))
     log.add("active-1", "message_clicked", days_ago(60))

@@ -216,3 +216,21 @@ def test_runs_see_the_projection_on_the_profile(store: Store) -> None:
     lapsed = profiles.load_profile(LoadProfile(customer_id="lapsed-1")).profile
     assert lapsed is not None
     assert not evaluate_condition(vip, {"profile": lapsed.template_context()})
+
+
+@pytest.mark.parametrize("complaint", ["case_opened", "message_complained", "complaint_opened"])
+def test_a_complaint_the_product_records_raises_churn_risk_in_the_store(
+    store: Store, complaint: str
+) -> None:
+    from domain.customers import CustomerUpsert
+    from tests.audiences.conftest import Log
+
+    store.customers.upsert(CustomerUpsert(customer_id="c"), NOW)
+    log = Log()
+    log.orders("c", [60, 30, 20], 40)
+    log.add("c", complaint, days_ago(3))
+    store.events.append_many(log.events, NOW)
+    store.projections.rebuild(AS_OF)
+    row = store.projections.get("c")
+    assert row is not None and row.stage == "active"
+    assert [reason.code for reason in row.churn_reasons] == ["complaints_up"]

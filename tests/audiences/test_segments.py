@@ -123,7 +123,7 @@ def test_yaml_spellings_of_operators_and_counts() -> None:
                   all:
                     - {field: order_count, ">=": 2, "<": 10}
                     - {event: order_completed, within: 1w, count: "> 1"}
-                    - {event: complaint_opened, count: 0}
+                    - {event: case_opened, count: 0}
             """
         )
     )
@@ -188,7 +188,8 @@ CASES: list[tuple[Any, list[str]]] = [
     ({"event": "order_completed", "within": "31d"}, ["active-1", "back-1", "new-1"]),
     ({"event": "order_completed", "count": 0}, ["prospect-1"]),
     ({"event": "order_completed", "count": ">= 4"}, ["active-1", "risk-1"]),
-    ({"event": "complaint_opened", "within": "90d", "count": "== 2"}, ["active-1"]),
+    ({"event": "case_opened", "within": "90d", "count": "== 1"}, ["active-1"]),
+    ({"event": "message_complained", "within": "30d"}, ["active-1"]),
     (
         {"any": [{"field": "stage", "eq": "new"}, {"event": "lead_created"}]},
         ["new-1", "prospect-1"],
