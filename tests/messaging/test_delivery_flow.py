@@ -187,3 +187,91 @@ def test_the_funnel_counts_deferrals_with_the_message_outcomes(tmp_path: Path) -
     finally:
         store.close()
     assert counts == {("first", "deferred"): 2}
+
+
+async def test_a_journeys_quiet_hours_replace_a_non_empty_workspace_default(setup: Setup) -> None:
+    env = setup.env
+    started = await env.get_current_time()
+    now_utc = started.astimezone(UTC)
+    # The workspace holds SMS now; the journey's own window (later today) replaces it.
+    workspace = SendPolicy.model_validate(
+        {
+            "quiet_hours": [
+                {
+                    "channels": ["sms"],
+                    "start": (now_utc - timedelta(hours=1)).strftime("%H:%M"),
+                    "end": (now_utc + timedelta(hours=3)).strftime("%H:%M"),
+                }
+            ]
+        }
+    )
+    own_start = (now_utc + timedelta(hours=5)).strftime("%H:%M")
+    own_end = (now_utc + timedelta(hours=6)).strftime("%H:%M")
+    setup.service.publish_definition(
+        load_journey_text(
+            promo_journey(f'[{{channels: [sms], start: "{own_start}", end: "{own_end}"}}]')
+        )
+    )
+    setup.store.customers.upsert(
+        CustomerUpsert(customer_id="cy", phone="+4915112345670", timezone="UTC"), started
+    )
+    channels = {"sms": HttpChannel("sms", f"{setup.sink_url}/sms")}
+    activities = activities_for(setup.store, channels, server_clock, policy=workspace)
+    async with build_worker(env.client, setup.queue, activities):
+        await setup.service.enroll("promo", "cy")
+        await env.sleep(timedelta(hours=2))
+    decisions = [(d.step_id, d.decision) for d in setup.store.ledger.decisions(customer_id="cy")]
+    assert list(reversed(decisions)) == [("first", "sent"), ("second", "sent")]
+    first = next(m for m in setup.store.outbox.for_customer("cy") if m.step_id == "first")
+    assert first.sent_at is not None and first.sent_at - now_utc < timedelta(minutes=5)
+
+
+def next_dst_change(after: datetime) -> tuple[str, datetime]:
+    """The zone (of a few with daylight saving) whose next offset change comes first, and the
+    hour just after it."""
+    found: list[tuple[datetime, str]] = []
+    for name in ("Europe/Berlin", "America/New_York", "Australia/Sydney", "America/Santiago"):
+        zone = ZoneInfo(name)
+        hour = after.replace(minute=0, second=0, microsecond=0)
+        offset = hour.astimezone(zone).utcoffset()
+        for _ in range(24 * 370):
+            hour += timedelta(hours=1)
+            if hour.astimezone(zone).utcoffset() != offset:
+                found.append((hour, name))
+                break
+    changed_at, name = min(found)
+    return name, changed_at
+
+
+async def test_a_deferral_across_a_daylight_saving_change_ends_at_the_local_hour(
+    setup: Setup,
+) -> None:
+    env = setup.env
+    name, changed_at = next_dst_change((await env.get_current_time()).astimezone(UTC))
+    zone = ZoneInfo(name)
+    evening = changed_at - timedelta(hours=7)  # the evening before the night of the change
+    await env.sleep(evening - (await env.get_current_time()))
+    started = await env.get_current_time()
+    start = (started.astimezone(zone) - timedelta(hours=1)).strftime("%H:%M")
+    setup.service.publish_definition(
+        load_journey_text(promo_journey(f'[{{channels: [sms], start: "{start}", end: "09:00"}}]'))
+    )
+    setup.store.customers.upsert(
+        CustomerUpsert(customer_id="dee", phone="+4915112345671", timezone=name), started
+    )
+    channels = {"sms": HttpChannel("sms", f"{setup.sink_url}/sms")}
+    activities = activities_for(setup.store, channels, server_clock, policy=SendPolicy())
+    async with build_worker(env.client, setup.queue, activities):
+        await setup.service.enroll("promo", "dee")
+        await env.sleep(timedelta(days=1))
+    # Changes happen in the small hours, so 09:00 on the day of the change is the window's end.
+    day = changed_at.astimezone(zone).date()
+    nine = datetime(day.year, day.month, day.day, 9, 0, tzinfo=zone)
+    assert started < changed_at < nine
+    assert nine.utcoffset() != started.astimezone(zone).utcoffset(), "the offset changed"
+    [deferred] = setup.store.ledger.decisions(customer_id="dee", decision="deferred")
+    assert deferred.until == nine.astimezone(UTC), (name, deferred.until, nine)
+    first = next(m for m in setup.store.outbox.for_customer("dee") if m.step_id == "first")
+    assert first.status == "sent" and first.sent_at is not None
+    assert timedelta(0) <= first.sent_at - nine.astimezone(UTC) < timedelta(minutes=5)
+    assert first.sent_at.astimezone(zone).strftime("%H:%M") == "09:00"
