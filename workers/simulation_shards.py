@@ -1,8 +1,8 @@
 """Run one simulation as several processes, each with its own time-skipping server and a slice
 of the cohort, and add up their counts. Customers do not interact (caps and quiet hours are
-per customer), so slicing the cohort changes nothing but the random draws; the same seed and
-number of processes give the same result. It uses every core: one worker process alone keeps
-about one core busy."""
+per customer) and the behaviour model's choices depend on the seed, the customer and the day
+alone, so any number of processes gives the same result as one. It uses every core: one worker
+process alone keeps about one core busy."""
 
 from __future__ import annotations
 
@@ -30,9 +30,8 @@ def _shard(
     policy: SendPolicy | None,
     ticks: Any,
 ) -> SimulationResult:
-    seeded = behaviour.model_copy(update={"seed": behaviour.seed * 1_000 + index})
     return asyncio.run(
-        simulate(journey, profiles, days, seeded, lambda day: ticks.put((index, day)), policy)
+        simulate(journey, profiles, days, behaviour, lambda day: ticks.put((index, day)), policy)
     )
 
 

@@ -46,18 +46,23 @@ from domain.contracts import (
     ProfileSnapshot,
     Recorded,
     RecordSteps,
+    RunSnapshot,
     SendMessage,
     UpdateProfile,
 )
 from domain.customers import CustomerProfile
 from domain.entry import correlation_key, workflow_id
 from domain.events import CustomerEvent
-from domain.journey import JourneyDefinition
+from domain.journey import CallbackStep, JourneyDefinition, SurveyStep
+from domain.runs import RunEnd
 from domain.send_policy import SendPolicy, quiet_until
-from domain.simulation import Behaviour, Model
+from domain.simulation import Behaviour, Model, listened_events
 from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyLink
 from workers.binaries import temporal_test_server
 from workflows.journey import JourneyWorkflow
+
+WORKFLOW_TASK_SLOTS = 200
+INLINE_ACTIVATIONS = True
 
 
 @dataclass
@@ -95,28 +100,51 @@ class SimulationResult:
 
 
 class SimulatedServices:
-    """The activities a journey calls, in memory, deciding sends as the real pipeline does."""
+    """The activities a journey calls, in memory, deciding sends as the real pipeline does.
+
+    Idempotent like the real ones: a local activity that runs again (its workflow task timed out
+    on a busy machine) or a retried send is counted once, by the keys the workflow gives them.
+    """
 
     def __init__(
-        self, profiles: list[CustomerProfile], start: datetime, policy: SendPolicy | None = None
+        self,
+        profiles: list[CustomerProfile],
+        start: datetime,
+        policy: SendPolicy | None = None,
+        journey: JourneyDefinition | None = None,
     ) -> None:
         self.profiles = {p.customer_id: p for p in profiles}
         self.start = start
         self.policy = policy or SendPolicy()
+        self.journey = journey
         self.sent_at: dict[str, list[tuple[datetime, str, str]]] = {}  # customer -> sends
-        self.open_surveys: dict[str, list[CreateSurvey]] = {}  # customer -> unanswered
+        self.decided: dict[tuple[str, datetime], MessageOutcome] = {}  # (key, requested) -> outcome
+        self.created_surveys: dict[str, CreateSurvey] = {}  # survey id -> survey, not yet sent
+        self.open_surveys: dict[str, list[CreateSurvey]] = {}  # customer -> sent, unanswered
         self.open_callbacks: dict[str, list[CreateCallback]] = {}  # customer -> waiting
+        self.callback_ids: set[str] = set()
         self.deferrals: Counter[tuple[int, str, str]] = Counter()
         self.result_messages: Counter[tuple[int, str, str]] = Counter()
         self.received_today: Counter[str] = Counter()
         self.steps: dict[str, Counter[str]] = {}
-        self.finished: set[str] = set()
+        self.recorded: set[tuple[str, str, str, datetime, str]] = set()
+        self.finished: dict[str, RunEnd] = {}  # workflow id -> how the run ended
 
     def day_of(self, at: datetime) -> int:
         return (at - self.start) // timedelta(days=1)
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessage) -> MessageOutcome:
+        # requested_at is workflow time: the same for a retry of this attempt, later for the
+        # attempt after a deferral.
+        attempt = (request.idempotency_key, request.requested_at)
+        if attempt in self.decided:
+            return self.decided[attempt]
+        outcome = self._decide(request, request.requested_at)
+        self.decided[attempt] = outcome
+        return outcome
+
+    def _decide(self, request: SendMessage, now: datetime) -> MessageOutcome:
         profile = self.profiles.get(request.customer_id)
         status, detail = "sent", ""
         if profile is None:
@@ -127,7 +155,6 @@ class SimulatedServices:
             status, detail = "skipped", "no phone number"
         elif request.category == "marketing" and not getattr(profile.consent, request.channel):
             status, detail = "skipped", f"unsubscribed from {request.channel}"
-        now = activity.info().current_attempt_scheduled_time
         if status == "sent" and profile is not None:
             held = self._policy(request, profile, now)
             if held is not None and held.status == "deferred":
@@ -140,6 +167,10 @@ class SimulatedServices:
             self.sent_at.setdefault(request.customer_id, []).append(
                 (now, request.channel, request.category)
             )
+            survey = request.context.get("survey")
+            if isinstance(survey, dict) and survey.get("survey_id") in self.created_surveys:
+                sent = self.created_surveys.pop(str(survey["survey_id"]))
+                self.open_surveys.setdefault(request.customer_id, []).append(sent)
         return MessageOutcome(idempotency_key=request.idempotency_key, status=status, detail=detail)
 
     def _policy(
@@ -201,22 +232,59 @@ class SimulatedServices:
     @activity.defn(name=RECORD_STEPS)
     async def record_steps(self, request: RecordSteps) -> Recorded:
         for event in request.events:
-            self.steps.setdefault(event.step_id, Counter())[event.status] += 1
+            key = (event.workflow_id, event.step_id, event.status, event.at, event.detail)
+            if key not in self.recorded:
+                self.recorded.add(key)
+                self.steps.setdefault(event.step_id, Counter())[event.status] += 1
         if request.end is not None:
-            self.finished.add(request.end.workflow_id)
+            self.finished[request.end.workflow_id] = request.end
         return Recorded(count=len(request.events))
 
     @activity.defn(name=CREATE_SURVEY)
     async def create_survey(self, request: CreateSurvey) -> SurveyLink:
-        self.open_surveys.setdefault(request.customer_id, []).append(request)
+        # Answerable once its message went out (see _decide).
+        self.created_surveys.setdefault(request.survey_id, request)
         return SurveyLink(
             survey_id=request.survey_id, url=f"https://sim.test/s/{request.survey_id}"
         )
 
     @activity.defn(name=CREATE_CALLBACK)
     async def create_callback(self, request: CreateCallback) -> CallbackTask:
-        self.open_callbacks.setdefault(request.customer_id, []).append(request)
+        if request.task_id not in self.callback_ids:
+            self.callback_ids.add(request.task_id)
+            self.open_callbacks.setdefault(request.customer_id, []).append(request)
         return CallbackTask(**request.model_dump())
+
+    def waits_until(self, step_id: str, created_at: datetime) -> datetime:
+        """Until when the run waits at a survey or callback step created at `created_at`."""
+        if self.journey is None:
+            return datetime.max.replace(tzinfo=created_at.tzinfo)
+        step = self.journey.steps[self.journey.index_of(step_id)]
+        if isinstance(step, CallbackStep):
+            return created_at + step.callback.timeout
+        if isinstance(step, SurveyStep):
+            return created_at + step.survey.timeout
+        return datetime.max.replace(tzinfo=created_at.tzinfo)
+
+    def answerable(self, customer_id: str, now: datetime) -> list[CreateSurvey]:
+        """The customer's sent surveys whose run still waits for the answer."""
+        surveys = [
+            s
+            for s in self.open_surveys.get(customer_id, [])
+            if self.waits_until(s.step_id, s.created_at) > now
+        ]
+        self.open_surveys[customer_id] = surveys
+        return surveys
+
+    def reachable(self, customer_id: str, now: datetime) -> list[CreateCallback]:
+        """The customer's callbacks whose run still waits for an outcome."""
+        tasks = [
+            t
+            for t in self.open_callbacks.get(customer_id, [])
+            if self.waits_until(t.step_id, t.created_at) > now
+        ]
+        self.open_callbacks[customer_id] = tasks
+        return tasks
 
     @activity.defn(name=ESCALATE_CALLBACK)
     async def escalate_callback(self, task_id: str) -> CallbackTask | None:
@@ -235,6 +303,16 @@ class SimulatedServices:
         ]
 
 
+# The simulated customers act once a day at this time after enrollment: away from the instants
+# journeys put timers at (whole days and hours after enrollment, whole minutes of a local clock,
+# plus the milliseconds a workflow task takes), so by then every timer of that day has fired and
+# its work is done. The time-skipping server does not skip while a workflow or activity task is
+# outstanding, so `env.sleep` returns only once the work before that instant has finished.
+ACTS_AFTER = timedelta(hours=5, minutes=17, seconds=30)
+# How long to wait, in real time, for a run to be done or parked at the end of the horizon.
+SETTLE_SECONDS = 120.0
+
+
 async def _deliver(
     handle: WorkflowHandle[Any, Any], events: list[CustomerEvent], gate: asyncio.Semaphore
 ) -> None:
@@ -250,6 +328,22 @@ async def _outcome(handle: WorkflowHandle[Any, Any], gate: asyncio.Semaphore) ->
     async with gate:
         outcome: JourneyOutcome = await handle.result()
         return outcome
+
+
+async def _parked(
+    handle: WorkflowHandle[Any, Any], services: SimulatedServices, gate: asyncio.Semaphore
+) -> bool:
+    """Wait until the run has ended or is parked at a step (no work pending); True if parked."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    async with gate:
+        while handle.id not in services.finished:
+            snapshot: RunSnapshot = await handle.query(JourneyWorkflow.status)
+            if snapshot.waiting is not None and handle.id not in services.finished:
+                return True
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"run {handle.id} neither ended nor parked at the horizon")
+            await asyncio.sleep(0.05)
+    return False
 
 
 def _event(customer_id: str, type_: str, at: datetime, **properties: Any) -> CustomerEvent:
@@ -281,6 +375,56 @@ async def simulate(
         await env.shutdown()
 
 
+async def _advance_to(env: WorkflowEnvironment, instant: datetime) -> None:
+    remaining = instant - await env.get_current_time()
+    if remaining > timedelta(0):
+        await env.sleep(remaining)
+
+
+def _customer_day(
+    customer_id: str,
+    day: int,
+    now: datetime,
+    services: SimulatedServices,
+    model: Model,
+    result: SimulationResult,
+) -> list[CustomerEvent]:
+    """What one customer does on `day`, as the events their run would receive."""
+    surveys = services.answerable(customer_id, now)
+    actions = model.day(customer_id, day, services.received_today[customer_id], len(surveys))
+    events = [_event(customer_id, "message_opened", now) for _ in range(actions.opens)]
+    events += [_event(customer_id, "message_clicked", now) for _ in range(actions.clicks)]
+    if actions.answered:
+        survey = surveys.pop(0)
+        score = model.score(customer_id, day, survey.kind)
+        events.append(
+            _event(
+                customer_id,
+                SURVEY_ANSWERED,
+                now,
+                survey_id=survey.survey_id,
+                kind=survey.kind,
+                score=score,
+            )
+        )
+        result.scores[survey.kind].append(score)
+    tasks = services.reachable(customer_id, now)
+    for index, task in enumerate(list(tasks)):
+        if model.reached(customer_id, day, index):
+            tasks.remove(task)
+            events.append(
+                _event(
+                    customer_id, CALLBACK_COMPLETED, now, task_id=task.task_id, outcome="reached"
+                )
+            )
+            result.actions.update(calls=1)
+    if actions.ordered:
+        order = f"sim-o-{customer_id}-{day}"
+        events.append(_event(customer_id, "order_completed", now, order_id=order))
+    result.actions.update(opens=actions.opens, clicks=actions.clicks, orders=int(actions.ordered))
+    return events
+
+
 async def _run(
     env: WorkflowEnvironment,
     journey: JourneyDefinition,
@@ -292,19 +436,28 @@ async def _run(
     policy: SendPolicy | None,
 ) -> SimulationResult:
     start = await env.get_current_time()
-    services = SimulatedServices(profiles, start, policy)
+    services = SimulatedServices(profiles, start, policy, journey)
     model = Model(behaviour)
+    listened = listened_events(journey)
     result = SimulationResult(customers=len(profiles), days=days)
     queue = f"simulation-{uuid.uuid4().hex[:8]}"
     handles: dict[str, WorkflowHandle[Any, Any]] = {}
     gate = asyncio.Semaphore(64)
+    # Whole seconds plus a half minute: never the instant of a timer set to a local clock.
+    first_act = (start + ACTS_AFTER).replace(second=30, microsecond=0)
     async with Worker(
         env.client,
         task_queue=queue,
         workflows=[JourneyWorkflow],
         activities=services.activities,
         workflow_runner=UnsandboxedWorkflowRunner(),
-        max_concurrent_workflow_tasks=200,
+        # Every run stays in the cache: an evicted run replays its whole history next time.
+        max_cached_workflows=len(profiles) + 16,
+        max_concurrent_workflow_tasks=WORKFLOW_TASK_SLOTS,
+        # Activations run inline on the worker's event loop instead of being handed to a thread
+        # per task (with a deadlock timer each); the workflow code is the same, and the
+        # sandboxed worker and the replay tests keep guarding its determinism.
+        debug_mode=INLINE_ACTIVATIONS,
     ):
 
         async def enroll(profile: CustomerProfile) -> None:
@@ -327,66 +480,35 @@ async def _run(
                     task_queue=queue,
                     start_signal="customer_event",
                     start_signal_args=[trigger],
+                    # A busy machine can take longer than the default 10 s for the first tasks
+                    # of a large cohort; a timed-out task would only run again.
+                    task_timeout=timedelta(minutes=1),
                 )
 
         await asyncio.gather(*(enroll(profile) for profile in profiles))
         for day in range(days):
-            services.received_today.clear()
-            await env.sleep(timedelta(days=1))
-            now = start + timedelta(days=day + 1)
+            now = first_act + timedelta(days=day)
+            await _advance_to(env, now)
             signals = []
             for customer_id, handle in handles.items():
                 if handle.id in services.finished:
                     continue
-                surveys = services.open_surveys.get(customer_id, [])
-                actions = model.day(services.received_today[customer_id], len(surveys))
-                events = [_event(customer_id, "message_opened", now) for _ in range(actions.opens)]
-                events += [
-                    _event(customer_id, "message_clicked", now) for _ in range(actions.clicks)
-                ]
-                if actions.answered:
-                    survey = surveys.pop(0)
-                    score = model.score(survey.kind)
-                    events.append(
-                        _event(
-                            customer_id,
-                            SURVEY_ANSWERED,
-                            now,
-                            survey_id=survey.survey_id,
-                            kind=survey.kind,
-                            score=score,
-                        )
-                    )
-                    result.scores[survey.kind].append(score)
-                for task in list(services.open_callbacks.get(customer_id, [])):
-                    if model.reached():
-                        services.open_callbacks[customer_id].remove(task)
-                        events.append(
-                            _event(
-                                customer_id,
-                                CALLBACK_COMPLETED,
-                                now,
-                                task_id=task.task_id,
-                                outcome="reached",
-                            )
-                        )
-                        result.actions.update(calls=1)
-                if actions.ordered:
-                    order = f"sim-o-{customer_id}-{day}"
-                    events.append(_event(customer_id, "order_completed", now, order_id=order))
-                result.actions.update(
-                    opens=actions.opens, clicks=actions.clicks, orders=int(actions.ordered)
-                )
+                events = _customer_day(customer_id, day, now, services, model, result)
+                # Events the journey does not listen to would only sit in the run's inbox.
+                events = [event for event in events if event.type in listened]
                 if events:
                     signals.append(_deliver(handle, events, gate))
+            services.received_today.clear()
             await asyncio.gather(*signals)
             if on_day is not None:
                 on_day(day + 1)
+        await _advance_to(env, start + timedelta(days=days))
         with env.auto_time_skipping_disabled():
+            parked = await asyncio.gather(*(_parked(h, services, gate) for h in handles.values()))
             outcomes = await asyncio.gather(
                 *(_outcome(h, gate) for h in handles.values() if h.id in services.finished)
             )
-        result.runs["running"] = len(handles) - len(outcomes)
+        result.runs["running"] = sum(parked)
         result.runs += Counter()  # drops a zero count of running runs
         for outcome in outcomes:
             result.runs[outcome.status] += 1
