@@ -1,9 +1,9 @@
 """End to end: `journeys dev` as a user starts it, driven only through its HTTP API.
 
 The stack runs in its own process on free ports with a file-backed Temporal dev server, the
-SQLite store, the SMTP capture, the worker and the API. Customers and events go in over real
-HTTP; the emails must arrive at the capture exactly once; the run's history is read back from
-Temporal.
+SQLite store, the SMTP capture, the SMS/webhook provider sink, the worker and the API.
+Customers and events go in over real HTTP; the emails must arrive at the capture and the SMS
+and webhook at the provider sink exactly once; the run's history is read back from Temporal.
 """
 
 from __future__ import annotations
@@ -34,6 +34,18 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-test-key"
+ORDER_ALERTS = """
+id: order_alerts
+name: Order alerts
+category: transactional
+trigger: {event: order_shipped, correlate_on: order_id}
+templates:
+  shipped_sms: {text: "Order {{ trigger.order_id }} is on its way"}
+  shipped_hook: {subject: "shipped", text: "order {{ trigger.order_id }} shipped"}
+steps:
+  - {id: text, send: {channel: sms, template: shipped_sms}}
+  - {id: hook, send: {channel: webhook, template: shipped_hook}}
+"""
 
 
 @dataclass
@@ -42,6 +54,7 @@ class Stack:
     api: str
     temporal: str
     process: subprocess.Popen[bytes]
+    provider: str = ""
 
     def mails(self) -> list[EmailMessage]:
         found = []
@@ -62,6 +75,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     # The workspace caps, without quiet hours: the test must pass at any hour of the day.
     policy_file = data / "policy.yaml"
     policy_file.write_text("caps:\n  - {name: marketing_daily, max: 2, per: 24h}\n")
+    # The built-in journeys and one that texts the customer and calls a webhook.
+    journeys_dir = data / "journeys"
+    journeys_dir.mkdir()
+    for path in (REPO / "journeys").glob("*.yaml"):
+        (journeys_dir / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (journeys_dir / "order_alerts.yaml").write_text(ORDER_ALERTS, encoding="utf-8")
     env = {
         **os.environ,
         "JOURNEYS_DATA_DIR": str(data),
@@ -74,6 +93,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "JOURNEYS_API_KEY": API_KEY,
         "JOURNEYS_PROVIDER_PORT": str(ports["provider"]),
         "JOURNEYS_POLICY_FILE": str(policy_file),
+        "JOURNEYS_JOURNEYS_DIR": str(journeys_dir),
+        "JOURNEYS_WEBHOOK_SECRET": "e2e-webhook-secret",
     }
     log = (data / "stack.log").open("wb")
     process = subprocess.Popen(
@@ -84,7 +105,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stderr=subprocess.STDOUT,
     )
     running = Stack(
-        data, f"http://127.0.0.1:{ports['api']}", env["JOURNEYS_TEMPORAL_ADDRESS"], process
+        data,
+        f"http://127.0.0.1:{ports['api']}",
+        env["JOURNEYS_TEMPORAL_ADDRESS"],
+        process,
+        f"http://127.0.0.1:{ports['provider']}",
     )
     try:
         _wait_until_healthy(running)
@@ -216,3 +241,44 @@ async def test_events_through_the_api_send_each_email_once_and_leave_a_readable_
     onboarding_run = client.get_workflow_handle(runs["onboarding"]["workflow_id"])
     outcome = await asyncio.wait_for(onboarding_run.result(), timeout=30)
     assert outcome["goal"]["goal"] == "first_order"
+
+
+async def test_an_sms_and_a_webhook_reach_the_provider_sink_once_each(
+    stack: Stack, api: httpx.AsyncClient
+) -> None:
+    customer = "e2e-sam"
+    put = await api.put(
+        f"/customers/{customer}", json={"customer_id": customer, "phone": "+4915112345600"}
+    )
+    assert put.status_code == 200, put.text
+    shipped = _event("e2e-ship-1", customer, "order_shipped", order_id="o-9")
+    response = await api.post("/events", json=shipped)
+    assert response.status_code == 202, response.text
+
+    async def received(channel: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=stack.provider, timeout=10) as sink:
+            found: list[dict[str, Any]] = (
+                await sink.get("/messages", params={"channel": channel})
+            ).json()
+        return [m for m in found if customer in m["key"]]
+
+    for _ in range(150):
+        if await received("webhook"):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # long enough for a duplicate to show up
+    [sms] = await received("sms")
+    [hook] = await received("webhook")
+    assert sms["payload"] == {
+        "to": "+4915112345600",
+        "text": "Order o-9 is on its way",
+        "key": sms["key"],
+    }
+    assert hook["payload"]["customer_id"] == customer
+    assert hook["payload"]["text"] == "order o-9 shipped"  # its signature checked by the sink
+    lines = (stack.data / "provider" / "sms.jsonl").read_text().splitlines()
+    assert sum(customer in line for line in lines) == 1
+    timeline = (await api.get(f"/customers/{customer}/timeline")).json()
+    outbox = {m["channel"]: m for m in timeline["messages"]}
+    assert outbox["sms"]["status"] == outbox["webhook"]["status"] == "sent"
+    assert outbox["sms"]["provider_message_id"] == sms["id"]
