@@ -61,8 +61,10 @@ def calls_for(desk: Desk, customer_id: str) -> list[CallbackTask]:
     return [t for t in desk.store.callbacks.list(queue="managers") if t.customer_id == customer_id]
 
 
-async def resolved_and_surveyed(desk: Desk, customer_id: str) -> str:
-    """Open, answer and resolve a case over HTTP; return the CSAT link that follows."""
+async def resolved_and_surveyed(desk: Desk, prefix: str) -> tuple[str, str]:
+    """A new customer's case opened, answered and resolved over HTTP; the customer and the
+    path of the CSAT link that follows."""
+    customer_id = await customer(desk, prefix)
     opened = await desk.http.post("/cases", json=complaint("high", customer_id).model_dump())
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["case_id"]
@@ -86,15 +88,14 @@ async def resolved_and_surveyed(desk: Desk, customer_id: str) -> str:
     assert survey is not None and survey.kind == "csat"
     assert timedelta(days=1) <= survey.created_at - resolved_at < timedelta(days=2)
     assert survey.created_at.strftime("%H:%M") == "10:00"  # the customer's (UTC) morning
-    return path
+    return customer_id, path
 
 
 async def test_an_unhappy_customer_after_a_resolved_complaint_gets_a_managers_callback(
     built_ins: Desk,
 ) -> None:
     desk = built_ins
-    bo = await customer(desk, "bo")
-    path = await resolved_and_surveyed(desk, bo)
+    bo, path = await resolved_and_surveyed(desk, "bo")
     await answer(desk, path, 1)
     [task] = calls_for(desk, bo)
     assert task.reason == "Low CSAT after a resolved complaint" and task.status == "open"
@@ -109,8 +110,7 @@ async def test_a_happy_customer_after_a_resolved_complaint_is_thanked_and_not_ca
     built_ins: Desk,
 ) -> None:
     desk = built_ins
-    cy = await customer(desk, "cy")
-    path = await resolved_and_surveyed(desk, cy)
+    cy, path = await resolved_and_surveyed(desk, "cy")
     await answer(desk, path, 5)
     assert calls_for(desk, cy) == []
     subjects = [m.subject for m in desk.channel.to(f"{cy}@example.com")]
