@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
+from domain.messages import Channel, MessageStatus
 from entrypoints.cli_common import console, fail, service, table
 from entrypoints.messaging_service import ConsentChange, Feedback, MessagingService
 from entrypoints.runtime import unsubscribe_links
@@ -27,11 +28,19 @@ def messaging() -> MessagingService:
 def list_messages(
     customer: Annotated[str | None, typer.Option(help="Only this customer.")] = None,
     journey: Annotated[str | None, typer.Option(help="Only this journey.")] = None,
-    status: Annotated[str | None, typer.Option(help="sent, skipped, failed or pending")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending, sending, sent, uncertain, skipped or failed")
+    ] = None,
     channel: Annotated[str | None, typer.Option(help="email, sms or webhook")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """Messages, newest first, with their outcome and why."""
+    for name, value, allowed in (
+        ("status", status, get_args(MessageStatus)),
+        ("channel", channel, get_args(Channel)),
+    ):
+        if value is not None and value not in allowed:
+            raise fail(f"unknown {name} {value!r}: one of {', '.join(allowed)}")
     rows = messaging().store.outbox.list(
         limit, status, customer_id=customer, journey_id=journey, channel=channel
     )
