@@ -8,7 +8,12 @@ so a change to JourneyWorkflow that would break runs in flight fails the suite.
 Record again only on purpose: when the journeys or the workflow input change in a way that
 in-flight runs never see (a new journey version), not to make a failing replay pass.
 
-    python -m scripts.record_histories [--out tests/histories] [journey ...]
+Besides the built-in journeys, a few small journeys record behaviour added behind
+`workflow.patched` (tests/histories/behaviour_<name>.json): a send that runs out of retries, a
+survey held by quiet hours, a callback the customer asks to be called back later, a callback
+that times out. Their histories are the proof that the patched code keeps replaying.
+
+    python -m scripts.record_histories [--out tests/histories] [journey or behaviour ...]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.journey import JourneyDefinition
+from domain.loader import load_journey_text
 from tests.workflows.support import (
     HISTORIES_DIR,
     REPLAY_CUSTOMER_ID,
@@ -143,9 +149,119 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, object]]] = {
 }
 
 
+BEHAVIOUR_JOURNEY = """
+id: behaviour_{name}
+name: Patched behaviour {name}
+category: transactional
+trigger: {{event: signed_up}}
+templates:
+  hi: {{subject: "Hi", text: "Hi"}}
+  ask: {{subject: "How did we do?", text: "{{{{ survey.url }}}}"}}
+steps:
+{steps}
+"""
+BEHAVIOUR_STEPS = {
+    "send_gives_up": """  - {id: text, send: {channel: sms, template: hi, on_failure: by_mail}}
+  - {id: done, end: texted}
+  - {id: by_mail, send: {channel: email, template: hi}}
+""",
+    "survey_held": """  - {id: ask, survey: {kind: csat, template: ask, timeout: 2d}}
+  - {id: done, end: asked}
+""",
+    "call_back_later": """  - id: call
+    callback: {queue: support, reason: Check in, due_in: 1d, timeout: 2d}
+  - {id: done, end: called}
+""",
+    "callback_expires": """  - id: call
+    callback: {queue: support, reason: Check in, due_in: 1d, timeout: 2d}
+    on_timeout: done
+  - {id: done, end: called}
+""",
+}
+
+
+def behaviour_journey(name: str) -> JourneyDefinition:
+    return load_journey_text(BEHAVIOUR_JOURNEY.format(name=name, steps=BEHAVIOUR_STEPS[name]))
+
+
+async def send_gives_up(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, fakes: FakeServices
+) -> JourneyHandle:
+    """Every SMS attempt errors until the retries run out; the run goes on to by_mail."""
+    fakes.send_failures["text"] = "error"
+    return await _start(env, task_queue, journey)
+
+
+async def survey_held(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, fakes: FakeServices
+) -> JourneyHandle:
+    """The survey message is deferred an hour (quiet hours), then sent and answered 5."""
+    fakes.send_failures["ask"] = "defer_once"
+    handle = await _start(env, task_queue, journey)
+    await env.sleep(timedelta(hours=2))
+    survey = fakes.surveys[-1]  # created, then refreshed when the hold ended: the same survey
+    await _signal(env, handle, "survey_answered", "evt-csat", survey_id=survey.survey_id, score=5)
+    return handle
+
+
+async def call_back_later(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, fakes: FakeServices
+) -> JourneyHandle:
+    """The agent reaches the customer, who asks for a call in two days; then reached."""
+    handle = await _start(env, task_queue, journey)
+    await env.sleep(timedelta(hours=3))
+    [task] = fakes.callbacks
+    later = (await env.get_current_time()) + timedelta(days=2)
+    await _signal(
+        env,
+        handle,
+        "callback_completed",
+        "evt-later",
+        task_id=task.task_id,
+        outcome="call_back_later",
+        call_back_at=later.isoformat(),
+        next_task_id=f"{task.task_id}.1",
+    )
+    await env.sleep(timedelta(days=2, hours=1))
+    await _signal(
+        env,
+        handle,
+        "callback_completed",
+        "evt-reached",
+        task_id=f"{task.task_id}.1",
+        outcome="reached",
+    )
+    return handle
+
+
+BEHAVIOURS: dict[str, Scenario] = {
+    "send_gives_up": send_gives_up,
+    "survey_held": survey_held,
+    "call_back_later": call_back_later,
+    "callback_expires": enrolled,
+}
+
+
 async def record(journey_id: str, out: Path) -> Path:
+    if journey_id in BEHAVIOURS:
+        return await _record(
+            f"behaviour_{journey_id}",
+            behaviour_journey(journey_id),
+            BEHAVIOURS[journey_id],
+            {"timezone": "UTC"},
+            out,
+        )
     scenario, profile = SCENARIOS[journey_id]
-    journey = built_in(journey_id)
+    return await _record(journey_id, built_in(journey_id), scenario, profile, out)
+
+
+async def _record(
+    name: str,
+    journey: JourneyDefinition,
+    scenario: Scenario,
+    profile: dict[str, object],
+    out: Path,
+) -> Path:
     timezone = str(profile["timezone"])
     attributes = {k: v for k, v in profile.items() if k != "timezone"}
     env = await WorkflowEnvironment.start_time_skipping(
@@ -162,7 +278,7 @@ async def record(journey_id: str, out: Path) -> Path:
             history = await handle.fetch_history()
     finally:
         await env.shutdown()
-    path = out / f"{journey_id}.json"
+    path = out / f"{name}.json"
     path.write_text(history.to_json(), encoding="utf-8")
     sent = ", ".join(services.sent_steps(REPLAY_CUSTOMER_ID))
     print(f"{path}: {outcome.status} ({outcome.reason}); sent {sent}")
@@ -176,10 +292,12 @@ async def main(journey_ids: list[str], out: Path) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("journeys", nargs="*", help=f"default: all of {', '.join(SCENARIOS)}")
+    known = [*SCENARIOS, *BEHAVIOURS]
+    parser.add_argument("journeys", nargs="*", help=f"default: all of {', '.join(known)}")
     parser.add_argument("--out", type=Path, default=HISTORIES_DIR)
     args = parser.parse_args()
-    if unknown := sorted(set(args.journeys) - set(SCENARIOS)):
+    if unknown := sorted(set(args.journeys) - set(known)):
         parser.error(f"no scenario for {', '.join(unknown)}")
     args.out.mkdir(parents=True, exist_ok=True)
+    # Without names: the built-in journeys only; behaviours are recorded by name, once.
     asyncio.run(main(args.journeys or list(SCENARIOS), args.out))

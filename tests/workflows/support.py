@@ -82,7 +82,8 @@ class FakeServices:
         self.surveys: list[CreateSurvey] = []
         self.closed: list[CloseCallback] = []
         self.abandoned: list[AbandonMessage] = []
-        # step id -> "failed" (the provider refuses for good) or "error" (every attempt raises)
+        # step id -> "failed" (the provider refuses for good), "error" (every attempt raises)
+        # or "defer_once" (quiet hours: deferred an hour on the first attempt, then sent)
         self.send_failures: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
 
@@ -102,6 +103,13 @@ class FakeServices:
         failure = self.send_failures.get(request.step_id)
         if failure == "error":
             raise RuntimeError(f"provider unreachable for {request.step_id}")
+        if failure == "defer_once" and self.attempts[request.step_id] == 1:
+            return MessageOutcome(
+                idempotency_key=request.idempotency_key,
+                status="deferred",
+                detail="quiet hours",
+                deferred_until=request.requested_at + timedelta(hours=1),
+            )
         if failure == "failed":
             return MessageOutcome(
                 idempotency_key=request.idempotency_key,

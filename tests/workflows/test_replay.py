@@ -7,16 +7,38 @@ reordered without `workflow.patched`) makes these fail. Record the histories wit
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.workflows.support import HISTORIES_DIR, JOURNEYS_DIR, built_in, replay_workflow_id
-from workflows.journey import JourneyWorkflow
+from workflows.journey import (
+    CALL_BACK_LATER,
+    CLOSE_STALE_TASKS,
+    SEND_GIVES_UP,
+    SURVEY_HOLDS,
+    JourneyWorkflow,
+)
 from workflows.sandbox import workflow_runner
 
 BUILT_IN = sorted(path.stem for path in JOURNEYS_DIR.glob("*.yaml"))
+# Histories of behaviour added behind workflow.patched: (patch, activities the run scheduled).
+BEHAVIOURS = {
+    "send_gives_up": (SEND_GIVES_UP, ["send_message", "abandon_message", "send_message"]),
+    "survey_held": (
+        SURVEY_HOLDS,
+        ["create_survey", "send_message", "create_survey", "send_message"],
+    ),
+    "call_back_later": (CALL_BACK_LATER, ["create_callback", "escalate_callback"]),
+    "callback_expires": (
+        CLOSE_STALE_TASKS,
+        ["create_callback", "escalate_callback", "close_callback"],
+    ),
+}
 
 
 def recorded(journey_id: str) -> WorkflowHistory:
@@ -37,3 +59,33 @@ async def test_the_recorded_history_of_a_built_in_journey_replays(journey_id: st
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
     assert len(history.events) > 20, "a representative path, not a stub"
+
+
+def _patches_and_activities(history: WorkflowHistory) -> tuple[list[str], list[str]]:
+    patches, activities = [], []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            details = event.marker_recorded_event_attributes.details.get("patch-data")
+            if details is not None:
+                patches.append(json.loads(details.payloads[0].data)["id"])
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attributes = event.activity_task_scheduled_event_attributes
+            activities.append(attributes.activity_type.name)
+    return patches, activities
+
+
+@pytest.mark.parametrize("name", sorted(BEHAVIOURS))
+async def test_the_recorded_history_of_a_patched_behaviour_replays(name: str) -> None:
+    path = HISTORIES_DIR / f"behaviour_{name}.json"
+    assert path.exists(), f"no recorded history for {name}: run scripts/record_histories.py {name}"
+    history = WorkflowHistory.from_json(f"behaviour/{name}", path.read_text(encoding="utf-8"))
+    patch, scheduled = BEHAVIOURS[name]
+    patches, activities = _patches_and_activities(history)
+    assert patch in patches and activities == scheduled, "the history shows the behaviour"
+    replayer = Replayer(
+        workflows=[JourneyWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    result = await replayer.replay_workflow(history)
+    assert result.replay_failure is None
