@@ -15,7 +15,13 @@ from domain.customers import CustomerProfile
 from domain.messages import OutboxMessage
 from domain.tokens import TokenError
 from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
-from entrypoints.messaging_service import ConsentChange, Feedback, MessagingService, Preview
+from entrypoints.messaging_service import (
+    ConsentChange,
+    Feedback,
+    FeedbackOutcome,
+    MessagingService,
+    Preview,
+)
 from store.send_ledger import SendDecision
 from store.suppression import Suppression
 
@@ -107,11 +113,12 @@ def list_suppressions(
 @router.post(
     "/providers/feedback",
     tags=["messages"],
-    response_model=Suppression,
+    response_model=FeedbackOutcome,
     responses={422: {"model": ErrorDetail}},
 )
-async def provider_feedback(report: Feedback, messaging: Messaging) -> Suppression:
-    """A provider's bounce or complaint: the address is suppressed and the event logged."""
+async def provider_feedback(report: Feedback, messaging: Messaging) -> FeedbackOutcome:
+    """A provider's bounce or complaint: the address suppressed (not for a soft bounce) and,
+    for a known `message_key`, message_bounced / message_complained in the customer's log."""
     try:
         return await messaging.feedback(report)
     except ValueError as exc:

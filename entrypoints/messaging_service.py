@@ -18,13 +18,14 @@ from domain.customers import Consent, CustomerProfile, CustomerUpsert, Phone
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
 from domain.journey import SendStep
-from domain.messages import Channel, recipient_of
+from domain.messages import Channel, OutboxMessage, recipient_of
 from domain.rendering import RenderedParts, render_message
 from domain.template_check import sample_context
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer, UnknownJourney
-from store.suppression import SCOPE_OF, Suppression
+from store.send_ledger import SendDecision
+from store.suppression import SCOPE_OF, Scope, Suppression
 
 
 class ConsentChange(BaseModel):
@@ -43,10 +44,29 @@ class Feedback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["bounce", "complaint"]
+    bounce: Literal["hard", "soft"] = Field(
+        default="hard",
+        description="A hard bounce (no such mailbox) suppresses the address; a soft one (full "
+        "mailbox, a temporary refusal) is only recorded.",
+    )
     channel: Channel = "email"
     recipient: str = Field(min_length=3, max_length=320)
     message_key: str | None = Field(default=None, max_length=512)
     detail: str = Field(default="", max_length=1000)
+
+
+class FeedbackOutcome(BaseModel):
+    """What a report did: the suppression it made or found (none for a soft bounce)."""
+
+    channel: str
+    address: str
+    reason: str
+    scope: Scope | None = None
+    suppressed: bool
+    bounce: Literal["hard", "soft"] | None = None
+    message_key: str | None = None
+    created_at: datetime | None = None
+    detail: str = ""
 
 
 class Preview(BaseModel):
@@ -130,36 +150,87 @@ class MessagingService:
         await self.set_consent(request.customer_id, change, "unsubscribe link", digest)
         return request.customer_id, request.channel
 
-    async def feedback(self, report: Feedback) -> Suppression:
-        """Suppress the address; record the bounce or complaint in the customer's log."""
+    async def feedback(self, report: Feedback) -> FeedbackOutcome:
+        """Suppress the address (not for a soft bounce); record the outcome of the message.
+
+        With a known `message_key` the customer's log gets message_bounced or
+        message_complained (through ingestion, so running journeys waiting for it hear it) and
+        the send ledger a `bounced` / `soft_bounced` / `complained` decision for funnels.
+        """
         address = check_address(report.channel, report.recipient)
-        entry = Suppression(
-            channel=report.channel,
-            address=address,
-            reason=report.type,
-            scope=SCOPE_OF[report.type],
-            detail=report.detail,
-            created_at=self.now(),
-        )
-        self.store.suppressions.add(entry)
+        soft = report.type == "bounce" and report.bounce == "soft"
+        suppression: Suppression | None = None
+        if not soft:
+            entry = Suppression(
+                channel=report.channel,
+                address=address,
+                reason=report.type,
+                scope=SCOPE_OF[report.type],
+                detail=report.detail,
+                created_at=self.now(),
+            )
+            self.store.suppressions.add(entry)
+            suppression = self.store.suppressions.get(report.channel, address) or entry
         message = self.store.outbox.get(report.message_key) if report.message_key else None
         if message is not None:
-            event = CustomerEvent(
-                event_id=_event_id("feedback", report.type, message.idempotency_key),
-                customer_id=message.customer_id,
-                type="message_bounced" if report.type == "bounce" else "message_complained",
-                occurred_at=self.now(),
-                properties={
-                    "message_key": message.idempotency_key[:200],
-                    "journey_id": message.journey_id,
-                    "step_id": message.step_id,
-                    "channel": report.channel,
-                    "recipient": address,
-                    "reason": report.detail[:500],
-                },
+            await self._record_feedback(report, message, address, soft)
+        bounce = report.bounce if report.type == "bounce" else None
+        if suppression is None:
+            return FeedbackOutcome(
+                channel=report.channel,
+                address=address,
+                reason=report.type,
+                suppressed=False,
+                bounce=bounce,
+                message_key=message.idempotency_key if message else None,
+                detail=report.detail,
             )
-            await self.journeys.ingest([event])
-        return self.store.suppressions.get(report.channel, address) or entry
+        return FeedbackOutcome(
+            **suppression.model_dump(),
+            suppressed=True,
+            bounce=bounce,
+            message_key=message.idempotency_key if message else None,
+        )
+
+    async def _record_feedback(
+        self, report: Feedback, message: OutboxMessage, address: str, soft: bool
+    ) -> None:
+        now = self.now()
+        kind = "message_bounced" if report.type == "bounce" else "message_complained"
+        decision = {"message_bounced": "bounced", "message_complained": "complained"}[kind]
+        if soft:
+            decision = "soft_bounced"
+        properties: dict[str, str | int | float | bool | None] = {
+            "message_key": message.idempotency_key[:200],
+            "journey_id": message.journey_id,
+            "step_id": message.step_id,
+            "channel": report.channel,
+            "recipient": address,
+            "reason": report.detail[:500],
+        }
+        if report.type == "bounce":
+            properties["bounce"] = report.bounce
+        self.store.ledger.record(
+            SendDecision(
+                idempotency_key=message.idempotency_key,
+                customer_id=message.customer_id,
+                journey_id=message.journey_id,
+                step_id=message.step_id,
+                channel=report.channel,
+                category="",
+                decision=decision,
+                reason=report.detail or decision,
+                at=now,
+            )
+        )
+        event = CustomerEvent(
+            event_id=_event_id("feedback", decision, message.idempotency_key),
+            customer_id=message.customer_id,
+            type=kind,
+            occurred_at=now,
+            properties=properties,
+        )
+        await self.journeys.ingest([event])
 
     def preview(
         self, journey_id: str, step_id: str, customer_id: str, locale: str | None = None

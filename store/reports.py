@@ -24,6 +24,8 @@ from store.schema import (
 
 STEP_STATUSES = ("entered", "completed", "skipped", "exited", "failed")
 RUN_STATUSES = ("running", "completed", "exited", "failed")
+# Decisions that come on top of a message's outcome: held for later, or reported by the provider.
+AFTER_THE_FACT = ("deferred", "bounced", "soft_bounced", "complained")
 
 
 class StepCounts(BaseModel):
@@ -121,7 +123,8 @@ class ReportRepository:
             return [RunCounts.model_validate(dict(row._mapping)) for row in conn.execute(stmt)]
 
     def message_counts(self, journey_id: str) -> list[MessageCounts]:
-        """Per step (all versions): messages by channel and outcome, and deferrals."""
+        """Per step (all versions): messages by channel and outcome; deferrals, bounces and
+        complaints (a message counts once as sent and once more as bounced)."""
         m, d = outbox.c, send_decisions.c
         outcomes = (
             select(m.step_id, m.channel, m.status, func.count().label("count"))
@@ -130,7 +133,11 @@ class ReportRepository:
         )
         deferrals = (
             select(d.step_id, d.channel, d.decision.label("status"), func.count().label("count"))
-            .where(d.journey_id == journey_id, d.decision == "deferred", d.step_id.is_not(None))
+            .where(
+                d.journey_id == journey_id,
+                d.decision.in_(AFTER_THE_FACT),
+                d.step_id.is_not(None),
+            )
             .group_by(d.step_id, d.channel, d.decision)
         )
         with reading(self._engine) as conn:
