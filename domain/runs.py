@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import BaseModel
 
 RunStatus = Literal["running", "completed", "exited", "failed"]
-StepStatus = Literal["entered", "completed", "skipped", "exited", "failed", "deferred", "escalated"]
+StepStatus = Literal[
+    "entered", "completed", "skipped", "exited", "failed", "deferred", "escalated", "rescheduled"
+]
 
 
 class Enrollment(BaseModel):

@@ -373,9 +373,8 @@ class JourneyWorkflow:
                 break
             due_at = datetime.fromisoformat(str(call_back_at))
             deadline = due_at + spec.timeout
-            # "deferred": the run's step statuses (domain/runs.py) have no "rescheduled".
             self._note(
-                step, "deferred", f"{task_id}: call back at {due_at.isoformat()} ({next_task})"
+                step, "rescheduled", f"{task_id}: call back at {due_at.isoformat()} ({next_task})"
             )
             task_id = str(next_task)
         if self.state.goal is not None:

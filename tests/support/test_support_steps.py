@@ -292,7 +292,7 @@ async def test_call_back_later_books_the_call_again_and_the_run_waits_for_its_ou
     await bench.support.complete(again.task_id, Completion(agent="lin", outcome="reached"))
     await bench.env.sleep(timedelta(minutes=5))
     path = await bench.path(run)
-    assert ("call", "deferred") in path and ("sorry", "completed") in path
+    assert ("call", "rescheduled") in path and ("sorry", "completed") in path
     assert bench.subjects("bo") == ["How did we do?", "Sorry"]
     assert bench.store.runs.for_customer("bo")[0].status == "completed"
 
