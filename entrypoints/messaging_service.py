@@ -210,19 +210,7 @@ class MessagingService:
         }
         if report.type == "bounce":
             properties["bounce"] = report.bounce
-        self.store.ledger.record(
-            SendDecision(
-                idempotency_key=message.idempotency_key,
-                customer_id=message.customer_id,
-                journey_id=message.journey_id,
-                step_id=message.step_id,
-                channel=report.channel,
-                category="",
-                decision=decision,
-                reason=report.detail or decision,
-                at=now,
-            )
-        )
+        self.store.ledger.record(SendDecision.on(message, decision, report.detail or decision, now))
         event = CustomerEvent(
             event_id=_event_id("feedback", decision, message.idempotency_key),
             customer_id=message.customer_id,

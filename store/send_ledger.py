@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, case, delete, func, select, text
 
+from domain.messages import OutboxMessage
 from domain.send_policy import FrequencyCap
 from store.db import insert_ignoring, reading, writing
 from store.schema import send_claims, send_decisions
@@ -43,6 +44,21 @@ class SendDecision(BaseModel):
     reason: str
     until: datetime | None = None
     at: datetime
+
+    @classmethod
+    def on(cls, message: OutboxMessage, decision: Decision, reason: str, at: datetime) -> Self:
+        """A decision about a message already in the outbox (a provider's report on it)."""
+        return cls(
+            idempotency_key=message.idempotency_key,
+            customer_id=message.customer_id,
+            journey_id=message.journey_id,
+            step_id=message.step_id,
+            channel=message.channel,
+            category="",
+            decision=decision,
+            reason=reason,
+            at=at,
+        )
 
 
 def _lock_customer(conn: Connection, customer_id: str) -> None:

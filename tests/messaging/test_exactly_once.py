@@ -33,6 +33,7 @@ from domain.loader import load_journey_text
 from entrypoints.api import running
 from entrypoints.service import JourneyService
 from store.store import Store
+from tests.messaging.test_email_delivery import RECEIPT as MAIL_RECEIPT
 from workers.dev_server import DevServer
 from workers.mail_capture import MailCapture, free_port
 from workers.provider_sink import SinkState, provider_sink
@@ -49,20 +50,6 @@ templates:
   receipt: {text: "Thanks for your order"}
 steps:
   - {id: receipt, send: {channel: sms, template: receipt}}
-  - {id: mark, update: {add_tags: [receipt_done]}}
-"""
-)
-
-MAIL_RECEIPT = load_journey_text(
-    """
-id: mail_receipt
-name: Receipt by email
-category: transactional
-trigger: {event: order_paid}
-templates:
-  receipt: {subject: "Your receipt", text: "Thanks for your order"}
-steps:
-  - {id: receipt, send: {channel: email, template: receipt}}
   - {id: mark, update: {add_tags: [receipt_done]}}
 """
 )

@@ -52,6 +52,17 @@ async def sent_message(api: httpx.AsyncClient, customer: str) -> dict[str, Any]:
     return await eventually(sent, what="the message to be sent")
 
 
+async def report_on(
+    api: httpx.AsyncClient, message: dict[str, Any], **fields: Any
+) -> dict[str, Any]:
+    """Report feedback about a sent message; the answer's body."""
+    body = {"recipient": message["recipient"], "message_key": message["idempotency_key"]}
+    answer = await api.post("/providers/feedback", json=body | fields)
+    assert answer.status_code == 200, answer.text
+    result: dict[str, Any] = answer.json()
+    return result
+
+
 def feedback_events(stack: Stack, customer: str) -> list[tuple[str, Any]]:
     return [
         (e.type, dict(e.properties))
@@ -66,19 +77,11 @@ async def test_a_bounce_naming_its_message_is_logged_and_counted_once(
     customer = await new_customer(api)
     assert (await api.post("/events", json=event(customer, "signed_up"))).status_code == 202
     message = await sent_message(api, customer)
-    report = {
-        "type": "bounce",
-        "recipient": message["recipient"],
-        "message_key": message["idempotency_key"],
-        "detail": "550 5.1.1 no such user",
-    }
     before = {
         (c.step_id, c.status): c.count for c in stack.store.reports.message_counts("onboarding")
     }
     for _ in range(2):  # a provider repeating its report has one effect
-        answer = await api.post("/providers/feedback", json=report)
-        assert answer.status_code == 200, answer.text
-    body = answer.json()
+        body = await report_on(api, message, type="bounce", detail="550 5.1.1 no such user")
     assert body["suppressed"] is True and body["scope"] == "all" and body["bounce"] == "hard"
     [(kind, properties)] = feedback_events(stack, customer)
     assert kind == "message_bounced" and properties["bounce"] == "hard"
@@ -97,17 +100,8 @@ async def test_a_soft_bounce_is_recorded_but_suppresses_nothing(
     customer = await new_customer(api)
     assert (await api.post("/events", json=event(customer, "signed_up"))).status_code == 202
     message = await sent_message(api, customer)
-    answer = await api.post(
-        "/providers/feedback",
-        json={
-            "type": "bounce",
-            "bounce": "soft",
-            "recipient": message["recipient"],
-            "message_key": message["idempotency_key"],
-            "detail": "452 mailbox full",
-        },
-    )
-    assert answer.status_code == 200 and answer.json()["suppressed"] is False
+    answer = await report_on(api, message, type="bounce", bounce="soft", detail="452 full")
+    assert answer["suppressed"] is False
     assert stack.store.suppressions.get("email", message["recipient"]) is None
     [(kind, properties)] = feedback_events(stack, customer)
     assert kind == "message_bounced" and properties["bounce"] == "soft"
@@ -125,15 +119,8 @@ async def test_a_complaint_naming_its_message_is_logged_and_blocks_marketing(
     customer = await new_customer(api)
     assert (await api.post("/events", json=event(customer, "signed_up"))).status_code == 202
     message = await sent_message(api, customer)
-    answer = await api.post(
-        "/providers/feedback",
-        json={
-            "type": "complaint",
-            "recipient": message["recipient"],
-            "message_key": message["idempotency_key"],
-        },
-    )
-    assert answer.status_code == 200 and answer.json()["scope"] == "marketing"
+    answer = await report_on(api, message, type="complaint")
+    assert answer["scope"] == "marketing"
     [(kind, properties)] = feedback_events(stack, customer)
     assert kind == "message_complained" and "bounce" not in properties
     counts = {(c.step_id, c.status) for c in stack.store.reports.message_counts("onboarding")}
@@ -150,15 +137,7 @@ async def test_a_journey_waiting_for_message_bounced_resumes_on_the_report(
     message = await sent_message(api, customer)
     [run] = stack.store.runs.for_customer(customer)
     assert run.status == "running"
-    answer = await api.post(
-        "/providers/feedback",
-        json={
-            "type": "bounce",
-            "recipient": message["recipient"],
-            "message_key": message["idempotency_key"],
-        },
-    )
-    assert answer.status_code == 200
+    await report_on(api, message, type="bounce")
 
     async def tagged() -> bool:
         profile = stack.store.customers.get(customer)
