@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_file, load_journey_text
 from domain.send_policy import parse_policy
-from domain.simulation import Behaviour, cohort
+from domain.simulation import Behaviour, Model, cohort
 from entrypoints.cli import app
 from store.store import Store
 from workers.settings import get_settings
 from workers.simulation_shards import simulate_in_processes
-from workers.simulator import simulate
+from workers.simulator import SimulationResult, simulate
 
 NURTURE = load_journey_file(Path(__file__).resolve().parents[2] / "journeys" / "nurture.yaml")
 RECOVERY = load_journey_file(
@@ -148,14 +148,92 @@ async def test_simulated_customers_answer_surveys_and_agents_take_callbacks() ->
     assert result.actions["calls"] == unhappy
 
 
-def test_a_cohort_split_over_processes_adds_up() -> None:
-    days: list[int] = []
-    result = simulate_in_processes(
-        NURTURE, cohort(6, seed=1), 3, Behaviour(order_per_day=0), 2, on_day=days.append
+WIN_BACK = load_journey_file(Path(__file__).resolve().parents[2] / "journeys" / "win_back.yaml")
+# Orders often enough that runs leave at every stage; forty days see every run to its end.
+BUSY = Behaviour(order_per_day=0.03, seed=11)
+
+
+def _comparable(result: SimulationResult) -> tuple[object, ...]:
+    return (
+        result.customers,
+        result.runs,
+        result.goals,
+        result.converted,
+        result.steps,
+        result.messages,
+        result.actions,
+        result.deferrals,
+        {kind: sorted(scores) for kind, scores in result.scores.items()},
     )
-    assert result.customers == 6 and result.runs == {"running": 6}
-    assert days == [1, 2, 3]  # the progress of the slowest slice, day by day
-    # Nobody orders, so the path is the journey's alone: the same as in one process.
-    alone = asyncio.run(simulate(NURTURE, cohort(6, seed=1), 3, Behaviour(order_per_day=0)))
-    assert result.messages == alone.messages and result.steps == alone.steps
-    assert result.steps["intro"]["completed"] == 6
+
+
+def test_a_cohort_split_over_processes_gives_what_one_process_gives() -> None:
+    days: list[int] = []
+    customers = cohort(24, seed=1)
+    split = simulate_in_processes(WIN_BACK, customers, 40, BUSY, 2, on_day=days.append)
+    assert days == list(range(1, 41))  # the progress of the slowest slice, day by day
+    alone = asyncio.run(simulate(WIN_BACK, customers, 40, BUSY))
+    assert 0 < split.runs["exited"] < 24  # some customers ordered, some did not
+    assert _comparable(split) == _comparable(alone)
+
+
+def test_the_same_seed_prints_the_same_result_and_another_seed_does_not() -> None:
+    def printed(seed: int) -> list[str]:
+        out = CliRunner().invoke(
+            app,
+            [
+                *("simulate", "journeys/win_back.yaml", "--customers", "30", "--days", "40"),
+                *("--order-rate", "0.03", "--seed", str(seed), "--processes", "1"),
+            ],
+        )
+        assert out.exit_code == 0, out.output
+        # All but the timings: the progress bar's elapsed time and the run's seconds.
+        return [
+            line
+            for line in out.output.splitlines()
+            if "simulated in" not in line and not line.startswith("simulated days")
+        ]
+
+    first = printed(5)
+    assert any("won_back" in line for line in first)
+    assert printed(5) == first
+    assert printed(6) != first
+
+
+def test_the_funnel_adds_up_with_the_runs() -> None:
+    result = asyncio.run(simulate(WIN_BACK, cohort(30, seed=2), 40, BUSY))
+    runs = result.runs
+    assert runs["completed"] + runs["exited"] + runs["running"] + runs["failed"] == 30
+    assert runs["exited"] > 0 and runs["completed"] > 0
+    # Every run that reached the end step is counted completed; every goal is one exit.
+    assert result.steps["done"]["completed"] == runs["completed"]
+    assert sum(counts["exited"] for counts in result.steps.values()) == runs["exited"]
+    assert sum(result.goals.values()) == runs["exited"] == result.converted
+    assert result.actions["orders"] == runs["exited"]  # win_back ends at the first order
+    # A step's entrants left it one way or another, or are still parked in it.
+    parked = 0
+    for counts in result.steps.values():
+        left = sum(counts[s] for s in ("completed", "skipped", "exited", "failed"))
+        assert left <= counts["entered"]
+        parked += counts["entered"] - left
+    assert parked == runs["running"]
+    sends = ("we_miss_you", "better_offer", "vip_offer", "final_offer")
+    sent = sum(n for (_, _, status), n in result.messages.items() if status == "sent")
+    assert sent == sum(result.steps[step]["completed"] for step in sends if step in result.steps)
+
+
+def test_the_behaviour_model_decides_by_seed_customer_and_day_alone() -> None:
+    model = Model(Behaviour(open_per_message=0.5, order_per_day=0.5, seed=3))
+    draws = [model.day(f"c{i}", day, 2, 1) for i in range(20) for day in range(5)]
+    again = Model(Behaviour(open_per_message=0.5, order_per_day=0.5, seed=3))
+    # Asked in another order, the same answers.
+    reversed_draws = [
+        again.day(f"c{i}", day, 2, 1) for i in reversed(range(20)) for day in reversed(range(5))
+    ]
+    assert draws == list(reversed(reversed_draws))
+    assert 20 < sum(d.ordered for d in draws) < 80  # about half of the 100 customer-days
+    other = Model(Behaviour(open_per_message=0.5, order_per_day=0.5, seed=4))
+    assert draws != [other.day(f"c{i}", day, 2, 1) for i in range(20) for day in range(5)]
+    scores = {model.score(f"c{i}", 0, "nps") for i in range(200)}
+    assert scores <= set(range(11)) and len(scores) > 5
+    assert {model.score(f"c{i}", 0, "csat") for i in range(200)} <= {1, 2, 3, 4, 5}
