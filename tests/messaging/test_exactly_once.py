@@ -97,6 +97,39 @@ class Deployment:
             stderr=subprocess.STDOUT,
         )
 
+    async def kill_mid_send(
+        self,
+        journey: str,
+        customer: str,
+        arrived: Callable[[], bool],
+        *,
+        release: Callable[[], None],
+        before_kill: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Enroll; SIGKILL the worker once the provider has the message; a second worker
+        finishes the run."""
+        first = self.worker()
+        second: subprocess.Popen[bytes] | None = None
+        try:
+            await self.service.enroll(journey, customer)
+            await eventually(arrived, "the provider to receive the message")
+            before_kill()
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            release()
+            second = self.worker()
+
+            def completed() -> bool:
+                runs = self.store.runs.for_customer(customer)
+                return [run.status for run in runs] == ["completed"]
+
+            await eventually(completed, "the run to complete on the second worker")
+        finally:
+            for process in (first, second):
+                if process is not None and process.poll() is None:
+                    process.terminate()
+                    process.wait(timeout=20)
+
 
 @pytest_asyncio.fixture
 async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
@@ -131,25 +164,7 @@ async def test_a_worker_killed_mid_send_does_not_send_twice(deployment: Deployme
         CustomerUpsert(customer_id="ada", phone="+4915112345678"), datetime.now(UTC)
     )
     d.sink.hold_seconds = 600  # the provider takes the message and does not answer
-    first = d.worker()
-    second: subprocess.Popen[bytes] | None = None
-    try:
-        await d.service.enroll("receipt", "ada")
-        await eventually(lambda: d.sink.requests >= 1, "the provider to receive the SMS")
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        d.sink.release()
-        second = d.worker()
-
-        def completed() -> bool:
-            return [run.status for run in d.store.runs.for_customer("ada")] == ["completed"]
-
-        await eventually(completed, "the run to complete on the second worker")
-    finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
+    await d.kill_mid_send("receipt", "ada", lambda: d.sink.requests >= 1, release=d.sink.release)
     assert d.sink.requests == 2, "the second worker sent the message again (same key)"
     [accepted] = d.sink.messages("sms")
     [message] = d.store.outbox.for_customer("ada")
@@ -167,27 +182,18 @@ async def test_a_worker_killed_during_smtp_data_does_not_email_twice(
         CustomerUpsert(customer_id="eve", email="eve@example.com"), datetime.now(UTC)
     )
     d.capture.hold(600)  # the capture takes the whole message and keeps its reply to DATA back
-    first = d.worker()
-    second: subprocess.Popen[bytes] | None = None
-    try:
-        await d.service.enroll("mail_receipt", "eve")
-        await eventually(lambda: d.capture.count() >= 1, "the capture to receive the email")
-        [sending] = d.store.outbox.for_customer("eve")
-        assert sending.status == "sending", "the row is committed as sending before DATA"
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        d.capture.release()
-        second = d.worker()
 
-        def completed() -> bool:
-            return [run.status for run in d.store.runs.for_customer("eve")] == ["completed"]
+    def sending() -> None:
+        [row] = d.store.outbox.for_customer("eve")
+        assert row.status == "sending", "the row is committed as sending before DATA"
 
-        await eventually(completed, "the run to complete on the second worker")
-    finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
+    await d.kill_mid_send(
+        "mail_receipt",
+        "eve",
+        lambda: d.capture.count() >= 1,
+        release=d.capture.release,
+        before_kill=sending,
+    )
     assert d.capture.commands("DATA") == 1, "the second worker sent the email again"
     [received] = d.capture.to("eve@example.com")
     [message] = d.store.outbox.for_customer("eve")
