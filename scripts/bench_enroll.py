@@ -1,20 +1,28 @@
 """Benchmark: enroll CDNOW customers into win_back through the audience run, at scale.
 
-On one file-backed Temporal dev server (SQLite, WAL) in one process, with one worker:
-1. baseline: raw `start_workflow` calls of JourneyWorkflow for N customers (no store, no
-   entry rules), 50 in flight;
-2. product: one AudienceEnrollmentWorkflow enrolling N members of a segment of the imported
-   CDNOW base (segment query, entry rules, event log, enrollment rows, signal-with-start).
-Printed: both rates, their ratio, and the worker's memory with every run parked on a timer.
+One file-backed Temporal dev server (SQLite, WAL), one store (SQLite), one process. Both
+phases run the same N customers, the first N members (by id) of win_back's real segment,
+`at_risk_buyers` on the imported CDNOW base as of 1998-07-01, and both have a worker (the
+same construction as production: `build_worker`, every journey activity) running the runs:
 
-    python -m scripts.bench_enroll [--customers 10000] [--data PATH/CDNOW_master.txt]
+1. baseline: raw `start_workflow` of JourneyWorkflow for each customer, 32 in flight, with
+   their enrollment rows written beforehand and outside the clock (no entry rules, no
+   event log);
+2. product: one AudienceEnrollmentWorkflow over the segment (segment query with the entry
+   anti-join, event log and enrollment rows per page, signal-with-start).
+
+A rate is N over the time until every run has been started. Each phase then waits until
+every run has recorded that it is parked on its first timer (its current step in the store),
+and the process RSS is read then. The temporary directory is removed at the end.
+
+    python -m scripts.bench_enroll [--customers 10000] [--data PATH] [--max-cached 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
+import shutil
 import tempfile
 import time
 import uuid
@@ -22,6 +30,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, insert, select
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,8 +41,9 @@ from domain.contracts import EnrollCustomer
 from domain.events import CustomerEvent
 from domain.importing import cdnow_profile, parse_cdnow
 from domain.loader import load_journey_file
-from domain.segments import FieldCondition, Segment
+from domain.segments import AllOf, FieldCondition, Segment, load_segments_file
 from entrypoints.service import JourneyService
+from store.schema import enrollments
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.dev_server import sqlite_pragma_args
@@ -43,17 +54,55 @@ from workflows.journey import JourneyWorkflow
 
 AS_OF = date(1998, 7, 1)
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
+PARKED_STEP = "wait_first_offer"  # win_back's first step: a timer until 10:00 local time
+IN_FLIGHT = 32
 
 
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-async def main(customers: int, lines: list[str]) -> None:
+def not_parked(store: Store, journey_id: str) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.scalar(
+                select(func.count())
+                .select_from(enrollments)
+                .where(
+                    enrollments.c.journey_id == journey_id,
+                    enrollments.c.current_step.is_distinct_from(PARKED_STEP),
+                )
+            )
+            or 0
+        )
+
+
+async def wait_parked(store: Store, journey_id: str, expected: int, started: float) -> float:
+    """Seconds from `started` until all `expected` runs report they wait on their timer."""
+    while True:
+        with store.engine.connect() as conn:
+            total = conn.scalar(
+                select(func.count())
+                .select_from(enrollments)
+                .where(enrollments.c.journey_id == journey_id)
+            )
+        if total == expected and not_parked(store, journey_id) == 0:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.5)
+
+
+async def main(customers: int, lines: list[str], max_cached: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-enroll-"))
+    try:
+        await bench(work, customers, lines, max_cached)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def bench(work: Path, customers: int, lines: list[str], max_cached: int) -> None:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
@@ -61,60 +110,83 @@ async def main(customers: int, lines: list[str]) -> None:
         dev_server_extra_args=sqlite_pragma_args(),
     )
     store = Store.open(f"sqlite:///{work / 'journeys.db'}")
-    now = datetime.now(UTC)
-    started = time.perf_counter()
-    parsed = parse_cdnow(lines)
-    store.events.import_events(parsed.events, now, new_customer=lambda c: cdnow_profile(c, now))
-    ids = sorted(parsed.customer_ids)[:customers]
-    print(
-        f"imported {len(parsed.events)} orders of {len(parsed.customer_ids)} customers "
-        f"in {time.perf_counter() - started:.1f}s"
-    )
-    # The first N customers by id: a segment the database evaluates like any other.
-    segments = {
-        "first_n": Segment(
-            name="first_n", where=FieldCondition(field="customer_id", op="in", value=ids)
-        )
-    }
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-
-    async def client() -> Any:
-        return env.client
-
-    service = JourneyService(store, client, queue)
-    win_back = load_journey_file(REPO_ROOT / "journeys" / "win_back.yaml")
-    service.publish_definition(win_back)
-    audiences = AudienceActivities(store, segments, service)
-    worker = build_worker(
-        env.client,
-        queue,
-        [
-            *activities_for(store, {}),
-            audiences.measure_audience,
-            audiences.enroll_audience_batch,
-        ],
-    )
-    before = rss_mib()
     try:
-        async with worker:
-            raw_rate = await raw_starts(env, queue, win_back, ids)
-            enroll_rate = await audience_run(env, queue, len(ids))
-            await asyncio.sleep(5)  # let the first steps run and the runs park on timers
-            parked = rss_mib()
+        now = datetime.now(UTC)
+        started = time.perf_counter()
+        parsed = parse_cdnow(lines)
+        store.events.import_events(parsed.events, now, new_customer=lambda c: cdnow_profile(c, now))
+        store.projections.rebuild(AS_OF)
+        print(
+            f"imported {len(parsed.events)} orders of {len(parsed.customer_ids)} customers and "
+            f"built the projections as of {AS_OF} in {time.perf_counter() - started:.1f}s"
+        )
+        at_risk = load_segments_file(REPO_ROOT / "journeys/segments/segments.yaml")[
+            "at_risk_buyers"
+        ]
+        total = store.segments.count(at_risk, AS_OF)
+        ids = store.segments.members(at_risk, AS_OF, limit=customers)
+        print(f"at_risk_buyers as of {AS_OF}: {total} members; benchmarking the first {len(ids)}")
+        # The first N members: the real segment, cut at the Nth id, still evaluated by SQL.
+        first_n = Segment(
+            name="first_n",
+            where=AllOf(
+                all=[at_risk.where, FieldCondition(field="customer_id", op="lte", value=ids[-1])]
+            ),
+        )
+        win_back = load_journey_file(REPO_ROOT / "journeys" / "win_back.yaml")
+        print(
+            f"worker: max_cached_workflows={max_cached}, max_concurrent_workflow_tasks=64, "
+            f"max_concurrent_activities=64; {IN_FLIGHT} starts in flight"
+        )
+        before = rss_mib()
+        raw_rate, raw_parked, raw_rss = await raw_phase(
+            env.client, store, win_back, ids, max_cached
+        )
+        product_rate, product_parked, product_rss = await product_phase(
+            env.client, store, win_back, first_n, len(ids), max_cached
+        )
     finally:
         store.close()
         await env.shutdown()
-    print(f"customers: {len(ids)}")
-    print(f"raw start_workflow (baseline)  : {raw_rate:7.1f} starts/s")
+    n = len(ids)
+    print(f"customers: {n}")
     print(
-        f"audience enrollment (product)  : {enroll_rate:7.1f} enrollments/s"
-        f"  ratio {enroll_rate / raw_rate:.2f}"
+        f"raw start_workflow (baseline)  : {raw_rate:7.1f} starts/s; "
+        f"all parked after {raw_parked:.1f}s"
     )
-    print(f"process RSS before {before:.0f} MiB; with {len(ids)} runs parked: {parked:.0f} MiB")
+    print(
+        f"audience enrollment (product)  : {product_rate:7.1f} enrollments/s; "
+        f"all parked after {product_parked:.1f}s; ratio {product_rate / raw_rate:.2f}"
+    )
+    print(
+        f"process RSS before {before:.0f} MiB; with {n} raw runs parked {raw_rss:.0f} MiB; "
+        f"then with {n} product runs parked {product_rss:.0f} MiB"
+    )
 
 
-async def raw_starts(env: WorkflowEnvironment, queue: str, journey: Any, ids: list[str]) -> float:
-    gate = asyncio.Semaphore(50)
+async def raw_phase(
+    client: Client, store: Store, journey: Any, ids: list[str], max_cached: int
+) -> tuple[float, float, float]:
+    queue = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    entries = {customer: uuid.uuid4().hex for customer in ids}
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:  # the runs' rows, so their step records land
+        conn.execute(
+            insert(enrollments),
+            [
+                {
+                    "entry_id": entry,
+                    "workflow_id": f"raw/{queue}/{customer}",
+                    "journey_id": "raw_baseline",
+                    "version": 1,
+                    "customer_id": customer,
+                    "status": "running",
+                    "entered_at": now,
+                }
+                for customer, entry in entries.items()
+            ],
+        )
+    gate = asyncio.Semaphore(IN_FLIGHT)
 
     async def start(customer: str) -> None:
         trigger = CustomerEvent(
@@ -124,47 +196,70 @@ async def raw_starts(env: WorkflowEnvironment, queue: str, journey: Any, ids: li
             occurred_at=datetime.now(UTC),
         )
         async with gate:
-            await env.client.start_workflow(
+            await client.start_workflow(
                 JourneyWorkflow.run,
                 EnrollCustomer(
                     journey=journey,
                     version=1,
                     customer_id=customer,
-                    entry_id=uuid.uuid4().hex,
+                    entry_id=entries[customer],
                     trigger=trigger,
                 ),
                 id=f"raw/{queue}/{customer}",
-                task_queue=f"{queue}-parked",  # no worker: starting is what is measured
+                task_queue=queue,
             )
 
-    started = time.perf_counter()
-    await asyncio.gather(*(start(c) for c in ids))
-    return len(ids) / (time.perf_counter() - started)
+    worker = build_worker(client, queue, activities_for(store, {}), max_cached_workflows=max_cached)
+    async with worker:
+        started = time.perf_counter()
+        await asyncio.gather(*(start(c) for c in ids))
+        rate = len(ids) / (time.perf_counter() - started)
+        parked = await wait_parked(store, "raw_baseline", len(ids), started)
+        return rate, parked, rss_mib()
 
 
-async def audience_run(env: WorkflowEnvironment, queue: str, expected: int) -> float:
-    started = time.perf_counter()
-    progress = await env.client.execute_workflow(
-        AudienceEnrollmentWorkflow.run,
-        EnrollAudience(
-            journey_id="win_back",
-            segment="first_n",
-            run_key="bench",
-            as_of=AS_OF,
-            batch_size=500,
-            per_second=10_000,
-        ),
-        id=f"audience/win_back/{queue}",
-        task_queue=queue,
+async def product_phase(
+    client: Client, store: Store, journey: Any, segment: Segment, expected: int, max_cached: int
+) -> tuple[float, float, float]:
+    queue = f"bench-product-{uuid.uuid4().hex[:8]}"
+
+    async def connect() -> Client:
+        return client
+
+    service = JourneyService(store, connect, queue)
+    service.publish_definition(journey)
+    audiences = AudienceActivities(store, {segment.name: segment}, service)
+    worker = build_worker(
+        client,
+        queue,
+        [*activities_for(store, {}), audiences.measure_audience, audiences.enroll_audience_batch],
+        max_cached_workflows=max_cached,
     )
-    elapsed = time.perf_counter() - started
-    assert progress.enrolled == expected, progress
-    return progress.enrolled / elapsed
+    async with worker:
+        started = time.perf_counter()
+        progress = await client.execute_workflow(
+            AudienceEnrollmentWorkflow.run,
+            EnrollAudience(
+                journey_id=journey.id,
+                segment=segment.name,
+                run_key="bench",
+                as_of=AS_OF,
+                batch_size=500,
+                per_second=10_000,
+            ),
+            id=f"audience/{journey.id}/{queue}",
+            task_queue=queue,
+        )
+        rate = progress.enrolled / (time.perf_counter() - started)
+        assert progress.enrolled == expected, progress
+        parked = await wait_parked(store, journey.id, expected, started)
+        return rate, parked, rss_mib()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--max-cached", type=int, default=1000, help="max_cached_workflows")
     args = parser.parse_args()
-    asyncio.run(main(args.customers, args.data.read_text().splitlines()))
+    asyncio.run(main(args.customers, args.data.read_text().splitlines(), args.max_cached))

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.customers import Timezone
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,6 +59,15 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Base URL customers reach the HTTP entrypoint at (links in messages).",
+    )
+    timezone: Timezone = Field(
+        default="UTC",
+        description="Workspace timezone: audience schedules that set none run in it.",
+    )
+    max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflow runs a worker keeps in memory; the rest replay when they wake.",
     )
     log_level: str = "INFO"
     log_json: bool = False

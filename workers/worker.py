@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import py_compile
+import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -10,6 +14,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+import workflows
 from activities.cases import CaseActivities, Ingests
 from activities.channels import Channel
 from activities.email_channel import SmtpEmailChannel
@@ -22,13 +27,14 @@ from domain.send_policy import SendPolicy
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from store.store import Store
-from workers.settings import Settings
+from workers.settings import Settings, get_settings
 from workflows.audience import AudienceEnrollmentWorkflow
 from workflows.case import CaseWorkflow
 from workflows.journey import JourneyWorkflow
 from workflows.sandbox import workflow_runner
 
 WORKFLOWS: list[type] = [JourneyWorkflow, AudienceEnrollmentWorkflow, CaseWorkflow]
+WORKFLOW_MODULES = (workflows,)  # the package, which the sandbox imports with each module
 
 
 def utc_now() -> datetime:
@@ -78,6 +84,27 @@ def activities_for(
     return activities
 
 
+def cache_workflow_bytecode() -> str | None:
+    """Give the sandbox compiled workflow modules even where bytecode is not written.
+
+    The sandbox imports each workflow module afresh for every run it loads (start, or
+    replay after eviction). With PYTHONDONTWRITEBYTECODE (common in container images) there
+    is no .pyc, so every load compiled workflows/journey.py from source (about 10 ms of
+    event-loop time on the worker, per run): starts backed up into workflow tasks of over
+    5 s. Compiling once into a private cache prefix, outside the source tree, makes a load
+    an unmarshal instead. Returns the prefix used, None when Python caches bytecode itself.
+    """
+    if not sys.dont_write_bytecode:
+        return None
+    if sys.pycache_prefix is None:
+        sys.pycache_prefix = tempfile.mkdtemp(prefix="journeys-workflow-bytecode-")
+    for module in (*WORKFLOW_MODULES, *(sys.modules[w.__module__] for w in WORKFLOWS)):
+        source = getattr(module, "__file__", None)
+        if source and source.endswith(".py"):
+            py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
+    return sys.pycache_prefix
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -85,7 +112,11 @@ def build_worker(
     *,
     workflows: list[type] | None = None,
     max_concurrent_activities: int = 64,
+    max_cached_workflows: int | None = None,
 ) -> Worker:
+    if max_cached_workflows is None:
+        max_cached_workflows = get_settings().max_cached_workflows
+    cache_workflow_bytecode()
     return Worker(
         client,
         task_queue=task_queue,
@@ -95,4 +126,5 @@ def build_worker(
         activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=64,
+        max_cached_workflows=max_cached_workflows,
     )
