@@ -28,7 +28,13 @@ from activities.channels import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
+from domain.contracts import (
+    ABANDON_MESSAGE,
+    SEND_MESSAGE,
+    AbandonMessage,
+    MessageOutcome,
+    SendMessage,
+)
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
@@ -43,6 +49,10 @@ HEARTBEAT_EVERY = 2.0
 CUT_OFF = (
     "an earlier attempt stopped during the SMTP DATA exchange; the server may have the"
     " message, so it is not sent again (receivers drop a copy by its Message-ID)"
+)
+GAVE_UP_MID_SEND = (
+    "the run gave up while an attempt was handing the message over; the provider may have"
+    " it, so it is recorded as unconfirmed, not failed"
 )
 CASE_HOLD = "open case"
 MAX_CASE_HOLD = timedelta(days=14)  # asked again then even if no case_resolved arrives
@@ -106,6 +116,43 @@ class MessagingActivities:
         else:
             message = stored  # interrupted after reserving: deliver again under the same key
         return await self._deliver(request, message)
+
+    @activity.defn(name=ABANDON_MESSAGE)
+    async def abandon_message(self, request: AbandonMessage) -> None:
+        """The run gave up on a send whose retries ran out: settle its outbox row for good.
+
+        A `pending` row (nothing handed over) becomes `failed` with the reason and gives back
+        its frequency-cap slot; a `sending` row (cut off during SMTP DATA: the server may have
+        it) becomes `uncertain` and keeps its slot. A row some attempt already settled keeps
+        its status. Either way the decision and the customer event are recorded once per key,
+        so running this twice, or after a crash half-way, has one effect.
+        """
+        outbox, key = self.store.outbox, request.idempotency_key
+        stored = await asyncio.to_thread(outbox.get, key)
+        if stored is None:  # it never reached the outbox (it errored before the reservation)
+            await asyncio.to_thread(self.store.ledger.release, key)
+            await asyncio.to_thread(self._decided, request, "failed", request.reason)
+            return
+        if stored.status in ("pending", "sending"):
+            settled, why = (
+                ("failed", request.reason)
+                if stored.status == "pending"
+                else ("uncertain", f"{GAVE_UP_MID_SEND} ({request.reason})")
+            )
+            moved = await asyncio.to_thread(
+                outbox.transition, key, stored.status, settled, detail=why[:500]
+            )
+            # None: another attempt moved the row first; what it decided stands.
+            stored = moved or await asyncio.to_thread(outbox.get, key) or stored
+        if stored.status in ("pending", "sending"):
+            raise RuntimeError(f"message {key} is still {stored.status}; asking again")
+        if stored.status not in DECISION_OF or stored.status == "deferred":
+            return
+        if stored.status in ("failed", "skipped"):
+            await asyncio.to_thread(self.store.ledger.release, key)
+        activity.logger.warning("message abandoned", extra={"key": key, "status": stored.status})
+        # Recorded again for a row settled earlier: the ledger and the log keep one of each.
+        await asyncio.to_thread(self._decided, request, stored.status, stored.detail)
 
     # --- what may be sent ------------------------------------------------------------------
 
@@ -314,7 +361,11 @@ class MessagingActivities:
     # --- the record ------------------------------------------------------------------------
 
     def _decided(
-        self, request: SendMessage, status: str, reason: str, until: datetime | None = None
+        self,
+        request: SendMessage | AbandonMessage,
+        status: str,
+        reason: str,
+        until: datetime | None = None,
     ) -> None:
         """Record the decision and, for a known customer, the customer event; once each."""
         now = self.clock()
