@@ -7,7 +7,10 @@ and frequency caps across all journeys defer it (the workflow waits on a durable
 asks again with the same key) or skip it; then the outbox row is reserved and the channel
 delivers it with the key, so a retry after a crash finds the row and the provider sees the
 same key. Every decision is recorded with its reason and appended to the customer's event log
-(message_sent, message_deferred, message_suppressed, message_failed).
+(message_sent, message_deferred, message_suppressed, message_failed). HTML email carries an
+open pixel and tracked links (domain/tracking.py) unless tracking is off.
+
+`abandon_message` settles the outbox row of a send the run gave up on after its retries.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from domain.expressions import ExpressionError
 from domain.messages import OutboxMessage, recipient_of
 from domain.rendering import render_message
 from domain.send_policy import SendPolicy, quiet_until
+from domain.tracking import TrackingLinks
 from domain.unsubscribe import UnsubscribeLinks
 from store.send_ledger import SendDecision
 from store.store import Store
@@ -83,12 +87,20 @@ class MessagingActivities:
         *,
         policy: SendPolicy | None = None,
         links: UnsubscribeLinks | None = None,
+        tracking: bool = True,
     ) -> None:
         self.store = store
         self.channels = channels
         self.clock = clock
         self.policy = policy or SendPolicy()
         self.links = links
+        # Open and click tracking in HTML email, signed like the unsubscribe links (so only
+        # with them); JOURNEYS_TRACKING=false turns it off for new messages.
+        self.tracking = (
+            TrackingLinks(links.secret, links.public_url)
+            if links is not None and tracking
+            else None
+        )
 
     @activity.defn(name=SEND_MESSAGE)
     async def send_message(self, request: SendMessage) -> MessageOutcome:
@@ -193,8 +205,13 @@ class MessagingActivities:
             parts = render_message(request.template, context, profile.locale)
         except ExpressionError as exc:
             return message.model_copy(update={"status": "failed", "detail": str(exc)})
+        body_html = parts.html
+        if body_html and request.channel == "email" and self.tracking is not None:
+            body_html = self.tracking.instrument(
+                body_html, profile.customer_id, request.idempotency_key, self.clock()
+            )
         return message.model_copy(
-            update={"subject": parts.subject, "body_text": parts.text, "body_html": parts.html}
+            update={"subject": parts.subject, "body_text": parts.text, "body_html": body_html}
         )
 
     def _policy(

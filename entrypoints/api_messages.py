@@ -1,6 +1,7 @@
 """HTTP: messages and send decisions, consent, the suppression list, provider feedback, and
 the public unsubscribe page (a signed link; GET shows a button, POST unsubscribes, which is
-also what mail clients' one-click unsubscribe sends, RFC 8058)."""
+also what mail clients' one-click unsubscribe sends, RFC 8058), and the public open pixel and
+click-through links of tracked email (domain/tracking.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from domain.customers import CustomerProfile
 from domain.messages import OutboxMessage
 from domain.tokens import TokenError
+from domain.tracking import PIXEL_GIF
 from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
 from entrypoints.messaging_service import (
     ConsentChange,
@@ -181,3 +183,27 @@ async def unsubscribe(token: str, messaging: Messaging) -> HTMLResponse:
         "You are unsubscribed",
         f"<p>You will get no more marketing {html.escape(channel)} messages from us.</p>",
     )
+
+
+# --- open and click tracking -------------------------------------------------------------------
+
+NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+
+
+@public.get("/t/o/{token}.gif", include_in_schema=False)
+async def open_pixel(token: str, messaging: Messaging) -> Response:
+    """Always the 1x1 GIF, so a mail client never shows a broken image; only a genuine token
+    records `message_opened` (once per message)."""
+    await messaging.track_open(token)
+    return Response(PIXEL_GIF, media_type="image/gif", headers=NO_STORE)
+
+
+@public.get("/t/c/{token}", include_in_schema=False, response_model=None)
+async def click_through(token: str, messaging: Messaging) -> Response:
+    """302 to the URL inside the signature (never one from the request) after recording
+    `message_clicked`; a forged link gets 400, an expired one 410, and nothing is recorded."""
+    try:
+        url = await messaging.track_click(token)
+    except TokenError as exc:
+        return _refused(exc)
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)

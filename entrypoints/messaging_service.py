@@ -1,7 +1,8 @@
 """Consent, unsubscribe links, provider feedback and previews: what the CLI and API share.
 
 Every change is an event in the customer's log too (consent_changed, message_bounced,
-message_complained), appended through the journey service so running journeys hear of it.
+message_complained, and message_opened / message_clicked from the tracking pixel and links),
+appended through the journey service so running journeys hear of it.
 A repeated request has one effect: unsubscribing twice with one link, or the same bounce
 reported twice, appends one event and changes nothing more.
 """
@@ -9,6 +10,7 @@ reported twice, appends one event and changes nothing more.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -21,6 +23,8 @@ from domain.journey import SendStep
 from domain.messages import Channel, OutboxMessage, recipient_of
 from domain.rendering import RenderedParts, render_message
 from domain.template_check import sample_context
+from domain.tokens import TokenError
+from domain.tracking import TrackingLinks, clicked_event, opened_event
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer, UnknownJourney
@@ -111,6 +115,8 @@ class MessagingService:
         self.journeys = journeys
         self.store = journeys.store
         self.links = links
+        # Tracked links are signed by the workers with the unsubscribe links' secret.
+        self.tracking = TrackingLinks(links.secret, links.public_url) if links else None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -219,6 +225,55 @@ class MessagingService:
             properties=properties,
         )
         await self.journeys.ingest([event])
+
+    async def track_open(self, token: str) -> bool:
+        """Record `message_opened` for a genuine pixel token (once per message); False when the
+        token is bad, forged or expired, or names no customer we know, and nothing is kept."""
+        if self.tracking is None:
+            return False
+        try:
+            opened = self.tracking.read_open(token, self.now())
+        except TokenError:
+            return False
+        properties = self._tracked_message(opened.message_key, opened.customer_id)
+        if properties is None:
+            return False
+        await self._ingest_tracked(opened_event(opened, self.now(), properties))
+        return True
+
+    async def track_click(self, token: str) -> str:
+        """The signed target of a genuine link token, after recording `message_clicked` (once
+        per message and link); TokenError for a bad, forged or expired one (nothing kept)."""
+        if self.tracking is None:
+            raise TokenError("forged", "tracked links are not configured (JOURNEYS_SECRET_KEY)")
+        clicked = self.tracking.read_click(token, self.now())
+        properties = self._tracked_message(clicked.message_key, clicked.customer_id)
+        if properties is not None:
+            await self._ingest_tracked(clicked_event(clicked, self.now(), properties))
+        return clicked.url
+
+    def _tracked_message(self, key: str, customer_id: str) -> dict[str, str | None] | None:
+        """What the event says about its message; None when the customer is unknown (deleted)."""
+        if self.store.customers.get(customer_id) is None:
+            return None
+        message = self.store.outbox.get(key)
+        if message is None or message.customer_id != customer_id:
+            return {"journey_id": None, "step_id": None, "channel": "email"}
+        return {
+            "journey_id": message.journey_id,
+            "step_id": message.step_id,
+            "channel": message.channel,
+        }
+
+    async def _ingest_tracked(self, event: CustomerEvent) -> None:
+        # Appended first (all or nothing); a failure to reach running runs must not break the
+        # customer's click or show a broken image, and a later fetch delivers the event again.
+        try:
+            await self.journeys.ingest([event])
+        except UnknownCustomer:
+            return
+        except Exception:
+            logging.getLogger(__name__).exception("tracking event %s not delivered", event.event_id)
 
     def preview(
         self, journey_id: str, step_id: str, customer_id: str, locale: str | None = None
