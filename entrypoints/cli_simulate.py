@@ -117,16 +117,17 @@ def simulate_command(
     except PolicyError as exc:
         raise fail(str(exc)) from exc
     columns = (TextColumn("simulated days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
+    # Redrawn on each simulated day rather than by a thread of its own: the simulation forks
+    # its processes, and a process should not fork while another of its threads runs.
+    with Progress(*columns, console=console, auto_refresh=False) as bar:
         task = bar.add_task("days", total=days)
+
+        def advance(_: int) -> None:
+            bar.advance(task)
+            bar.refresh()
+
         result = simulate_in_processes(
-            definition,
-            profiles,
-            days,
-            behaviour,
-            processes,
-            on_day=lambda _: bar.advance(task),
-            policy=policy,
+            definition, profiles, days, behaviour, processes, on_day=advance, policy=policy
         )
     print_result(definition, result)
 

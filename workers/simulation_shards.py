@@ -2,7 +2,12 @@
 of the cohort, and add up their counts. Customers do not interact (caps and quiet hours are
 per customer) and the behaviour model's choices depend on the seed, the customer and the day
 alone, so any number of processes gives the same result as one. It uses every core: one worker
-process alone keeps about one core busy."""
+process alone keeps about one core busy.
+
+The processes are forked where the platform allows it: a forked process starts with the modules
+its parent already imported, instead of importing the whole command line again (about 3 s of
+CPU each on the 2-core machine). The parent starts them before it runs any thread of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ import asyncio
 import multiprocessing
 import queue
 import time
+import traceback
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from domain.customers import CustomerProfile
@@ -28,11 +33,28 @@ def _shard(
     days: int,
     behaviour: Behaviour,
     policy: SendPolicy | None,
-    ticks: Any,
-) -> SimulationResult:
-    return asyncio.run(
-        simulate(journey, profiles, days, behaviour, lambda day: ticks.put((index, day)), policy)
-    )
+    messages: Any,
+) -> None:
+    try:
+        result = asyncio.run(
+            simulate(
+                journey,
+                profiles,
+                days,
+                behaviour,
+                lambda day: messages.put(("day", index, day)),
+                policy,
+            )
+        )
+    except BaseException:
+        messages.put(("failed", index, traceback.format_exc()))
+        raise
+    messages.put(("done", index, result))
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def simulate_in_processes(
@@ -50,27 +72,48 @@ def simulate_in_processes(
     if processes == 1:
         result = asyncio.run(simulate(journey, profiles, days, behaviour, on_day, policy))
         return result
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Manager() as manager, ProcessPoolExecutor(processes, mp_context=spawn) as pool:
-        ticks = manager.Queue()
-        futures = [
-            pool.submit(_shard, i, journey, profiles[i::processes], days, behaviour, policy, ticks)
-            for i in range(processes)
-        ]
-        reached = [0] * processes
-        shown = 0
-        while not all(f.done() for f in futures):
+    context = _context()
+    messages = context.Queue()
+    workers = [
+        context.Process(
+            target=_shard,
+            args=(i, journey, profiles[i::processes], days, behaviour, policy, messages),
+            daemon=True,
+        )
+        for i in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    results: dict[int, SimulationResult] = {}
+    reached = [0] * processes
+    shown = 0
+    try:
+        while len(results) < processes:
             try:
-                index, day = ticks.get(timeout=0.2)
+                kind, index, value = messages.get(timeout=0.5)
             except queue.Empty:
-                continue
-            reached[index] = day
+                if all(w.is_alive() for i, w in enumerate(workers) if i not in results):
+                    continue
+                try:  # what a process sent just before it exited may still be on its way
+                    kind, index, value = messages.get(timeout=5)
+                except queue.Empty:
+                    raise RuntimeError("a simulation process exited without a result") from None
+            if kind == "failed":
+                raise RuntimeError(f"simulation process {index} failed:\n{value}")
+            if kind == "done":
+                results[index] = value
+                value = days
+            reached[index] = value
             while on_day is not None and shown < min(reached):
                 shown += 1
                 on_day(shown)
-        results = [f.result() for f in futures]
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
     merged = results[0]
-    for other in results[1:]:
-        merged = merged.merge(other)
+    for index in range(1, processes):
+        merged = merged.merge(results[index])
     merged.seconds = time.perf_counter() - began
     return merged
