@@ -29,16 +29,20 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from domain.callbacks import (
     CALLBACK_COMPLETED,
+    CLOSE_CALLBACK,
     CREATE_CALLBACK,
     ESCALATE_CALLBACK,
     CallbackTask,
+    CloseCallback,
     CreateCallback,
 )
 from domain.contracts import (
+    ABANDON_MESSAGE,
     LOAD_PROFILE,
     RECORD_STEPS,
     SEND_MESSAGE,
     UPDATE_PROFILE,
+    AbandonMessage,
     EnrollCustomer,
     JourneyOutcome,
     LoadProfile,
@@ -231,6 +235,9 @@ class SimulatedServices:
 
     @activity.defn(name=RECORD_STEPS)
     async def record_steps(self, request: RecordSteps) -> Recorded:
+        if request.end is not None and request.end.workflow_id in self.finished:
+            # A run ends once: its last records again, from a workflow task that ran twice.
+            return Recorded(count=len(request.events))
         for event in request.events:
             key = (event.workflow_id, event.step_id, event.status, event.at, event.detail)
             if key not in self.recorded:
@@ -290,6 +297,17 @@ class SimulatedServices:
     async def escalate_callback(self, task_id: str) -> CallbackTask | None:
         return None
 
+    @activity.defn(name=CLOSE_CALLBACK)
+    async def close_callback(self, request: CloseCallback) -> CallbackTask | None:
+        """The run stopped waiting for the task: agents no longer reach the customer about it."""
+        for customer_id, tasks in self.open_callbacks.items():
+            self.open_callbacks[customer_id] = [t for t in tasks if t.task_id != request.task_id]
+        return None
+
+    @activity.defn(name=ABANDON_MESSAGE)
+    async def abandon_message(self, request: AbandonMessage) -> None:
+        return None  # simulated sends never fail
+
     @property
     def activities(self) -> list[Callable[..., Any]]:
         return [
@@ -300,15 +318,30 @@ class SimulatedServices:
             self.create_survey,
             self.create_callback,
             self.escalate_callback,
+            self.close_callback,
+            self.abandon_message,
         ]
 
 
-# The simulated customers act once a day at this time after enrollment: away from the instants
-# journeys put timers at (whole days and hours after enrollment, whole minutes of a local clock,
-# plus the milliseconds a workflow task takes), so by then every timer of that day has fired and
-# its work is done. The time-skipping server does not skip while a workflow or activity task is
-# outstanding, so `env.sleep` returns only once the work before that instant has finished.
-ACTS_AFTER = timedelta(hours=5, minutes=17, seconds=30)
+# The cohort enters at the first midnight UTC the server reaches, so the time of day a simulation
+# is started at moves nothing. The simulated customers act once a day, ACTS_AFTER past midnight
+# on the first day and DRIFT later each following day: the instant is a whole minute and a half
+# away from the whole minutes journeys set local-clock timers to, and a run's timer that counts
+# whole days from an event the customers sent ends DRIFT before they act again, so it has fired
+# and been handled by then (the time-skipping server does not skip while a workflow or activity
+# task is outstanding, so `env.sleep` returns only once the work before that instant is done).
+ACTS_AFTER = timedelta(hours=5, minutes=17, seconds=37, milliseconds=500)
+LATEST_ACT = timedelta(hours=22)
+
+
+def drift(days: int) -> timedelta:
+    """How much later each day customers act: as much as the horizon leaves room for."""
+    for step in (timedelta(minutes=10), timedelta(minutes=1)):
+        if ACTS_AFTER + days * step <= LATEST_ACT:
+            return step
+    return timedelta(seconds=15)
+
+
 # How long to wait, in real time, for a run to be done or parked at the end of the horizon.
 SETTLE_SECONDS = 120.0
 
@@ -435,7 +468,9 @@ async def _run(
     began: float,
     policy: SendPolicy | None,
 ) -> SimulationResult:
-    start = await env.get_current_time()
+    midnight = await env.get_current_time() + timedelta(days=1)
+    start = midnight.replace(hour=0, minute=0, second=0, microsecond=0)
+    await _advance_to(env, start)
     services = SimulatedServices(profiles, start, policy, journey)
     model = Model(behaviour)
     listened = listened_events(journey)
@@ -443,8 +478,7 @@ async def _run(
     queue = f"simulation-{uuid.uuid4().hex[:8]}"
     handles: dict[str, WorkflowHandle[Any, Any]] = {}
     gate = asyncio.Semaphore(64)
-    # Whole seconds plus a half minute: never the instant of a timer set to a local clock.
-    first_act = (start + ACTS_AFTER).replace(second=30, microsecond=0)
+    later = drift(days)
     async with Worker(
         env.client,
         task_queue=queue,
@@ -487,7 +521,7 @@ async def _run(
 
         await asyncio.gather(*(enroll(profile) for profile in profiles))
         for day in range(days):
-            now = first_act + timedelta(days=day)
+            now = start + ACTS_AFTER + day * (timedelta(days=1) + later)
             await _advance_to(env, now)
             signals = []
             for customer_id, handle in handles.items():
