@@ -102,6 +102,7 @@ async def run_worker(settings: Settings, store: Store) -> None:
                 links=links,
                 journeys=make_service(settings, store),
                 survey_links=survey_links(settings),
+                tracking=settings.tracking,
             ),
             audiences.measure_audience,
             audiences.enroll_audience_batch,

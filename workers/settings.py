@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         default="UTC",
         description="Workspace timezone: audience schedules that set none run in it.",
     )
+    tracking: bool = Field(
+        default=True, description="Open pixel and tracked links in HTML email (needs a secret)."
+    )
     max_cached_workflows: int = Field(
         default=1000,
         ge=0,

@@ -64,20 +64,25 @@ def activities_for(
     links: UnsubscribeLinks | None = None,
     journeys: Ingests | None = None,
     survey_links: SurveyLinks | None = None,
+    tracking: bool = True,
 ) -> list[Callable[..., Any]]:
     """The activities of journeys; with `journeys` (the ingesting service) those of cases."""
-    messaging = MessagingActivities(store, channels, clock, policy=policy, links=links)
+    messaging = MessagingActivities(
+        store, channels, clock, policy=policy, links=links, tracking=tracking
+    )
     profiles = ProfileActivities(store, clock)
     run_log = RunLogActivities(store)
     support = SupportActivities(store, survey_links)
     activities: list[Callable[..., Any]] = [
         messaging.send_message,
+        messaging.abandon_message,
         profiles.load_profile,
         profiles.update_profile,
         run_log.record_steps,
         support.create_callback,
         support.escalate_callback,
         support.create_survey,
+        support.close_callback,
     ]
     if journeys is not None:
         activities.append(CaseActivities(store, journeys, clock).record_case)

@@ -208,9 +208,7 @@ async def test_a_provider_that_always_answers_503_fails_the_message_and_the_run_
         async with running(sink) as url:
             channel = HttpChannel("sms", f"{url}/sms", timeout=5.0)
             listed = activities_for(store, {"sms": channel}, policy=SendPolicy(caps=[CAP]))
-            if ABANDON_MESSAGE not in {_name(fn) for fn in listed}:
-                # workers/worker.py does not register it yet; the real activity, same store.
-                listed.append(MessagingActivities(store, {}, utc_now).abandon_message)
+            assert ABANDON_MESSAGE in {_name(fn) for fn in listed}, "the worker runs it"
             async with build_worker(time_skipping_env.client, queue, listed):
                 delivery = await service.enroll(REACH.id, customer)
                 assert delivery.workflow_id is not None

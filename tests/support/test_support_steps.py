@@ -17,7 +17,6 @@ import pytest_asyncio
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.support import SupportActivities
 from domain.callbacks import CALLBACK_COMPLETED, CallbackTask, Completion
 from domain.cases import OpenCase, Resolve
 from domain.contracts import RunSnapshot
@@ -139,9 +138,6 @@ async def bench(time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> Async
     activities = activities_for(
         store, {"email": channel}, server_clock, journeys=service, survey_links=LINKS
     )
-    # Until workers/worker.py registers close_callback itself.
-    if "close_callback" not in {getattr(a, "__name__", "") for a in activities}:
-        activities.append(SupportActivities(store, LINKS).close_callback)
     try:
         async with build_worker(time_skipping_env.client, queue, activities):
             yield Bench(time_skipping_env, store, service, SupportService(service, LINKS), channel)
