@@ -121,3 +121,45 @@ def test_a_send_that_fails_back_to_itself_without_a_wait_is_a_busy_loop() -> Non
     text = JOURNEY.format(policy="x", on_failure=", on_failure: text", fallback="")
     with pytest.raises(JourneyError, match="loop without a wait: text -> text"):
         load_journey_text(text)
+
+
+BRANCHING = """
+id: reach_branching
+name: Reach the customer, by mail when the text did not go out
+category: transactional
+trigger: {event: signed_up}
+templates:
+  text_hi: {text: "Hi from us"}
+  by_mail: {subject: "We could not text you", text: "Hi"}
+steps:
+  - id: text
+    send: {channel: sms, template: text_hi}
+  - id: route
+    branch:
+      - {when: "steps.text.status == 'sent'", goto: done}
+      - {else: fallback}
+  - id: fallback
+    send: {channel: email, template: by_mail}
+  - {id: done, end: reached}
+"""
+
+
+@pytest.mark.parametrize(("failure", "sent"), [(None, ["text"]), ("failed", ["fallback"])])
+async def test_a_later_step_branches_on_the_delivery_outcome_of_a_send(
+    time_skipping_env: WorkflowEnvironment, failure: str | None, sent: list[str]
+) -> None:
+    env, services = time_skipping_env, FakeServices()
+    customer = services.customer("branch", phone="+4915112345678")
+    if failure:
+        services.send_failures["text"] = failure
+    async with journey_worker(env, services) as task_queue:
+        now = await env.get_current_time()
+        handle = await enroll(
+            env,
+            task_queue,
+            load_journey_text(BRANCHING),
+            customer_event(customer.customer_id, "signed_up", now),
+        )
+        outcome = await handle.result()
+    assert outcome.status == "completed"
+    assert services.sent_steps(customer.customer_id) == sent
