@@ -1,14 +1,15 @@
 """Segment-triggered enrollment: which segment feeds a journey, when, and how fast.
 
 A journey with an `audience` is fed on a schedule (a Temporal Schedule, daily at `at` in
-`timezone`) by an enrollment run that walks the segment in customer-id order, in batches,
-throttled to `per_second`. Each run has a key; a member's enrollment event id derives from
-it, so a retried or resumed batch never enrolls anyone twice.
+`timezone`, the workspace's when unset) by an enrollment run that walks the segment in
+customer-id order, in batches, throttled to `per_second`. Each run has a key; a member's
+enrollment event id derives from it, so a retried or resumed batch never enrolls anyone twice.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,11 @@ from domain.customers import Timezone
 
 ENROLL_AUDIENCE_BATCH = "enroll_audience_batch"
 MEASURE_AUDIENCE = "measure_audience"
+
+
+def run_date(now: datetime, timezone: str | None) -> date:
+    """The date an enrollment run starting at `now` is for: the day where its clock is."""
+    return now.astimezone(ZoneInfo(timezone) if timezone else UTC).date()
 
 
 class AudienceSpec(BaseModel):
@@ -27,7 +33,11 @@ class AudienceSpec(BaseModel):
         pattern=r"^([01][0-9]|2[0-3]):([0-5][0-9])$",
         description="Daily run time (HH:MM) in `timezone`.",
     )
-    timezone: Timezone = Field(default="UTC", description="The workspace timezone of `at`.")
+    timezone: Timezone | None = Field(
+        default=None,
+        description="Timezone of `at` and of the run's date; the workspace's "
+        "(JOURNEYS_TIMEZONE, UTC unless set) when left out.",
+    )
     batch_size: int = Field(default=200, ge=1, le=5000)
     per_second: float = Field(default=50, gt=0, description="Enrollments per second at most.")
 
@@ -38,7 +48,8 @@ class EnrollAudience(BaseModel):
     journey_id: str
     segment: str
     run_key: str = ""  # empty: the workflow id (scheduled runs)
-    as_of: date | None = None  # None: the day the run starts, in UTC
+    as_of: date | None = None  # None: the day the run starts, in `timezone`
+    timezone: str | None = None  # the schedule's zone; None: UTC (runs scheduled before it)
     batch_size: int = 200
     per_second: float = 50
     progress: AudienceProgress | None = None

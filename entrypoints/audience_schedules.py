@@ -27,6 +27,7 @@ from temporalio.client import (
 from domain.audiences import AudienceSpec, EnrollAudience
 from domain.journey import JourneyDefinition
 from entrypoints.service import JourneyService
+from workers.settings import get_settings
 from workflows.audience import AudienceEnrollmentWorkflow
 
 PREFIX = "audience/"
@@ -37,9 +38,17 @@ def schedule_id(journey_id: str) -> str:
 
 
 def build_schedule(
-    journey_id: str, audience: AudienceSpec, task_queue: str, *, paused: bool
+    journey_id: str,
+    audience: AudienceSpec,
+    task_queue: str,
+    *,
+    paused: bool,
+    workspace_timezone: str = "UTC",
 ) -> Schedule:
+    """The daily schedule at `audience.at` in its timezone (the workspace's when unset); the
+    run takes its date in that same timezone."""
     hour, minute = (int(part) for part in audience.at.split(":"))
+    timezone = audience.timezone or workspace_timezone
     return Schedule(
         action=ScheduleActionStartWorkflow(
             AudienceEnrollmentWorkflow.run,
@@ -48,6 +57,7 @@ def build_schedule(
                 segment=audience.segment,
                 batch_size=audience.batch_size,
                 per_second=audience.per_second,
+                timezone=timezone,
             ),
             id=schedule_id(journey_id),
             task_queue=task_queue,
@@ -56,21 +66,26 @@ def build_schedule(
             calendars=[
                 ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])
             ],
-            time_zone_name=audience.timezone,
+            time_zone_name=timezone,
         ),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(paused=paused, note="paused with its journey" if paused else ""),
     )
 
 
-async def sync_published(svc: JourneyService) -> list[str]:
+async def sync_published(svc: JourneyService, workspace_timezone: str | None = None) -> list[str]:
     """Sync the schedules with every published journey (newest version, current status)."""
     journeys = [(svc.journey(s.journey_id), s.status) for s in svc.journeys()]
-    return await sync(await svc.client(), svc.task_queue, journeys)
+    timezone = workspace_timezone or get_settings().timezone
+    return await sync(await svc.client(), svc.task_queue, journeys, workspace_timezone=timezone)
 
 
 async def sync(
-    client: Client, task_queue: str, journeys: Sequence[tuple[JourneyDefinition, str]]
+    client: Client,
+    task_queue: str,
+    journeys: Sequence[tuple[JourneyDefinition, str]],
+    *,
+    workspace_timezone: str = "UTC",
 ) -> list[str]:
     """Make the schedules match `journeys` ((definition, status) pairs); say what changed."""
     changes: list[str] = []
@@ -78,11 +93,18 @@ async def sync(
     for journey_id, (journey, status) in wanted.items():
         assert journey.audience is not None
         schedule = build_schedule(
-            journey_id, journey.audience, task_queue, paused=status != "active"
+            journey_id,
+            journey.audience,
+            task_queue,
+            paused=status != "active",
+            workspace_timezone=workspace_timezone,
         )
         try:
             await client.create_schedule(schedule_id(journey_id), schedule)
-            changes.append(f"{schedule_id(journey_id)}: created ({journey.audience.at} daily)")
+            changes.append(
+                f"{schedule_id(journey_id)}: created ({journey.audience.at} daily, "
+                f"{journey.audience.timezone or workspace_timezone})"
+            )
         except ScheduleAlreadyRunningError:
 
             def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.audiences import AudienceProgress, EnrollAudience
 from entrypoints import audience_schedules
@@ -63,7 +64,13 @@ def run(
         batch_size=batch or (audience.batch_size if audience else 200),
         per_second=rate or (audience.per_second if audience else 50),
     )
-    result = asyncio.run(_run_with_progress(svc, request))
+    try:
+        result = asyncio.run(_run_with_progress(svc, request))
+    except WorkflowAlreadyStartedError as exc:
+        raise fail(
+            f"audience run {request.run_key!r} of {journey_id} is already running "
+            f"(workflow {exc.workflow_id}); wait for it, or watch it in the Temporal UI"
+        ) from exc
     console.print(
         f"{result.enrolled} enrolled, {result.skipped} skipped (already in or not allowed), "
         f"{result.processed} of {result.total} members of {name} as of {result.as_of}"

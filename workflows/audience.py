@@ -8,7 +8,7 @@ durable timer keeps the pace at `per_second`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -24,9 +24,12 @@ with workflow.unsafe.imports_passed_through():
         EnrollAudience,
         EnrollBatch,
         MeasureAudience,
+        run_date,
     )
 
 BATCHES_PER_RUN = 100
+# Patch: as_of is the day in the schedule's timezone (runs before it took the UTC day).
+AS_OF_IN_SCHEDULE_TIMEZONE = "audience-as-of-in-schedule-timezone"
 ACTIVITY_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(minutes=1),
@@ -44,10 +47,17 @@ class AudienceEnrollmentWorkflow:
     def progress(self) -> AudienceProgress | None:
         return self._progress
 
+    @staticmethod
+    def _today(inp: EnrollAudience) -> date:
+        """The run's date where its schedule's clock is, not in UTC."""
+        if inp.timezone and workflow.patched(AS_OF_IN_SCHEDULE_TIMEZONE):
+            return run_date(workflow.now(), inp.timezone)
+        return workflow.now().date()
+
     @workflow.run
     async def run(self, inp: EnrollAudience) -> AudienceProgress:
         if self._progress is None:
-            as_of = inp.as_of or workflow.now().date()
+            as_of = inp.as_of or self._today(inp)
             size: AudienceSize = await workflow.execute_activity(
                 MEASURE_AUDIENCE,
                 MeasureAudience(segment=inp.segment, as_of=as_of),

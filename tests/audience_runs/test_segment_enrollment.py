@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,35 @@ async def test_an_unknown_segment_fails_the_run_with_its_name(setup: Setup) -> N
                 task_queue=setup.queue,
             )
         except WorkflowFailureError as exc:
-            assert "unknown segment 'gold'" in str(exc.cause.cause)  # type: ignore[union-attr]
+            assert "unknown segment 'gold'" in str(getattr(exc.cause, "cause", None))
         else:
             raise AssertionError("the run should have failed")
+
+
+async def test_a_run_without_a_date_takes_the_day_in_its_schedules_timezone_ahead_of_utc(
+    setup: Setup,
+) -> None:
+    env = setup.env
+    now = await env.get_current_time()
+    # Move the server's clock to a UTC noon: it is already tomorrow at UTC+14 then.
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon <= now:
+        noon += timedelta(days=1)
+    await env.sleep(noon - now)
+    audiences = AudienceActivities(setup.store, SEGMENTS, setup.service)
+    async with build_worker(
+        env.client, setup.queue, [audiences.measure_audience, audiences.enroll_audience_batch]
+    ):
+        setup.service.set_status("gold_greeting", "paused")  # measure only, enroll nobody
+        handle = await env.client.start_workflow(
+            AudienceEnrollmentWorkflow.run,
+            EnrollAudience(
+                journey_id="gold_greeting", segment="gold", run_key="tz", timezone="Etc/GMT-14"
+            ),
+            id=f"audience/gold_greeting/tz-{uuid.uuid4().hex[:6]}",
+            task_queue=setup.queue,
+        )
+        progress = await handle.result()
+    started = (await handle.describe()).start_time.astimezone(UTC)
+    assert started.hour == 12
+    assert progress.as_of == started.date() + timedelta(days=1)
