@@ -31,28 +31,22 @@ from domain.callbacks import (
     CALLBACK_COMPLETED,
     CLOSE_CALLBACK,
     CREATE_CALLBACK,
-    ESCALATE_CALLBACK,
     CallbackTask,
     CloseCallback,
     CreateCallback,
 )
 from domain.contracts import (
     ABANDON_MESSAGE,
-    LOAD_PROFILE,
     RECORD_STEPS,
     SEND_MESSAGE,
-    UPDATE_PROFILE,
     AbandonMessage,
     EnrollCustomer,
     JourneyOutcome,
-    LoadProfile,
     MessageOutcome,
-    ProfileSnapshot,
     Recorded,
     RecordSteps,
     RunSnapshot,
     SendMessage,
-    UpdateProfile,
 )
 from domain.customers import CustomerProfile
 from domain.entry import correlation_key, workflow_id
@@ -63,6 +57,7 @@ from domain.send_policy import SendPolicy, quiet_until
 from domain.simulation import Behaviour, Model, listened_events
 from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyLink
 from workers.binaries import temporal_test_server
+from workers.journey_stand_ins import JourneyStandIns
 from workflows.journey import JourneyWorkflow
 
 WORKFLOW_TASK_SLOTS = 200
@@ -103,7 +98,7 @@ class SimulationResult:
         )
 
 
-class SimulatedServices:
+class SimulatedServices(JourneyStandIns):
     """The activities a journey calls, in memory, deciding sends as the real pipeline does.
 
     Idempotent like the real ones: a local activity that runs again (its workflow task timed out
@@ -117,7 +112,7 @@ class SimulatedServices:
         policy: SendPolicy | None = None,
         journey: JourneyDefinition | None = None,
     ) -> None:
-        self.profiles = {p.customer_id: p for p in profiles}
+        super().__init__(profiles)
         self.start = start
         self.policy = policy or SendPolicy()
         self.journey = journey
@@ -217,22 +212,6 @@ class SimulatedServices:
             deferred_until=until,
         )
 
-    @activity.defn(name=LOAD_PROFILE)
-    async def load_profile(self, request: LoadProfile) -> ProfileSnapshot:
-        return ProfileSnapshot(profile=self.profiles.get(request.customer_id))
-
-    @activity.defn(name=UPDATE_PROFILE)
-    async def update_profile(self, request: UpdateProfile) -> ProfileSnapshot:
-        profile = self.profiles.get(request.customer_id)
-        if profile is None:
-            return ProfileSnapshot(profile=None)
-        tags = [t for t in profile.tags if t not in request.remove_tags]
-        tags += [t for t in request.add_tags if t not in tags]
-        attributes = {**profile.attributes, **request.set}
-        profile = profile.model_copy(update={"attributes": attributes, "tags": tags})
-        self.profiles[request.customer_id] = profile
-        return ProfileSnapshot(profile=profile)
-
     @activity.defn(name=RECORD_STEPS)
     async def record_steps(self, request: RecordSteps) -> Recorded:
         if request.end is not None and request.end.workflow_id in self.finished:
@@ -293,10 +272,6 @@ class SimulatedServices:
         self.open_callbacks[customer_id] = tasks
         return tasks
 
-    @activity.defn(name=ESCALATE_CALLBACK)
-    async def escalate_callback(self, task_id: str) -> CallbackTask | None:
-        return None
-
     @activity.defn(name=CLOSE_CALLBACK)
     async def close_callback(self, request: CloseCallback) -> CallbackTask | None:
         """The run stopped waiting for the task: agents no longer reach the customer about it."""
@@ -307,20 +282,6 @@ class SimulatedServices:
     @activity.defn(name=ABANDON_MESSAGE)
     async def abandon_message(self, request: AbandonMessage) -> None:
         return None  # simulated sends never fail
-
-    @property
-    def activities(self) -> list[Callable[..., Any]]:
-        return [
-            self.send_message,
-            self.load_profile,
-            self.update_profile,
-            self.record_steps,
-            self.create_survey,
-            self.create_callback,
-            self.escalate_callback,
-            self.close_callback,
-            self.abandon_message,
-        ]
 
 
 # The cohort enters at the first midnight UTC the server reaches, so the time of day a simulation

@@ -9,7 +9,7 @@ the replay tests check.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -24,21 +24,18 @@ from temporalio.worker import Worker
 from domain.callbacks import (
     CLOSE_CALLBACK,
     CREATE_CALLBACK,
-    ESCALATE_CALLBACK,
     CallbackTask,
     CloseCallback,
     CreateCallback,
 )
 from domain.contracts import (
     ABANDON_MESSAGE,
-    LOAD_PROFILE,
     RECORD_STEPS,
     SEND_MESSAGE,
     UPDATE_PROFILE,
     AbandonMessage,
     EnrollCustomer,
     JourneyOutcome,
-    LoadProfile,
     MessageOutcome,
     ProfileSnapshot,
     Recorded,
@@ -53,6 +50,7 @@ from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.runs import RunEnd, StepEvent
 from domain.surveys import CREATE_SURVEY, CreateSurvey, SurveyLink
+from workers.journey_stand_ins import JourneyStandIns
 from workflows.journey import JourneyWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -69,11 +67,11 @@ def built_in(journey_id: str) -> JourneyDefinition:
     return load_journey_file(JOURNEYS_DIR / f"{journey_id}.yaml")
 
 
-class FakeServices:
+class FakeServices(JourneyStandIns):
     """Stand-ins for the send, profile and run-log activities that remember every call."""
 
     def __init__(self) -> None:
-        self.profiles: dict[str, CustomerProfile] = {}
+        super().__init__()
         self.sent: list[SendMessage] = []
         self.updates: list[UpdateProfile] = []
         self.steps: list[StepEvent] = []
@@ -119,23 +117,10 @@ class FakeServices:
         self.sent.append(request)
         return MessageOutcome(idempotency_key=request.idempotency_key, status="sent")
 
-    @activity.defn(name=LOAD_PROFILE)
-    async def load_profile(self, request: LoadProfile) -> ProfileSnapshot:
-        return ProfileSnapshot(profile=self.profiles.get(request.customer_id))
-
     @activity.defn(name=UPDATE_PROFILE)
     async def update_profile(self, request: UpdateProfile) -> ProfileSnapshot:
         self.updates.append(request)
-        profile = self.profiles.get(request.customer_id)
-        if profile is None:
-            return ProfileSnapshot(profile=None)
-        tags = [t for t in profile.tags if t not in request.remove_tags]
-        tags += [t for t in request.add_tags if t not in tags]
-        profile = profile.model_copy(
-            update={"attributes": {**profile.attributes, **request.set}, "tags": tags}
-        )
-        self.profiles[request.customer_id] = profile
-        return ProfileSnapshot(profile=profile)
+        return await super().update_profile(request)
 
     @activity.defn(name=RECORD_STEPS)
     async def record_steps(self, request: RecordSteps) -> Recorded:
@@ -148,10 +133,6 @@ class FakeServices:
     async def create_callback(self, request: CreateCallback) -> CallbackTask:
         self.callbacks.append(request)
         return CallbackTask(**request.model_dump())
-
-    @activity.defn(name=ESCALATE_CALLBACK)
-    async def escalate_callback(self, task_id: str) -> CallbackTask | None:
-        return None
 
     @activity.defn(name=CLOSE_CALLBACK)
     async def close_callback(self, request: CloseCallback) -> CallbackTask | None:
@@ -166,20 +147,6 @@ class FakeServices:
     async def create_survey(self, request: CreateSurvey) -> SurveyLink:
         self.surveys.append(request)
         return SurveyLink(survey_id=request.survey_id, url=f"https://x.test/s/{request.survey_id}")
-
-    @property
-    def activities(self) -> list[Callable[..., Any]]:
-        return [
-            self.send_message,
-            self.load_profile,
-            self.update_profile,
-            self.record_steps,
-            self.create_callback,
-            self.escalate_callback,
-            self.create_survey,
-            self.close_callback,
-            self.abandon_message,
-        ]
 
     def sent_to(self, customer_id: str) -> list[SendMessage]:
         return [m for m in self.sent if m.customer_id == customer_id]
