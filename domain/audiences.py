@@ -102,7 +102,7 @@ class AudienceBatch(BaseModel):
     seen: int
     last: str | None
     entered: int = 0
-    resumed: int = 0  # runs an earlier attempt of the same run key created, started again
+    resumed: int = 0  # runs an earlier attempt of the same run key created (restarted if running)
     skipped: int = 0
     stopped: str = ""
 

@@ -270,7 +270,7 @@ class JourneyService:
             seen=page.seen,
             last=page.last,
             entered=len(page.entered),
-            resumed=len(page.resumed),
+            resumed=len(page.resumed) + page.ended_earlier,
             skipped=page.skipped,
         )
 

@@ -36,7 +36,8 @@ class AudiencePage(BaseModel):
     seen: int
     last: str | None
     entered: list[Enrollment] = Field(default_factory=list)
-    resumed: list[Enrollment] = Field(default_factory=list)
+    resumed: list[Enrollment] = Field(default_factory=list)  # still running: start again
+    ended_earlier: int = 0  # entered by an earlier attempt and already over
     events: dict[str, CustomerEvent] = Field(default_factory=dict)  # by entry id
     skipped: int = 0
 
@@ -109,7 +110,7 @@ class AudienceEntries:
                     if run.status == "running":
                         result.resumed.append(run)
                     else:
-                        result.skipped += 1
+                        result.ended_earlier += 1
                 elif is_blocked:
                     result.skipped += 1
                 else:
