@@ -5,6 +5,8 @@ phases run the same N customers, the first N members (by id) of win_back's real 
 `at_risk_buyers` on the imported CDNOW base as of 1998-07-01, and both have a worker (the
 same construction as production: `build_worker`, every journey activity) running the runs:
 
+(`--segment all_buyers`, every CDNOW buyer, for N above at_risk_buyers' 4,202.)
+
 1. baseline: raw `start_workflow` of JourneyWorkflow for each customer, 32 in flight, with
    their enrollment rows written beforehand and outside the clock (no entry rules, no
    event log);
@@ -56,6 +58,10 @@ AS_OF = date(1998, 7, 1)
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
 PARKED_STEP = "wait_first_offer"  # win_back's first step: a timer until 10:00 local time
 IN_FLIGHT = 32
+# at_risk_buyers has 4,202 members as of 1998-07-01; larger runs take every buyer.
+ALL_BUYERS = Segment(
+    name="all_buyers", where=FieldCondition(field="order_count", op="gte", value=1)
+)
 
 
 def rss_mib() -> float:
@@ -94,15 +100,17 @@ async def wait_parked(store: Store, journey_id: str, expected: int, started: flo
         await asyncio.sleep(0.5)
 
 
-async def main(customers: int, lines: list[str], max_cached: int) -> None:
+async def main(customers: int, lines: list[str], max_cached: int, segment: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-enroll-"))
     try:
-        await bench(work, customers, lines, max_cached)
+        await bench(work, customers, lines, max_cached, segment)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def bench(work: Path, customers: int, lines: list[str], max_cached: int) -> None:
+async def bench(
+    work: Path, customers: int, lines: list[str], max_cached: int, segment_name: str
+) -> None:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_cli(),
@@ -120,12 +128,12 @@ async def bench(work: Path, customers: int, lines: list[str], max_cached: int) -
             f"imported {len(parsed.events)} orders of {len(parsed.customer_ids)} customers and "
             f"built the projections as of {AS_OF} in {time.perf_counter() - started:.1f}s"
         )
-        at_risk = load_segments_file(REPO_ROOT / "journeys/segments/segments.yaml")[
-            "at_risk_buyers"
-        ]
+        segments = load_segments_file(REPO_ROOT / "journeys/segments/segments.yaml")
+        segments[ALL_BUYERS.name] = ALL_BUYERS
+        at_risk = segments[segment_name]
         total = store.segments.count(at_risk, AS_OF)
         ids = store.segments.members(at_risk, AS_OF, limit=customers)
-        print(f"at_risk_buyers as of {AS_OF}: {total} members; benchmarking the first {len(ids)}")
+        print(f"{segment_name} as of {AS_OF}: {total} members; benchmarking the first {len(ids)}")
         # The first N members: the real segment, cut at the Nth id, still evaluated by SQL.
         first_n = Segment(
             name="first_n",
@@ -261,5 +269,9 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=10_000)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--max-cached", type=int, default=1000, help="max_cached_workflows")
+    parser.add_argument(
+        "--segment", default="at_risk_buyers", help="a segment of the segments file, or all_buyers"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.customers, args.data.read_text().splitlines(), args.max_cached))
+    lines = args.data.read_text().splitlines()
+    asyncio.run(main(args.customers, lines, args.max_cached, args.segment))
