@@ -292,6 +292,10 @@ class SimulatedServices(JourneyStandIns):
 # and been handled by then (the time-skipping server does not skip while a workflow or activity
 # task is outstanding, so `env.sleep` returns only once the work before that instant is done).
 ACTS_AFTER = timedelta(hours=5, minutes=17, seconds=37, milliseconds=500)
+# Customers who order that day do so half a DRIFT after the other actions: timers counted in
+# whole days from an order then end half a DRIFT before (or after) the other actions of a later
+# day, never with them.
+ORDER = "order_completed"
 LATEST_ACT = timedelta(hours=22)
 
 
@@ -382,8 +386,9 @@ def _customer_day(
     services: SimulatedServices,
     model: Model,
     result: SimulationResult,
-) -> list[CustomerEvent]:
-    """What one customer does on `day`, as the events their run would receive."""
+) -> tuple[list[CustomerEvent], bool]:
+    """What one customer does on `day`, as the events their run would receive, and whether
+    they also order that day (later that day: see ORDERS_AFTER)."""
     surveys = services.answerable(customer_id, now)
     actions = model.day(customer_id, day, services.received_today[customer_id], len(surveys))
     events = [_event(customer_id, "message_opened", now) for _ in range(actions.opens)]
@@ -412,11 +417,8 @@ def _customer_day(
                 )
             )
             result.actions.update(calls=1)
-    if actions.ordered:
-        order = f"sim-o-{customer_id}-{day}"
-        events.append(_event(customer_id, "order_completed", now, order_id=order))
-    result.actions.update(opens=actions.opens, clicks=actions.clicks, orders=int(actions.ordered))
-    return events
+    result.actions.update(opens=actions.opens, clicks=actions.clicks)
+    return events, actions.ordered
 
 
 async def _run(
@@ -484,16 +486,33 @@ async def _run(
         for day in range(days):
             now = start + ACTS_AFTER + day * (timedelta(days=1) + later)
             await _advance_to(env, now)
-            signals = []
+            signals, ordering = [], []
             for customer_id, handle in handles.items():
                 if handle.id in services.finished:
                     continue
-                events = _customer_day(customer_id, day, now, services, model, result)
+                events, ordered = _customer_day(customer_id, day, now, services, model, result)
                 # Events the journey does not listen to would only sit in the run's inbox.
                 events = [event for event in events if event.type in listened]
                 if events:
                     signals.append(_deliver(handle, events, gate))
+                if ordered:
+                    ordering.append(customer_id)
             services.received_today.clear()
+            await asyncio.gather(*signals)
+            # Orders come apart from the other actions, once those have been handled: two
+            # events sent at once may reach a run in one workflow task or in two, and which
+            # of them the run sees first would then depend on the machine's speed.
+            now += later / 2
+            await _advance_to(env, now)
+            signals = []
+            for customer_id in ordering:
+                handle = handles[customer_id]
+                if handle.id in services.finished:
+                    continue
+                result.actions.update(orders=1)
+                if ORDER in listened:
+                    order = _event(customer_id, ORDER, now, order_id=f"sim-o-{customer_id}-{day}")
+                    signals.append(_deliver(handle, [order], gate))
             await asyncio.gather(*signals)
             if on_day is not None:
                 on_day(day + 1)
