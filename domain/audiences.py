@@ -52,6 +52,7 @@ class EnrollAudience(BaseModel):
     timezone: str | None = None  # the schedule's zone; None: UTC (runs scheduled before it)
     batch_size: int = 200
     per_second: float = 50
+    batches_per_run: int = Field(default=100, ge=1)  # then continue-as-new
     progress: AudienceProgress | None = None
 
 

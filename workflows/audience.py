@@ -27,7 +27,6 @@ with workflow.unsafe.imports_passed_through():
         run_date,
     )
 
-BATCHES_PER_RUN = 100
 # Patch: as_of is the day in the schedule's timezone (runs before it took the UTC day).
 AS_OF_IN_SCHEDULE_TIMEZONE = "audience-as-of-in-schedule-timezone"
 ACTIVITY_OPTIONS: dict[str, Any] = {
@@ -70,7 +69,7 @@ class AudienceEnrollmentWorkflow:
         progress = self._progress
         # A scheduled run has no key of its own: its workflow id (schedule id + time) is one.
         run_key = inp.run_key or workflow.info().workflow_id
-        for _ in range(BATCHES_PER_RUN):
+        for _ in range(inp.batches_per_run):
             if progress.done:
                 return progress
             started = workflow.now()

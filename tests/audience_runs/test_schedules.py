@@ -22,6 +22,7 @@ from temporalio.client import (
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from activities.audience import AudienceActivities
 from domain.audiences import AudienceProgress, EnrollAudience
@@ -30,12 +31,14 @@ from domain.journey import JourneyDefinition
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
 from domain.segments import load_segments_text
-from entrypoints import audience_schedules
+from entrypoints import audience_schedules, cli_common
 from entrypoints.audience_schedules import schedule_id, sync
+from entrypoints.cli_enrollment import audiences_app
 from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
 from workers.binaries import temporal_cli
+from workers.settings import get_settings
 from workers.worker import activities_for, build_worker
 from workflows.audience import AudienceEnrollmentWorkflow
 
@@ -224,3 +227,40 @@ async def test_a_second_scheduled_run_over_the_same_segment_appends_nothing_and_
     finally:
         await client.get_schedule_handle(schedule_id(greeting.id)).delete()
         store.close()
+
+
+async def test_audiences_run_with_a_run_key_already_running_says_so_without_a_traceback(
+    dev_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, queue = dev_env.client, f"cli-{uuid.uuid4().hex[:8]}"
+    db_url = f"sqlite:///{tmp_path}/cli.db"
+    store = Store.open(db_url)
+
+    async def connect() -> Client:
+        return client
+
+    greeting = journey(f"cli_{uuid.uuid4().hex[:6]}")
+    JourneyService(store, connect, queue).publish_definition(greeting)
+    store.close()
+    # No worker on the queue: the first run stays running.
+    await client.start_workflow(
+        AudienceEnrollmentWorkflow.run,
+        EnrollAudience(journey_id=greeting.id, segment="gold", run_key="nightly"),
+        id=f"audience/{greeting.id}/nightly",
+        task_queue=queue,
+    )
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", db_url)
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", queue)
+    monkeypatch.setattr(cli_common.errors, "width", 300)
+    get_settings.cache_clear()
+    try:
+        result = await asyncio.to_thread(
+            CliRunner().invoke, audiences_app, ["run", greeting.id, "--run-key", "nightly"]
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"audience run 'nightly' of {greeting.id} is already running" in result.output
+    assert "Traceback" not in result.output

@@ -218,3 +218,51 @@ async def test_a_run_without_a_date_takes_the_day_in_its_schedules_timezone_ahea
     started = (await handle.describe()).start_time.astimezone(UTC)
     assert started.hour == 12
     assert progress.as_of == started.date() + timedelta(days=1)
+
+
+async def test_batches_keep_to_the_rate_and_a_long_run_continues_as_new(setup: Setup) -> None:
+    env = setup.env
+    audiences = AudienceActivities(setup.store, SEGMENTS, setup.service)
+    async with build_worker(
+        env.client,
+        setup.queue,
+        [
+            *activities_for(setup.store, {"email": setup.channel}, clock=lambda: NOW),
+            audiences.measure_audience,
+            audiences.enroll_audience_batch,
+        ],
+    ):
+        handle = await env.client.start_workflow(
+            AudienceEnrollmentWorkflow.run,
+            EnrollAudience(
+                journey_id="gold_greeting",
+                segment="gold",
+                run_key="paced",
+                as_of=date(2026, 11, 2),
+                batch_size=2,
+                per_second=0.5,  # a batch of 2 every 4 seconds
+                batches_per_run=3,
+            ),
+            id=f"audience/gold_greeting/paced-{uuid.uuid4().hex[:6]}",
+            task_queue=setup.queue,
+        )
+        progress = await handle.result()
+    assert (progress.processed, progress.enrolled, progress.done) == (20, 20, True)
+    assert _runs(setup) == setup.gold
+    timers: list[float] = []
+    runs = 0
+    run_id: str | None = handle.first_execution_run_id
+    while run_id:
+        runs += 1
+        history = await env.client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        run_id = None
+        for event in history.events:
+            if event.HasField("timer_started_event_attributes"):
+                timeout = event.timer_started_event_attributes.start_to_fire_timeout
+                timers.append(timeout.ToTimedelta().total_seconds())
+            if event.HasField("workflow_execution_continued_as_new_event_attributes"):
+                run_id = (
+                    event.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                )
+    assert runs == 4  # 10 full batches and an empty one, 3 per run
+    assert len(timers) == 10 and all(3 < seconds <= 4 for seconds in timers), timers
