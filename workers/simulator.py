@@ -5,8 +5,11 @@ what a real send would (no address, no consent: skipped) and remember when, in w
 each message went out. The workflow code runs outside the determinism sandbox here: the same
 code, without the per-run module isolation that costs about a third of the time (the sandboxed
 worker and the replay tests keep guarding determinism). Each simulated day the behaviour model
-makes customers open, click, order and answer; those become `customer_event` signals, exactly
-as ingestion delivers them.
+makes customers open, click, order and answer; those the journey listens to become
+`customer_event` signals, exactly as ingestion delivers them. The result depends on the seed
+and the cohort alone, not on the machine's speed or the number of processes: the model's
+choices are hashes, customers act at instants no run's timer falls on, and the counts are
+taken once every run has ended or is parked at a step.
 """
 
 from __future__ import annotations
@@ -292,11 +295,10 @@ class SimulatedServices(JourneyStandIns):
 # and been handled by then (the time-skipping server does not skip while a workflow or activity
 # task is outstanding, so `env.sleep` returns only once the work before that instant is done).
 ACTS_AFTER = timedelta(hours=5, minutes=17, seconds=37, milliseconds=500)
-# Customers who order that day do so half a DRIFT after the other actions: timers counted in
-# whole days from an order then end half a DRIFT before (or after) the other actions of a later
-# day, never with them.
-ORDER = "order_completed"
 LATEST_ACT = timedelta(hours=22)
+# Customers who order that day do so half a DRIFT after their other actions: timers counted in
+# whole days from an order end half a DRIFT away from any later actions.
+ORDER = "order_completed"
 
 
 def drift(days: int) -> timedelta:
