@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,16 +26,7 @@ class Enroller(Protocol):
     """Enrolls one page of a segment into a journey (the service's audience enrollment)."""
 
     async def enroll_audience_page(
-        self,
-        journey_id: str,
-        segment: Segment,
-        as_of: date,
-        *,
-        run_key: str,
-        after: str | None,
-        limit: int,
-        properties: dict[str, Any] | None = None,
-        on_start: Callable[[str], None] = ...,
+        self, request: EnrollBatch, segment: Segment, on_start: Callable[[str], None]
     ) -> AudienceBatch: ...
 
 
@@ -74,16 +64,7 @@ class AudienceActivities:
     async def enroll_audience_batch(self, request: EnrollBatch) -> BatchResult:
         """Enroll the page after the cursor; a retried page starts what it created before."""
         segment = self._segment(request.segment)
-        batch = await self.enroller.enroll_audience_page(
-            request.journey_id,
-            segment,
-            request.as_of,
-            run_key=request.run_key,
-            after=request.after,
-            limit=request.limit,
-            properties={"segment": request.segment, "audience_run": request.run_key},
-            on_start=activity.heartbeat,
-        )
+        batch = await self.enroller.enroll_audience_page(request, segment, activity.heartbeat)
         return BatchResult(
             seen=batch.seen,
             enrolled=batch.entered + batch.resumed,

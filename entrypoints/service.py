@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.audiences import AudienceBatch
+from domain.audiences import AudienceBatch, EnrollBatch
 from domain.contracts import EnrollCustomer, RunSnapshot
 from domain.customers import CustomerProfile, CustomerUpsert
 from domain.entry import correlation_key, decide_entry, workflow_id
@@ -214,14 +214,8 @@ class JourneyService:
 
     async def enroll_audience_page(
         self,
-        journey_id: str,
+        request: EnrollBatch,
         segment: Segment,
-        as_of: date,
-        *,
-        run_key: str,
-        after: str | None,
-        limit: int,
-        properties: dict[str, Any] | None = None,
         on_start: Callable[[str], None] = lambda _customer: None,
     ) -> AudienceBatch:
         """Enroll the next page of a segment: one transaction for the page, then its starts.
@@ -230,6 +224,8 @@ class JourneyService:
         the database and get no event and no signal. Runs an earlier attempt of the same run
         key created are started again (signal-with-start is safe on a running run).
         """
+
+        journey_id = request.journey_id
 
         def enroll_page() -> tuple[JourneyDefinition, AudiencePage] | str:
             summary = self.store.journeys.get(journey_id)
@@ -244,13 +240,13 @@ class JourneyService:
                 journey,
                 record.version,
                 segment,
-                as_of,
-                run_key=run_key,
-                after=after,
-                limit=limit,
+                request.as_of,
+                run_key=request.run_key,
+                after=request.after,
+                limit=request.limit,
                 now=self.clock(),
                 new_id=lambda: uuid.uuid4().hex,
-                properties=properties,
+                properties={"segment": request.segment, "audience_run": request.run_key},
             )
             return journey, page
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
@@ -19,7 +17,6 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleRange,
 )
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
@@ -37,7 +34,6 @@ from entrypoints.cli_enrollment import audiences_app
 from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
-from workers.binaries import temporal_cli
 from workers.settings import get_settings
 from workers.worker import activities_for, build_worker
 from workflows.audience import AudienceEnrollmentWorkflow
@@ -67,17 +63,6 @@ steps:
   - {{id: linger, wait: {{for: 30d}}}}
 """
     )
-
-
-@pytest_asyncio.fixture(scope="module")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter, ui=False
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def _args(client: Client, journey_id: str) -> EnrollAudience:

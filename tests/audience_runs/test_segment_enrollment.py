@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,10 +14,10 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
-from domain.audiences import AudienceProgress, EnrollAudience
+from domain.audiences import AudienceBatch, AudienceProgress, EnrollAudience, EnrollBatch
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
-from domain.segments import load_segments_text
+from domain.segments import Segment, load_segments_text
 from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
@@ -56,9 +56,9 @@ class FlakyEnroller:
         self.starts = 0
         self.fail_after = fail_after
 
-    async def enroll_audience_page(self, *args: Any, **kwargs: Any) -> Any:
-        on_start = kwargs.pop("on_start")
-
+    async def enroll_audience_page(
+        self, request: EnrollBatch, segment: Segment, on_start: Callable[[str], None]
+    ) -> AudienceBatch:
         def start(customer: str) -> None:
             self.starts += 1
             if self.fail_after is not None and self.starts > self.fail_after:
@@ -66,7 +66,7 @@ class FlakyEnroller:
                 raise RuntimeError("worker lost mid-batch")
             on_start(customer)
 
-        return await self.service.enroll_audience_page(*args, on_start=start, **kwargs)
+        return await self.service.enroll_audience_page(request, segment, start)
 
 
 @dataclass

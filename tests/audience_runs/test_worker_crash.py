@@ -8,15 +8,13 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from sqlalchemy import func, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
@@ -28,7 +26,6 @@ from entrypoints.service import JourneyService
 from store.schema import customer_events, outbox
 from store.store import Store
 from tests.api.conftest import RecordingChannel
-from workers.binaries import temporal_cli
 from workers.worker import activities_for, build_worker
 from workflows.audience import AudienceEnrollmentWorkflow
 
@@ -52,17 +49,6 @@ steps:
 )
 BATCH = 5
 HANG_AFTER = 7  # the first page started, then 2 of the second page's 5
-
-
-@pytest_asyncio.fixture
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter, ui=False
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def _until(check: object, what: str, seconds: float = 60) -> None:
