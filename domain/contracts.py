@@ -47,6 +47,8 @@ class JourneyState(BaseModel):
     seen_event_ids: list[str] = Field(default_factory=list)
     inbox: list[CustomerEvent] = Field(default_factory=list)
     steps_taken: int = 0
+    # Step records noted so far for this entry: the next record's `StepEvent.seq`.
+    step_records: int = 0
     goal: GoalReached | None = None
     held_out: bool = False  # in a holdout's control group: sends are skipped
 

@@ -43,6 +43,10 @@ class StepEvent(BaseModel):
     status: StepStatus
     detail: str = ""
     at: datetime
+    # The n-th record of this entry (0, 1, ...), counted in workflow state across
+    # continue-as-new: the record's identity, which a replayed or retried workflow task
+    # reproduces while `at` moves on. None for records made before runs counted them.
+    seq: int | None = None
 
 
 class RunEnd(BaseModel):

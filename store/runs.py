@@ -113,8 +113,9 @@ class RunRepository:
     ) -> None:
         """Append step events and move the run's current step, in one transaction.
 
-        Rows already recorded (same entry, step, status and time) are skipped, so a
-        retried call writes nothing twice.
+        Rows already recorded are skipped, so a retried call writes nothing twice: the same
+        entry and seq (a replayed workflow task notes the same record with a later time), or,
+        for records without seq, the same entry, step, status and time.
         """
         strays = {e.entry_id for e in events} - {entry_id}
         if strays:
@@ -129,10 +130,10 @@ class RunRepository:
             if moved is None:
                 raise UnknownEnrollment(entry_id)
             if events:
+                # No conflict target: a row may clash on either unique key, and both mean
+                # "already recorded".
                 conn.execute(
-                    insert_ignoring(
-                        conn, journey_step_events, "entry_id", "step_id", "status", "at"
-                    ),
+                    insert_ignoring(conn, journey_step_events),
                     [e.model_dump(mode="python") for e in events],
                 )
 

@@ -155,8 +155,12 @@ journey_step_events = Table(
     Column("status", String(16), nullable=False),
     Column("detail", Text, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
+    Column("seq", Integer, nullable=True),
     # A retried record_steps call carries the same rows; this makes the second one a no-op.
     UniqueConstraint("entry_id", "step_id", "status", "at"),
+    # A replayed workflow task notes the same records again with a later `at`, but the same
+    # seq. Records from before seq (NULL) never clash here: NULLs are distinct in an index.
+    Index(None, "entry_id", "seq", unique=True),
 )
 
 outbox = Table(

@@ -704,6 +704,10 @@ class JourneyWorkflow:
         inp = self._inp
         now = workflow.now()
         kind = step_kind(step) or "?"
+        # The record's identity: a retried workflow task replays to the same count but a
+        # later now(), so the store de-duplicates on (entry, seq), not on the time.
+        seq = self.state.step_records
+        self.state.step_records += 1
         self.state.history = [
             *self.state.history[-199:],
             StepRecord(step_id=step.id, kind=kind, status=status, detail=detail, at=now),
@@ -720,6 +724,7 @@ class JourneyWorkflow:
                 status=status,
                 detail=detail[:500],
                 at=now,
+                seq=seq,
             )
         )
 

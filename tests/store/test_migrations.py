@@ -14,13 +14,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from store.db import make_engine
 from store.migrate import alembic_config, upgrade
 from store.schema import metadata
+from store.store import Store
 from tests.pg import fresh_postgres_url
-from tests.store.conftest import BACKENDS
+from tests.store.conftest import BACKENDS, T0
+from tests.store.test_runs import step
 
 # The newest revision: every upgrade must end there (one head, no branches).
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -116,3 +118,43 @@ def test_downgrade_removes_every_table(empty_url: str) -> None:
             assert set(inspect(conn).get_table_names()) == {"alembic_version"}
     finally:
         engine.dispose()
+
+
+def test_step_records_made_before_seq_survive_the_upgrade_with_no_seq(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            command.upgrade(alembic_config(connection=conn), "0006")
+            conn.commit()
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO enrollments (entry_id, workflow_id, journey_id, version,"
+                    " customer_id, status, entered_at)"
+                    " VALUES ('r-1', 'w', 'j', 1, 'c-1', 'running', :at)"
+                ),
+                {"at": T0},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO journey_step_events (entry_id, workflow_id, journey_id,"
+                    " version, customer_id, step_id, kind, status, detail, at)"
+                    " VALUES ('r-1', 'w', 'j', 1, 'c-1', 'hello', 'send', 'entered', '', :at)"
+                ),
+                {"at": T0},
+            )
+    finally:
+        engine.dispose()
+    upgrade(empty_url)
+    assert _revision(empty_url) == HEAD
+    store = Store.open(empty_url, migrate=False)
+    try:
+        numbered = step("hello", "completed", seq=1)
+        store.runs.record_steps("r-1", [numbered], "hello")
+        store.runs.record_steps("r-1", [step("hello", "completed", 2, seq=1)], "hello")
+        assert [(s.seq, s.status) for s in store.runs.steps("r-1")] == [
+            (None, "entered"),
+            (1, "completed"),
+        ]
+    finally:
+        store.close()

@@ -28,10 +28,15 @@ def enrollment(entry_id: str, **changes: Any) -> Enrollment:
 
 
 def step(
-    step_id: str, status: str = "entered", at_minutes: int = 0, entry_id: str = "r-1"
+    step_id: str,
+    status: str = "entered",
+    at_minutes: int = 0,
+    entry_id: str = "r-1",
+    seq: int | None = None,
 ) -> StepEvent:
     return StepEvent.model_validate(
         {
+            "seq": seq,
             "workflow_id": "journey/onboarding/c-1",
             "entry_id": entry_id,
             "journey_id": "onboarding",
@@ -149,6 +154,55 @@ def test_retried_step_record_is_written_once(store: Store) -> None:
         ("hello", "entered"),
         ("hello", "completed"),
         ("wait", "entered"),
+    ]
+
+
+def test_a_replayed_batch_with_later_times_but_the_same_seq_is_written_once(
+    store: Store,
+) -> None:
+    # A retried workflow task notes the same records again, at the retried task's time.
+    store.runs.enroll(enrollment("r-1"))
+    first = [step("hello", seq=0), step("hello", "completed", seq=1)]
+    replayed = [
+        step("hello", at_minutes=3, seq=0),
+        step("hello", "completed", at_minutes=3, seq=1),
+        step("wait", at_minutes=3, seq=2),
+    ]
+    store.runs.record_steps("r-1", first, "hello")
+    store.runs.record_steps("r-1", replayed, "wait")
+    store.runs.record_steps("r-1", replayed, "wait")
+    recorded = store.runs.steps("r-1")
+    assert [(s.seq, s.step_id, s.status) for s in recorded] == [
+        (0, "hello", "entered"),
+        (1, "hello", "completed"),
+        (2, "wait", "entered"),
+    ]
+    assert [s.at for s in recorded] == [T0, T0, T0 + timedelta(minutes=3)]
+    run = store.runs.get("r-1")
+    assert run is not None and run.current_step == "wait"
+
+
+def test_seq_is_per_entry(store: Store) -> None:
+    store.runs.enroll(enrollment("r-1"))
+    store.runs.enroll(enrollment("r-2"))
+    store.runs.record_steps("r-1", [step("hello", seq=0)], "hello")
+    store.runs.record_steps("r-2", [step("hello", entry_id="r-2", seq=0)], "hello")
+    assert [s.seq for s in store.runs.steps("r-1")] == [0]
+    assert [s.seq for s in store.runs.steps("r-2")] == [0]
+
+
+def test_records_without_seq_keep_working_beside_numbered_ones(store: Store) -> None:
+    # Runs in flight before records were numbered: their earlier rows have no seq.
+    store.runs.enroll(enrollment("r-1"))
+    legacy = [step("hello"), step("hello", "completed")]
+    store.runs.record_steps("r-1", legacy, "wait")
+    store.runs.record_steps("r-1", legacy, "wait")
+    store.runs.record_steps("r-1", [step("wait", at_minutes=5, seq=2)], "wait")
+    store.runs.record_steps("r-1", [step("wait", at_minutes=6, seq=2)], "wait")
+    assert [(s.seq, s.step_id, s.status) for s in store.runs.steps("r-1")] == [
+        (None, "hello", "entered"),
+        (None, "hello", "completed"),
+        (2, "wait", "entered"),
     ]
 
 
