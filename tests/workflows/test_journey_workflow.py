@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 
+from activities.run_log import RunLogActivities
+from domain.contracts import RECORD_STEPS, RecordSteps
 from domain.loader import load_journey_text
+from domain.runs import Enrollment, StepEvent
+from store.store import Store
 from tests.workflows.support import (
     FakeServices,
     built_in,
@@ -203,6 +210,8 @@ async def test_continue_as_new_keeps_the_state_and_sends_each_message_once(
     assert len(entered) == len(set(entered)) == 14, "no step ran twice across runs"
     assert [r.step_id for r in final.history if r.status == "entered"] == entered
     assert len(services.updates) == 1
+    seqs = [e.seq for e in services.steps]
+    assert seqs == list(range(len(seqs))), "records are numbered on across continue-as-new"
 
 
 async def test_a_reminder_loop_keys_each_visit_apart_across_continue_as_new(
@@ -249,3 +258,87 @@ async def test_a_condition_that_cannot_be_evaluated_falls_through_and_says_why(
     assert services.sent_steps(customer.customer_id) == ["glad"]
     [route] = [e for e in services.steps if e.step_id == "route" and e.status == "completed"]
     assert "profile.score <= 2" in route.detail and "no case held -> glad" in route.detail
+
+
+THANK_THEN_WAIT = load_journey_text(
+    """
+id: thank_then_wait
+name: Thank, then wait
+trigger: {event: signed_up}
+templates:
+  note: {subject: "Thanks", text: "Hello"}
+steps:
+  - {id: thanks, send: {channel: email, template: note}}
+  - {id: pause, wait: {for: 1d}}
+  - {id: done, end: thanked}
+"""
+)
+
+
+class LostFirstAnswer(FakeServices):
+    """The real run log over a real store, whose first answer never reaches the workflow.
+
+    The first flush is written, then the workflow task fails (as when the worker dies after the
+    write and before the task completes): the retried task replays, notes the same steps again
+    at a later workflow time, and flushes them again.
+    """
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.run_log = RunLogActivities(store)
+        self.deliveries: list[list[StepEvent]] = []
+
+    @activity.defn(name=RECORD_STEPS)
+    async def record_steps(self, request: RecordSteps) -> Any:
+        recorded = self.run_log.record_steps(request)
+        self.deliveries.append(request.events)
+        if len(self.deliveries) == 1:
+            return {"not": "a Recorded"}  # the workflow cannot read it: its task fails
+        return recorded
+
+
+async def test_a_retried_workflow_task_records_each_step_once(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    env = time_skipping_env
+    store = Store.open(f"sqlite:///{tmp_path}/store.sqlite3")
+    try:
+        services = LostFirstAnswer(store)
+        customer = services.customer("retried")
+        entry_id = f"entry-{customer.customer_id}"
+        async with journey_worker(env, services) as task_queue:
+            start = await env.get_current_time()
+            trigger = customer_event(customer.customer_id, "signed_up", start)
+            store.runs.enroll(
+                Enrollment(
+                    entry_id=entry_id,
+                    workflow_id=f"journey/thank_then_wait/{customer.customer_id}",
+                    journey_id="thank_then_wait",
+                    version=1,
+                    customer_id=customer.customer_id,
+                    entered_at=start,
+                )
+            )
+            handle = await enroll(env, task_queue, THANK_THEN_WAIT, trigger, entry_id=entry_id)
+            outcome = await handle.result()
+        recorded = store.runs.steps(entry_id)
+        run = store.runs.get(entry_id)
+    finally:
+        store.close()
+
+    assert outcome.status == "completed"
+    first, again = services.deliveries[0], services.deliveries[1]
+    assert [(e.seq, e.step_id, e.status) for e in again] == [
+        (e.seq, e.step_id, e.status) for e in first
+    ], "the retried task flushed the same records again"
+    assert [e.at for e in again] != [e.at for e in first], "at a later workflow time"
+    assert [(e.seq, e.step_id, e.status) for e in recorded] == [
+        (0, "thanks", "entered"),
+        (1, "thanks", "completed"),
+        (2, "pause", "entered"),
+        (3, "pause", "completed"),
+        (4, "done", "entered"),
+        (5, "done", "completed"),
+    ]
+    assert run is not None and run.status == "completed"
+    assert len(services.sent_to(customer.customer_id)) == 1
