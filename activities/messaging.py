@@ -60,14 +60,9 @@ GAVE_UP_MID_SEND = (
 )
 CASE_HOLD = "open case"
 MAX_CASE_HOLD = timedelta(days=14)  # asked again then even if no case_resolved arrives
-# What each outbox status (or deferral) is called as a decision and as a customer event.
-DECISION_OF = {
-    "sent": "sent",
-    "uncertain": "uncertain",
-    "skipped": "skipped",
-    "failed": "failed",
-    "deferred": "deferred",
-}
+# Outbox statuses that settle a message for good (a decision of the same name).
+SETTLED = frozenset({"sent", "uncertain", "skipped", "failed"})
+# What each decision is called as a customer event.
 EVENT_OF = {
     "sent": "message_sent",
     "uncertain": "message_uncertain",
@@ -158,7 +153,7 @@ class MessagingActivities:
             stored = moved or await asyncio.to_thread(outbox.get, key) or stored
         if stored.status in ("pending", "sending"):
             raise RuntimeError(f"message {key} is still {stored.status}; asking again")
-        if stored.status not in DECISION_OF or stored.status == "deferred":
+        if stored.status not in SETTLED:
             return
         if stored.status in ("failed", "skipped"):
             await asyncio.to_thread(self.store.ledger.release, key)
@@ -386,7 +381,7 @@ class MessagingActivities:
     ) -> None:
         """Record the decision and, for a known customer, the customer event; once each."""
         now = self.clock()
-        decision = DECISION_OF.get(status, status)
+        decision = status
         if decision == "skipped" and reason.startswith(("suppressed", "unsubscribed")):
             decision = "suppressed"
         self.store.ledger.record(

@@ -112,6 +112,14 @@ class SendMessage(BaseModel):
         description="Marketing held while the customer has an open case: send or skip after.",
     )
 
+    def given_up(self, reason: str, at: datetime) -> AbandonMessage:
+        """What the run tells the store when this message's retries ran out."""
+        return AbandonMessage(
+            **self.model_dump(include=set(AbandonMessage.model_fields) - {"reason", "at"}),
+            reason=reason,
+            at=at,
+        )
+
 
 class MessageOutcome(BaseModel):
     idempotency_key: str

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -26,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.cases import CaseState, OpenCase, StartCase
 from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer
+from workers.settings import Settings
 from workflows.case import CaseWorkflow
 
 
@@ -48,23 +48,11 @@ def case_id_for(request_id: str | None) -> str:
     return f"cs-{hashlib.sha256(request_id.encode()).hexdigest()[:12]}"
 
 
-class CaseSettings(BaseSettings):
-    """JOURNEYS_SUPPORT_ROSTER: the agents new cases are assigned to, e.g. "lin,mo,kai"."""
-
-    model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
-
-    support_roster: str = ""
-
-    @property
-    def roster(self) -> list[str]:
-        return [name.strip() for name in self.support_roster.split(",") if name.strip()]
-
-
 class CaseService:
     def __init__(self, journeys: JourneyService, roster: Sequence[str] | None = None) -> None:
         self.journeys = journeys
         self.store = journeys.store
-        self.roster = list(CaseSettings().roster if roster is None else roster)
+        self.roster = list(Settings().roster if roster is None else roster)
 
     async def open(self, request: OpenCase, request_id: str | None = None) -> CaseState:
         if not self.store.customers.exists(request.customer_id):

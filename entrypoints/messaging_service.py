@@ -10,7 +10,6 @@ reported twice, appends one event and changes nothing more.
 from __future__ import annotations
 
 import hashlib
-import logging
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -30,6 +29,7 @@ from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer, UnknownJourney
 from store.send_ledger import SendDecision
 from store.suppression import SCOPE_OF, Scope, Suppression
+from workers.logging_setup import log
 
 
 class ConsentChange(BaseModel):
@@ -203,7 +203,7 @@ class MessagingService:
     ) -> None:
         now = self.now()
         kind = "message_bounced" if report.type == "bounce" else "message_complained"
-        decision = {"message_bounced": "bounced", "message_complained": "complained"}[kind]
+        decision = "complained" if report.type == "complaint" else "bounced"
         if soft:
             decision = "soft_bounced"
         properties: dict[str, str | int | float | bool | None] = {
@@ -273,7 +273,7 @@ class MessagingService:
         except UnknownCustomer:
             return
         except Exception:
-            logging.getLogger(__name__).exception("tracking event %s not delivered", event.event_id)
+            log().exception("tracking event not delivered", event_id=event.event_id)
 
     def preview(
         self, journey_id: str, step_id: str, customer_id: str, locale: str | None = None

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         default="UTC",
         description="Workspace timezone: audience schedules that set none run in it.",
     )
+    support_roster: str = Field(
+        default="", description="Agents new complaint cases are assigned to, e.g. lin,mo,kai."
+    )
     tracking: bool = Field(
         default=True, description="Open pixel and tracked links in HTML email (needs a secret)."
     )
@@ -75,6 +78,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")
+
+    @property
+    def roster(self) -> list[str]:
+        return [name.strip() for name in self.support_roster.split(",") if name.strip()]
 
     def stored_secret(self) -> str | None:
         """The signing secret the dev stack generated into the data dir, if there is one."""

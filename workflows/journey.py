@@ -39,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         RECORD_STEPS,
         SEND_MESSAGE,
         UPDATE_PROFILE,
-        AbandonMessage,
         EnrollCustomer,
         GoalReached,
         JourneyOutcome,
@@ -303,16 +302,7 @@ class JourneyWorkflow:
         try:
             await workflow.execute_activity(
                 ABANDON_MESSAGE,
-                AbandonMessage(
-                    idempotency_key=request.idempotency_key,
-                    customer_id=request.customer_id,
-                    journey_id=request.journey_id,
-                    step_id=request.step_id,
-                    channel=request.channel,
-                    category=request.category,
-                    reason=reason,
-                    at=workflow.now(),
-                ),
+                request.given_up(reason, workflow.now()),
                 **TIDY_OPTIONS,
             )
         except ActivityError as tidy:
