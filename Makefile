@@ -27,7 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy domain store activities workflows workers entrypoints scripts
+	$(BIN)/mypy domain store activities workflows workers entrypoints app scripts
 
 bench: $(STAMP)
 	$(BIN)/python -m scripts.bench

@@ -32,6 +32,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.cases import CaseService
+from app.journeys import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
+from app.messaging import MessagingService
+from app.support import SupportService
 from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import CustomerEvent, EventProperties
@@ -48,10 +52,6 @@ from entrypoints.api_common import (
     invalid,
     protected_router,
 )
-from entrypoints.case_service import CaseService
-from entrypoints.messaging_service import MessagingService
-from entrypoints.service import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
-from entrypoints.support_service import SupportService
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
 from store.journeys import JourneySummary
 from store.store import Store

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel
 
+from app.cases import CaseRefused, CaseService, UnknownCase
 from domain.cases import Assign, CaseState, Note, OpenCase, Reopen, Resolve, Respond
 from entrypoints.api_common import NOT_FOUND, TEMPORAL, ErrorDetail, protected_router
-from entrypoints.case_service import CaseRefused, CaseService, UnknownCase
 
 router = protected_router()
 REFUSED: dict[int | str, dict[str, object]] = {

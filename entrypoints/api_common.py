@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from entrypoints.service import JourneyService
+from app.journeys import JourneyService
 
 API_KEY_HEADER = "X-API-Key"
 CHALLENGE = 'Bearer realm="journeys", ApiKey realm="journeys" header="X-API-Key"'

@@ -12,18 +12,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from domain.customers import CustomerProfile
-from domain.messages import OutboxMessage
-from domain.tokens import TokenError
-from domain.tracking import PIXEL_GIF
-from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
-from entrypoints.messaging_service import (
+from app.messaging import (
     ConsentChange,
     Feedback,
     FeedbackOutcome,
     MessagingService,
     Preview,
 )
+from domain.customers import CustomerProfile
+from domain.messages import OutboxMessage
+from domain.tokens import TokenError
+from domain.tracking import PIXEL_GIF
+from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
 from store.send_ledger import SendDecision
 from store.suppression import Suppression
 

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 
+from app.support import SupportService, UnknownSurvey
 from domain.callbacks import CallbackTask, Completion
 from domain.surveys import SCORES, Answer, Survey
 from domain.tokens import TokenError
 from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
-from entrypoints.support_service import SupportService, UnknownSurvey
 from store.callbacks import CallbackRefused, UnknownCallback
 from store.surveys import AlreadyAnswered, SurveyScores
 

@@ -11,6 +11,10 @@ import typer
 import yaml
 from temporalio.service import RPCError
 
+from app.bootstrap import open_store, resolve_api_key, run_api, run_dev
+from app.bootstrap import run_worker as _run_worker
+from app.journeys import JourneyPaused, JourneyService
+from app.schedules import sync_published
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError, Problem
@@ -22,14 +26,10 @@ from entrypoints import (
     cli_simulate,
     cli_support,
 )
-from entrypoints.audience_schedules import sync_published
 from entrypoints.cli_audiences import load_segments
 from entrypoints.cli_common import console, errors, fail, service
 from entrypoints.cli_enrollment import audiences_app
 from entrypoints.cli_reports import report_app, table
-from entrypoints.runtime import open_store, resolve_api_key, run_api, run_dev
-from entrypoints.runtime import run_worker as _run_worker
-from entrypoints.service import JourneyPaused, JourneyService
 from store.errors import StoreError
 from workers.logging_setup import configure
 from workers.settings import get_settings

@@ -9,8 +9,8 @@ import typer
 from pydantic import BaseModel, ValidationError
 from temporalio.service import RPCError
 
+from app.cases import CaseRefused, CaseService, UnknownCase
 from domain.cases import Assign, CaseState, Note, OpenCase, Reopen, Resolve, Respond
-from entrypoints.case_service import CaseRefused, CaseService, UnknownCase
 from entrypoints.cli_common import console, fail, service, table
 from store.errors import StoreError
 

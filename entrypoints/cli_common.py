@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from entrypoints.runtime import make_service, open_store
-from entrypoints.service import JourneyService
+from app.bootstrap import make_service, open_store
+from app.journeys import JourneyService
 from workers.settings import get_settings
 
 console = Console()

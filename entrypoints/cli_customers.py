@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.service import RPCError
 
+from app.journeys import IngestResult, JourneyService, Timeline
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
 from entrypoints.cli_common import console, errors, fail, service, table
-from entrypoints.service import IngestResult, JourneyService, Timeline
 from store.errors import StoreError
 
 customers_app = typer.Typer(help="Create customers and read their timelines.", no_args_is_help=True)

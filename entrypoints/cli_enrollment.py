@@ -12,10 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from app import schedules as audience_schedules
+from app.journeys import JourneyService
 from domain.audiences import AudienceProgress, EnrollAudience
-from entrypoints import audience_schedules
 from entrypoints.cli_common import console, fail, service
-from entrypoints.service import JourneyService
 from store.errors import StoreError
 from workflows.audience import AudienceEnrollmentWorkflow
 

@@ -8,10 +8,10 @@ from typing import Annotated, get_args
 
 import typer
 
+from app.bootstrap import unsubscribe_links
+from app.messaging import ConsentChange, Feedback, MessagingService
 from domain.messages import Channel, MessageStatus
 from entrypoints.cli_common import console, fail, service, table
-from entrypoints.messaging_service import ConsentChange, Feedback, MessagingService
-from entrypoints.runtime import unsubscribe_links
 from store.errors import StoreError
 from workers.settings import get_settings
 

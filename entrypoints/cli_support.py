@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from app.bootstrap import survey_links
+from app.support import SupportService
 from domain.callbacks import Completion
 from entrypoints.cli_common import console, fail, service, table
-from entrypoints.runtime import survey_links
-from entrypoints.support_service import SupportService
 from store.callbacks import CallbackRefused, UnknownCallback
 from workers.settings import get_settings
 

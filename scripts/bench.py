@@ -22,12 +22,12 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from app.journeys import JourneyService
 from domain.contracts import EnrollCustomer, SendMessage
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
-from entrypoints.service import JourneyService
 from scripts.bench_baseline import BareThreeSends
 from store.store import Store
 from workers.binaries import temporal_cli

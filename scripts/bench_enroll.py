@@ -38,13 +38,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
+from app.journeys import JourneyService
 from domain.audiences import EnrollAudience
 from domain.contracts import EnrollCustomer
 from domain.events import CustomerEvent
 from domain.importing import cdnow_profile, parse_cdnow
 from domain.loader import load_journey_file
 from domain.segments import AllOf, FieldCondition, Segment, load_segments_file
-from entrypoints.service import JourneyService
 from store.schema import enrollments
 from store.store import Store
 from workers.binaries import temporal_cli

@@ -23,9 +23,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import RenderedMessage
+from app.journeys import JourneyService
 from domain.survey_links import SurveyLinks
 from entrypoints.api import create_app
-from entrypoints.service import JourneyService
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.worker import activities_for, build_worker

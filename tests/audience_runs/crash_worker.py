@@ -16,8 +16,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.audience import AudienceActivities
+from app.journeys import JourneyService
 from domain.segments import load_segments_file
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
 from workers.worker import activities_for, build_worker

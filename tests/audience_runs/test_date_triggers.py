@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
+from app.journeys import JourneyService
 from domain.audiences import EnrollAudience
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_file
 from domain.segments import load_segments_file
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
 from workers.worker import activities_for, build_worker

@@ -22,16 +22,17 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from activities.audience import AudienceActivities
+from app import cli_common
+from app import schedules as audience_schedules
+from app.journeys import JourneyService
+from app.schedules import schedule_id, sync
 from domain.audiences import AudienceProgress, EnrollAudience
 from domain.customers import CustomerUpsert
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
 from domain.segments import load_segments_text
-from entrypoints import audience_schedules, cli_common
-from entrypoints.audience_schedules import schedule_id, sync
 from entrypoints.cli_enrollment import audiences_app
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
 from workers.settings import get_settings

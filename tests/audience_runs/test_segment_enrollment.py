@@ -14,11 +14,11 @@ from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
+from app.journeys import JourneyService
 from domain.audiences import AudienceBatch, AudienceProgress, EnrollAudience, EnrollBatch
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.segments import Segment, load_segments_text
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.api.conftest import RecordingChannel
 from workers.worker import activities_for, build_worker

@@ -18,11 +18,11 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
+from app.journeys import JourneyService
 from domain.audiences import EnrollAudience
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.segments import load_segments_file
-from entrypoints.service import JourneyService
 from store.schema import customer_events, outbox
 from store.store import Store
 from tests.api.conftest import RecordingChannel

@@ -21,14 +21,14 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
+from app.cases import CaseService
+from app.journeys import JourneyService
+from app.support import SupportService
 from domain.cases import OpenCase
 from domain.customers import CustomerUpsert
 from entrypoints import cli_common
 from entrypoints.api import create_app
-from entrypoints.case_service import CaseService
 from entrypoints.cli import app as cli_app
-from entrypoints.service import JourneyService
-from entrypoints.support_service import SupportService
 from store.store import Store
 from tests.api.conftest import API_KEY, SURVEY_LINKS, RecordingChannel, Stack, stack
 from tests.conftest import time_skipping_server

@@ -46,9 +46,9 @@ async def test_a_recorded_case_replays_before_and_after_automatic_assignment(
 
 
 async def _record() -> None:
+    from app.journeys import JourneyService
     from domain.cases import StartCase
     from domain.customers import CustomerUpsert
-    from entrypoints.service import JourneyService
     from store.store import Store
     from tests.api.conftest import RecordingChannel
     from tests.cases.conftest import complaint

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from app.cases import CaseRefused, CaseService
 from domain.cases import Assign, OpenCase, Reopen, Resolve, Respond
 from domain.loader import load_journey_text
-from entrypoints.case_service import CaseRefused, CaseService
 from store.errors import UnknownCustomer
 from tests.cases.conftest import Desk, complaint
 

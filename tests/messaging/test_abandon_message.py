@@ -20,13 +20,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.http_channel import HttpChannel
 from activities.messaging import MessagingActivities
+from app.journeys import JourneyService
 from domain.contracts import ABANDON_MESSAGE, AbandonMessage
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.messages import MessageStatus, OutboxMessage
 from domain.send_policy import FrequencyCap, SendPolicy
 from entrypoints.api import running
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.store.conftest import T0
 from workers.provider_sink import provider_sink

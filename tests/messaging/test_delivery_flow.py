@@ -18,12 +18,12 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from activities.http_channel import HttpChannel
+from app.journeys import JourneyService
 from domain.contracts import RunSnapshot
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.send_policy import FrequencyCap, SendPolicy
 from entrypoints.api import running
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.workflows.support import server_clock
 from workers.provider_sink import SinkState, provider_sink

@@ -17,11 +17,11 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from activities.email_channel import SmtpEmailChannel
+from app.journeys import JourneyService
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.messages import OutboxMessage
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints.service import JourneyService
 from store.store import Store
 from workers.mail_capture import MailCapture
 from workers.worker import activities_for, build_worker

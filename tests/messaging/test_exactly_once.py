@@ -28,10 +28,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.http_channel import HttpChannel
+from app.journeys import JourneyService
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from entrypoints.api import running
-from entrypoints.service import JourneyService
 from store.store import Store
 from tests.messaging.test_email_delivery import RECEIPT as MAIL_RECEIPT
 from workers.dev_server import DevServer

@@ -25,12 +25,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.email_channel import SmtpEmailChannel
 from activities.messaging import MessagingActivities
+from app.journeys import JourneyService
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.tracking import PIXEL_GIF, TrackingLinks
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints.api import create_app
-from entrypoints.service import JourneyService
 from store.store import Store
 from workers.mail_capture import CapturedMail, MailCapture
 from workers.worker import activities_for, build_worker

@@ -17,6 +17,9 @@ import pytest_asyncio
 from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
+from app.cases import CaseService
+from app.journeys import JourneyService
+from app.support import SupportService
 from domain.callbacks import CALLBACK_COMPLETED, CallbackTask, Completion
 from domain.cases import OpenCase, Resolve
 from domain.contracts import RunSnapshot
@@ -26,9 +29,6 @@ from domain.loader import load_journey_text
 from domain.survey_links import SurveyLinks
 from domain.surveys import Answer
 from domain.tokens import TokenError, sign
-from entrypoints.case_service import CaseService
-from entrypoints.service import JourneyService
-from entrypoints.support_service import SupportService
 from store.callbacks import CallbackRefused
 from store.store import Store
 from store.surveys import AlreadyAnswered

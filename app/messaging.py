@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
 
+from app.journeys import JourneyService
 from domain.customers import Consent, CustomerProfile, CustomerUpsert, Phone
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
@@ -25,7 +26,6 @@ from domain.template_check import sample_context
 from domain.tokens import TokenError
 from domain.tracking import TrackingLinks, clicked_event, opened_event
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer, UnknownJourney
 from store.send_ledger import SendDecision
 from store.suppression import SCOPE_OF, Scope, Suppression

@@ -22,8 +22,8 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.journeys import JourneyService
 from domain.cases import CaseState, OpenCase, StartCase
-from entrypoints.service import JourneyService
 from store.errors import UnknownCustomer
 from workers.settings import Settings
 from workflows.case import CaseWorkflow

@@ -15,13 +15,13 @@ from pathlib import Path
 from rich.console import Console
 
 from activities.audience import AudienceActivities
+from app import schedules as audience_schedules
+from app.journeys import JourneyService
 from domain.segments import load_segments_file
 from domain.send_policy import load_policy_file
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints import audience_schedules
 from entrypoints.api import create_app, serve
-from entrypoints.service import JourneyService
 from store.store import Store
 from workers.client import connect
 from workers.dev_server import DevServer

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from app.journeys import JourneyService
 from domain.callbacks import CALLBACK_COMPLETED, CallbackTask, Completion
 from domain.customers import Consent, CustomerUpsert
 from domain.events import CustomerEvent
 from domain.survey_links import SurveyLinks
 from domain.surveys import SURVEY_ANSWERED, Answer, Survey, check_score
-from entrypoints.service import JourneyService
 from store.surveys import AlreadyAnswered
 
 

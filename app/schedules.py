@@ -24,9 +24,9 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from app.journeys import JourneyService
 from domain.audiences import AudienceSpec, EnrollAudience
 from domain.journey import JourneyDefinition
-from entrypoints.service import JourneyService
 from workers.settings import get_settings
 from workflows.audience import AudienceEnrollmentWorkflow
 
