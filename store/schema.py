@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -139,6 +140,14 @@ enrollments = Table(
     UniqueConstraint("journey_id", "trigger_event_id"),
     Index(None, "customer_id", "status"),
     Index(None, "journey_id", "customer_id"),
+    # Entry is atomic: one running row per workflow id, whichever process enrolls.
+    Index(
+        "ux_enrollments_running_workflow",
+        "workflow_id",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
 )
 
 journey_step_events = Table(
@@ -161,6 +170,35 @@ journey_step_events = Table(
     # A replayed workflow task notes the same records again with a later `at`, but the same
     # seq. Records from before seq (NULL) never clash here: NULLs are distinct in an index.
     Index(None, "entry_id", "seq", unique=True),
+)
+
+# The delivery outbox of the event log: one row per appended event, written in the append's
+# transaction and drained per customer in log order (app/delivery.py). `outcome` holds what the
+# delivery did (runs started, signalled, skipped and why) once it is done.
+event_deliveries = Table(
+    "event_deliveries",
+    metadata,
+    Column("seq", RowId, ForeignKey("customer_events.seq"), primary_key=True, autoincrement=False),
+    Column("event_id", String(128), nullable=False, unique=True),
+    Column("customer_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done | parked
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("outcome", Document),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("done_at", UTCDateTime()),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "customer_id", "status", "seq"),
+)
+
+# Who is delivering a customer's events right now: one holder at a time keeps log order.
+delivery_leases = Table(
+    "delivery_leases",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 outbox = Table(
