@@ -56,6 +56,46 @@ class CustomerEvent(BaseModel):
         }
 
 
+def differing_field(first: CustomerEvent, second: CustomerEvent) -> str | None:
+    """The first field in which two events sent under one event id differ, or None.
+
+    Properties compare as JSON (what the log keeps), times as instants.
+    """
+    if first.customer_id != second.customer_id:
+        return "customer_id"
+    if first.type != second.type:
+        return "type"
+    if first.occurred_at != second.occurred_at:
+        return "occurred_at"
+    ours = json.loads(json.dumps(first.properties, default=str, sort_keys=True))
+    theirs = json.loads(json.dumps(second.properties, default=str, sort_keys=True))
+    if ours != theirs:
+        differing = sorted(
+            key for key in {*ours, *theirs} if ours.get(key, ...) != theirs.get(key, ...)
+        )
+        return f"properties.{differing[0]}" if differing else "properties"
+    return None
+
+
+class ConflictingEvent(ValueError):
+    """An event id the log already holds (or the batch repeats) with a different body."""
+
+    def __init__(self, event_id: str, field: str) -> None:
+        super().__init__(
+            f"event {event_id!r} was already sent with a different {field}: an event id "
+            f"names one event; send a new id for a new event"
+        )
+        self.event_id = event_id
+        self.field = field
+
+
+class LoggedEvent(BaseModel):
+    """An event with its position in the log, as deliveries and catch-up reads carry it."""
+
+    seq: int
+    event: CustomerEvent
+
+
 class StoredEvent(CustomerEvent):
     """An event as the log holds it, with its position and arrival time."""
 
@@ -68,3 +108,4 @@ class AppendResult(BaseModel):
 
     event_id: str
     duplicate: bool
+    seq: int | None = None  # its position in the log

@@ -51,6 +51,30 @@ def missing_in(conn: Connection, ids: Iterable[str]) -> set[str]:
     return set(wanted) - found
 
 
+def lock_customers(conn: Connection, ids: Iterable[str]) -> set[str]:
+    """Lock the customers' rows for this transaction (sorted: one lock order); the unknown ids.
+
+    Appends to one customer's log then commit in the order of their sequence numbers, so a
+    reader by position never sees a later event of the customer before an earlier one.
+    SQLite has one writer at a time already.
+    """
+    wanted = sorted(set(ids))
+    if conn.dialect.name != "postgresql":
+        return missing_in(conn, wanted)
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        found.update(
+            conn.scalars(
+                select(customers.c.customer_id)
+                .where(customers.c.customer_id.in_(chunk))
+                .order_by(customers.c.customer_id)
+                .with_for_update()
+            )
+        )
+    return set(wanted) - found
+
+
 class CustomerRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -7,15 +7,22 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from domain.customers import CustomerProfile
-from domain.events import AppendResult, CustomerEvent, StoredEvent
+from domain.events import (
+    AppendResult,
+    ConflictingEvent,
+    CustomerEvent,
+    LoggedEvent,
+    StoredEvent,
+    differing_field,
+)
 from domain.importing import ImportCounts
-from store.customers import missing_in
+from store.customers import lock_customers, missing_in
 from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownCustomer
-from store.schema import customer_events, customers
+from store.schema import customer_events, customers, event_deliveries
 
 # Rows per import transaction: large enough to amortise a commit, small enough that a
 # SQLite writer never holds the lock long and a PostgreSQL statement stays modest.
@@ -39,6 +46,13 @@ def _stored(row: Any) -> StoredEvent:
     return StoredEvent.model_validate(dict(row._mapping))
 
 
+def _logged(row: Any) -> LoggedEvent:
+    values = dict(row._mapping)
+    seq = values.pop("seq")
+    values.pop("received_at")
+    return LoggedEvent(seq=seq, event=CustomerEvent.model_validate(values))
+
+
 class EventLog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -46,43 +60,97 @@ class EventLog:
     def append(self, event: CustomerEvent, received_at: datetime) -> AppendResult:
         return self.append_many([event], received_at)[0]
 
-    def append_many(self, events: list[CustomerEvent], received_at: datetime) -> list[AppendResult]:
+    def append_many(
+        self,
+        events: list[CustomerEvent],
+        received_at: datetime,
+        conn: Connection | None = None,
+    ) -> list[AppendResult]:
         """Append a batch in one transaction; results are in the order of `events`.
 
-        An event id already logged, or seen earlier in the batch, is reported as a
-        duplicate and not written. If any customer is unknown nothing is written.
+        Each fresh event gets the next position in the log (in batch order) and a pending
+        delivery in the same transaction: accepted means it will reach its runs. An event id
+        already logged, or seen earlier in the batch, is a duplicate and not written; with a
+        different body it is refused (ConflictingEvent) and nothing is written. If any customer
+        is unknown nothing is written. Given `conn`, the append joins that transaction.
         """
         if not events:
             return []
+        if conn is None:
+            with writing(self._engine) as own:
+                return self.append_many(events, received_at, own)
         first: dict[str, CustomerEvent] = {}
         for event in events:
-            first.setdefault(event.event_id, event)
-        with writing(self._engine) as conn:
-            unknown = missing_in(conn, (e.customer_id for e in events))
-            if unknown:
-                raise UnknownCustomer(
-                    next(e.customer_id for e in events if e.customer_id in unknown)
-                )
-            # Sorted, so concurrent batches sharing ids take their row locks in one order
-            # and cannot deadlock on PostgreSQL.
+            seen = first.setdefault(event.event_id, event)
+            field = differing_field(seen, event)
+            if field is not None:
+                raise ConflictingEvent(event.event_id, field)
+        unknown = lock_customers(conn, (e.customer_id for e in events))
+        if unknown:
+            raise UnknownCustomer(next(e.customer_id for e in events if e.customer_id in unknown))
+        positions = self._check_logged(conn, first)
+        fresh = [event for event_id, event in first.items() if event_id not in positions]
+        if fresh:
             rows = [
                 {
-                    **first[event_id].model_dump(mode="json"),
-                    "occurred_at": first[event_id].occurred_at,
+                    **e.model_dump(mode="json"),
+                    "occurred_at": e.occurred_at,
                     "received_at": received_at,
                 }
-                for event_id in sorted(first)
+                for e in fresh
             ]
-            stmt = insert_ignoring(conn, customer_events, "event_id").returning(
-                customer_events.c.event_id
+            # One row at a time: positions follow the batch order (a multi-row RETURNING
+            # does not promise the order of its rows).
+            for row in rows:
+                seq = conn.scalar(
+                    insert(customer_events).values(row).returning(customer_events.c.seq)
+                )
+                positions[row["event_id"]] = int(seq)
+            conn.execute(
+                insert(event_deliveries),
+                [
+                    {
+                        "seq": positions[e.event_id],
+                        "event_id": e.event_id,
+                        "customer_id": e.customer_id,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": received_at,
+                        "created_at": received_at,
+                    }
+                    for e in fresh
+                ],
             )
-            written = set(conn.scalars(stmt, rows))
+        written = {e.event_id for e in fresh}
         results: list[AppendResult] = []
         for event in events:
-            fresh = event.event_id in written
+            is_fresh = event.event_id in written
             written.discard(event.event_id)
-            results.append(AppendResult(event_id=event.event_id, duplicate=not fresh))
+            results.append(
+                AppendResult(
+                    event_id=event.event_id, duplicate=not is_fresh, seq=positions[event.event_id]
+                )
+            )
         return results
+
+    @staticmethod
+    def _check_logged(conn: Connection, batch: dict[str, CustomerEvent]) -> dict[str, int]:
+        """The positions of the batch's ids the log holds; ConflictingEvent if one differs."""
+        positions: dict[str, int] = {}
+        ids = sorted(batch)
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(
+                select(customer_events).where(
+                    customer_events.c.event_id.in_(ids[start : start + 500])
+                )
+            )
+            for row in rows:
+                stored = _stored(row)
+                field = differing_field(stored, batch[stored.event_id])
+                if field is not None:
+                    raise ConflictingEvent(stored.event_id, field)
+                positions[stored.event_id] = stored.seq
+        return positions
 
     def import_events(
         self,
@@ -162,6 +230,19 @@ class EventLog:
                 .limit(limit)
             )
             return [_stored(row) for row in reversed(conn.execute(newest).all())]
+
+    def after(
+        self, customer_id: str, after_seq: int, types: list[str] | None = None, limit: int = 100
+    ) -> list[LoggedEvent]:
+        """The customer's events after position `after_seq`, oldest first (of `types` if given)."""
+        with reading(self._engine) as conn:
+            query = select(customer_events).where(
+                customer_events.c.customer_id == customer_id, customer_events.c.seq > after_seq
+            )
+            if types is not None:
+                query = query.where(customer_events.c.type.in_(types))
+            rows = conn.execute(query.order_by(customer_events.c.seq).limit(limit))
+            return [_logged(row) for row in rows]
 
     def get(self, event_id: str) -> StoredEvent | None:
         with reading(self._engine) as conn:

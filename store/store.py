@@ -10,6 +10,7 @@ from store.callbacks import CallbackRepository
 from store.cases import CaseRepository
 from store.customers import CustomerRepository
 from store.db import make_engine
+from store.deliveries import DeliveryQueue
 from store.event_log import EventLog
 from store.journeys import JourneyRepository
 from store.migrate import upgrade_engine
@@ -30,6 +31,7 @@ class Store:
         self.engine = engine
         self.customers = CustomerRepository(engine)
         self.events = EventLog(engine)
+        self.deliveries = DeliveryQueue(engine)
         self.journeys = JourneyRepository(engine)
         self.runs = RunRepository(engine)
         self.outbox = Outbox(engine)

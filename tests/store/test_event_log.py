@@ -8,7 +8,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from domain.customers import CustomerUpsert
-from domain.events import AppendResult, CustomerEvent
+from domain.events import AppendResult, ConflictingEvent, CustomerEvent
 from store.errors import UnknownCustomer
 from store.store import Store
 from tests.store.conftest import T0
@@ -27,7 +27,8 @@ def event(event_id: str, customer_id: str = "c-1", **properties: object) -> Cust
 def test_appended_event_is_stored_with_sequence_and_arrival(store: Store, customer: str) -> None:
     received = T0 + timedelta(seconds=5)
     result = store.events.append(event("e-1", total=12.5), received)
-    assert result == AppendResult(event_id="e-1", duplicate=False)
+    assert result == AppendResult(event_id="e-1", duplicate=False, seq=result.seq)
+    assert result.seq is not None
     stored = store.events.get("e-1")
     assert stored is not None
     assert stored.properties == {"total": 12.5}
@@ -37,12 +38,46 @@ def test_appended_event_is_stored_with_sequence_and_arrival(store: Store, custom
 
 
 def test_duplicate_event_id_is_accepted_and_ignored(store: Store, customer: str) -> None:
-    store.events.append(event("e-1", n=1), T0)
-    again = store.events.append(event("e-1", n=2), T0)
-    assert again.duplicate
+    first = store.events.append(event("e-1", n=1), T0)
+    again = store.events.append(event("e-1", n=1), T0 + timedelta(seconds=3))
+    assert again.duplicate and again.seq == first.seq
     assert store.events.count() == 1
+
+
+def test_event_id_sent_again_with_another_body_is_refused_naming_the_field(
+    store: Store, customer: str
+) -> None:
+    store.events.append(event("e-1", n=1), T0)
+    with pytest.raises(ConflictingEvent, match=r"properties\.n") as refused:
+        store.events.append_many([event("e-2"), event("e-1", n=2)], T0)
+    assert refused.value.field == "properties.n"
+    with pytest.raises(ConflictingEvent, match="type"):
+        store.events.append(
+            CustomerEvent(event_id="e-1", customer_id=customer, type="other", occurred_at=T0), T0
+        )
+    # All or nothing: the batch's fresh event was not written either.
+    assert [e.event_id for e in store.events.for_customer(customer)] == ["e-1"]
     stored = store.events.get("e-1")
     assert stored is not None and stored.properties == {"n": 1}
+
+
+def test_one_batch_repeating_an_id_with_another_body_is_refused(
+    store: Store, customer: str
+) -> None:
+    with pytest.raises(ConflictingEvent, match=r"properties\.n"):
+        store.events.append_many([event("e-1", n=1), event("e-1", n=2)], T0)
+    assert store.events.count() == 0
+
+
+def test_a_batch_takes_positions_in_its_own_order_with_a_delivery_each(
+    store: Store, customer: str
+) -> None:
+    results = store.events.append_many([event("z-1"), event("a-2"), event("m-3")], T0)
+    seqs = [r.seq for r in results]
+    assert seqs == sorted(seqs)  # z, a, m: the order sent, not the order of the ids
+    logged = store.events.after(customer, 0)
+    assert [item.event.event_id for item in logged] == ["z-1", "a-2", "m-3"]
+    assert store.deliveries.pending_customers(T0) == [customer]
 
 
 def test_duplicate_within_one_batch_is_written_once(store: Store, customer: str) -> None:

@@ -17,7 +17,8 @@ from tests.store.conftest import T0
 def enrollment(entry_id: str, **changes: Any) -> Enrollment:
     values: dict[str, Any] = {
         "entry_id": entry_id,
-        "workflow_id": "journey/onboarding/c-1",
+        # One per entry unless a test says otherwise: only one row per workflow id may run.
+        "workflow_id": f"journey/{changes.get('journey_id', 'onboarding')}/c-1/{entry_id}",
         "journey_id": "onboarding",
         "version": 1,
         "customer_id": "c-1",
@@ -68,7 +69,11 @@ def test_second_enrollment_for_one_trigger_is_refused(store: Store) -> None:
 
 def test_trigger_ids_are_per_journey(store: Store) -> None:
     assert store.runs.enroll(enrollment("r-1", trigger_event_id="evt-1"))
-    assert store.runs.enroll(enrollment("r-2", trigger_event_id="evt-1", journey_id="nurture"))
+    assert store.runs.enroll(
+        enrollment(
+            "r-2", trigger_event_id="evt-1", journey_id="nurture", workflow_id="journey/nurture/c-1"
+        )
+    )
 
 
 def test_reused_entry_id_is_refused(store: Store) -> None:
@@ -76,6 +81,34 @@ def test_reused_entry_id_is_refused(store: Store) -> None:
     assert not store.runs.enroll(enrollment("r-1", trigger_event_id="other"))
     stored = store.runs.get("r-1")
     assert stored is not None and stored.trigger_event_id == "evt-r-1"
+
+
+def test_a_workflow_id_has_at_most_one_running_row(store: Store) -> None:
+    wf = "journey/onboarding/c-1"
+    assert store.runs.enroll(enrollment("r-1", workflow_id=wf))
+    assert not store.runs.enroll(enrollment("r-2", workflow_id=wf))
+    assert store.runs.get("r-2") is None
+    store.runs.finish("r-1", RunEnd(workflow_id=wf, status="completed", reason="done", at=T0))
+    # Re-entry after the run ended: a new row for the same workflow id is fine.
+    assert store.runs.enroll(enrollment("r-3", workflow_id=wf))
+
+
+def test_concurrent_enrollments_of_one_workflow_leave_one_running_row(store: Store) -> None:
+    start = threading.Barrier(8)
+    wins: list[bool] = []
+
+    def enroll(i: int) -> None:
+        start.wait()
+        run = enrollment(f"r-{i}", workflow_id="journey/onboarding/c-1")
+        wins.append(store.runs.enroll(run))
+
+    threads = [threading.Thread(target=enroll, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+    assert len(store.runs.running_for_customer("c-1")) == 1
 
 
 def test_runs_without_trigger_event_never_clash(store: Store) -> None:

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
 from sqlalchemy.dialects import postgresql
 
 # Types are spelled out here, not imported from store/schema.py (see 0001).
@@ -25,7 +24,7 @@ Document = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def UTCDateTime() -> sa.DateTime:  # noqa: N802 - reads like the schema's type
+def UTCDateTime() -> sa.DateTime:
     return sa.DateTime(timezone=True)
 
 
