@@ -133,10 +133,11 @@ def test_concurrent_enrollment_of_one_trigger_has_one_winner(store: Store) -> No
 
 
 def test_running_finds_the_running_run_of_a_workflow(store: Store) -> None:
-    store.runs.enroll(enrollment("r-1"))
+    wf = "journey/onboarding/c-1"
+    store.runs.enroll(enrollment("r-1", workflow_id=wf))
     store.runs.finish("r-1", RunEnd(workflow_id="w", status="completed", reason="done", at=T0))
-    assert store.runs.running("journey/onboarding/c-1") is None
-    store.runs.enroll(enrollment("r-2", entered_at=T0 + timedelta(days=1)))
+    assert store.runs.running(wf) is None
+    store.runs.enroll(enrollment("r-2", workflow_id=wf, entered_at=T0 + timedelta(days=1)))
     running = store.runs.running("journey/onboarding/c-1")
     assert running is not None and running.entry_id == "r-2"
 
