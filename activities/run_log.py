@@ -1,10 +1,11 @@
-"""The run-log activity: append a run's step events and, at the end, how it ended."""
+"""The run-log activities: append a run's step events and how it ended; read the customer's
+event log after a position (a run's catch-up)."""
 
 from __future__ import annotations
 
 from temporalio import activity
 
-from domain.contracts import RECORD_STEPS, Recorded, RecordSteps
+from domain.contracts import READ_LOG, RECORD_STEPS, LogPage, ReadLog, Recorded, RecordSteps
 from store.store import Store
 
 
@@ -19,3 +20,21 @@ class RunLogActivities:
         if request.end is not None:
             self.store.runs.finish(request.entry_id, request.end)
         return Recorded(count=len(request.events))
+
+    @activity.defn(name=READ_LOG)
+    def read_log(self, request: ReadLog) -> LogPage:
+        after = request.after_seq
+        trigger_seq = after
+        if after is None:
+            trigger = self.store.events.get(request.trigger_event_id)
+            # A trigger not in the log (a run started by hand in a test): read it all.
+            trigger_seq = trigger.seq if trigger is not None else None
+            after = trigger_seq or 0
+        events = self.store.events.after(
+            request.customer_id, after, request.types, request.limit + 1
+        )
+        return LogPage(
+            trigger_seq=trigger_seq,
+            events=events[: request.limit],
+            more=len(events) > request.limit,
+        )

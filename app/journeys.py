@@ -7,29 +7,35 @@ matching, re-entry, run ids) and the effects in store/ and Temporal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.delivery import Deliverer, describe, is_transient
+from app.reconcile import ENTRY_MEMO, reconcile_run
 from domain.audiences import AudienceBatch, EnrollBatch
 from domain.contracts import EnrollCustomer, RunSnapshot
 from domain.customers import CustomerProfile, CustomerUpsert
 from domain.entry import correlation_key, decide_entry, workflow_id
-from domain.events import CustomerEvent, StoredEvent
+from domain.events import ConflictingEvent, CustomerEvent, LoggedEvent, StoredEvent
 from domain.journey import JourneyDefinition
+from domain.listening import listened_event_types
 from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
-from domain.runs import Enrollment, RunEnd, StepEvent
+from domain.runs import Enrollment, StepEvent
 from domain.segments import Segment
 from store.audience_runs import AudienceEntries, AudiencePage
+from store.deliveries import DeliveryRecord
 from store.errors import UnknownCustomer, UnknownJourney
 from store.journeys import JourneySummary, JourneyVersionRecord
 from store.store import Store
@@ -37,6 +43,10 @@ from workflows.journey import JourneyWorkflow
 
 # Signal-with-starts in flight per audience page: the server, not the worker, is the limit.
 CONCURRENT_STARTS = 32
+# How long a request waits for another deliverer that holds its customer.
+SETTLE_SECONDS = 10.0
+# Longest run id (enrollments.workflow_id): a longer correlation value cannot key a run.
+MAX_WORKFLOW_ID = 512
 
 
 class JourneyPaused(Exception):
@@ -49,14 +59,41 @@ class Delivery(BaseModel):
 
     journey_id: str
     workflow_id: str | None = None
-    action: str  # started | signalled | skipped
+    action: str  # started | signalled | skipped | failed | pending
     reason: str = ""
+    # A repeated request (same idempotency key): what the first did, not done again.
+    repeated: bool = Field(default=False, exclude=True)
 
 
 class IngestResult(BaseModel):
+    """What accepting an event did: logged at `seq`, and where its delivery stands."""
+
     event_id: str
     duplicate: bool
+    seq: int | None = None
+    delivery: Literal["delivered", "pending", "parked"] = Field(
+        default="delivered",
+        description="delivered: `deliveries` says what it did; pending: logged, and it will "
+        "be delivered (Temporal is unreachable now or another deliverer has this customer); "
+        "parked: it failed for a reason that will not heal (see GET /events/failed).",
+    )
     deliveries: list[Delivery] = Field(default_factory=list)
+
+
+def _result(
+    event_id: str, duplicate: bool, seq: int | None, record: DeliveryRecord | None
+) -> IngestResult:
+    if record is None:  # logged before deliveries were recorded
+        return IngestResult(event_id=event_id, duplicate=duplicate, seq=seq)
+    status = {"done": "delivered"}.get(record.status, record.status)
+    deliveries = [Delivery.model_validate(d) for d in record.outcome or []]
+    return IngestResult(
+        event_id=event_id,
+        duplicate=duplicate,
+        seq=seq,
+        delivery=status,
+        deliveries=deliveries,
+    )
 
 
 class RunView(BaseModel):
@@ -95,6 +132,7 @@ class JourneyService:
         self.task_queue = task_queue
         self.clock = clock
         self._definitions: dict[tuple[str, int], JourneyDefinition] = {}
+        self.deliverer = Deliverer(store.deliveries, self._deliver_stored, clock=clock)
 
     async def client(self) -> Client:
         if self._client is None:
@@ -143,40 +181,138 @@ class JourneyService:
     def upsert_customer(self, change: CustomerUpsert) -> CustomerProfile:
         return self.store.customers.upsert(change, self.clock())
 
-    async def ingest(self, events: list[CustomerEvent]) -> list[IngestResult]:
-        """Append events (all or nothing), then start and signal the journeys they concern.
+    async def ingest(
+        self, events: list[CustomerEvent], *, settle_seconds: float = SETTLE_SECONDS
+    ) -> list[IngestResult]:
+        """Append events (all or nothing) with their deliveries, then deliver them.
 
-        A duplicate event id is not stored again but is delivered again: runs drop events
-        they have seen, so a retried request completes a delivery that failed half-way.
+        The append is what accepting means: each fresh event has a pending delivery in the
+        same transaction, drained in log order by this request when it can and by every worker
+        otherwise. An event id already logged with the same body is not stored again; its
+        answer is what its delivery did (or that it is still pending). A different body under
+        a logged id is refused (ConflictingEvent) and nothing is written.
         """
         appended = await asyncio.to_thread(self.store.events.append_many, events, self.clock())
-        results = []
-        for event, append in zip(events, appended, strict=True):
-            deliveries = await self._deliver(event)
-            results.append(
-                IngestResult(
-                    event_id=event.event_id, duplicate=append.duplicate, deliveries=deliveries
-                )
-            )
-        return results
+        records = await self._settle([e.customer_id for e in events], events, settle_seconds)
+        return [
+            _result(event.event_id, append.duplicate, append.seq, records.get(event.event_id))
+            for event, append in zip(events, appended, strict=True)
+        ]
 
-    async def _deliver(self, event: CustomerEvent) -> list[Delivery]:
+    async def _settle(
+        self, customer_ids: list[str], events: list[CustomerEvent], settle_seconds: float
+    ) -> dict[str, DeliveryRecord]:
+        """Deliver the customers' pending events now; wait a little while another deliverer
+        holds one of them; the delivery records of `events` as they stand then."""
+        ids = list(dict.fromkeys(e.event_id for e in events))
+        busy = []
+        for customer_id in dict.fromkeys(customer_ids):
+            state = await self.deliverer.deliver_customer(customer_id, respect_backoff=False)
+            if state == "busy":
+                busy.append(customer_id)
+        records = await asyncio.to_thread(self.store.deliveries.for_events, ids)
+        deadline = time.monotonic() + settle_seconds
+        while busy and any(r.status == "pending" for r in records.values()):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+            still = []
+            for customer_id in busy:
+                state = await self.deliverer.deliver_customer(customer_id, respect_backoff=False)
+                if state == "busy":
+                    still.append(customer_id)
+            busy = still
+            records = await asyncio.to_thread(self.store.deliveries.for_events, ids)
+        return records
+
+    async def deliver_pending(self) -> int:
+        """Deliver what is due for every customer (a worker's drain does this continuously)."""
+        return await self.deliverer.drain_once()
+
+    async def _deliver_stored(
+        self, record: DeliveryRecord, stored: StoredEvent
+    ) -> list[dict[str, Any]]:
+        """Deliver one logged event: enter the journeys it triggers, signal the runs reading it.
+
+        A failure that may heal propagates (the delivery is retried, later events wait); one
+        that will not is reported per journey as `failed` (the delivery is parked).
+        """
+        event = CustomerEvent.model_validate(stored.model_dump(exclude={"seq", "received_at"}))
+        logged = LoggedEvent(seq=stored.seq, event=event)
         deliveries: list[Delivery] = []
         reached: set[str] = set()
-        records = await asyncio.to_thread(self.store.journeys.active_latest)
-        for record in records:
-            journey = self._definition(record)
-            if journey.trigger.matches(event.type, event.properties):
-                delivery = await self._enter(journey, record.version, event)
-                deliveries.append(delivery)
-                if delivery.workflow_id and delivery.action != "skipped":
-                    reached.add(delivery.workflow_id)
+
+        async def guarded(journey_id: str, action: Awaitable[Delivery]) -> Delivery:
+            try:
+                return await action
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                return Delivery(journey_id=journey_id, action="failed", reason=describe(exc))
+
+        for journey_id, version, journey in await self._entry_candidates(record, event):
+            if journey is None:
+                deliveries.append(
+                    Delivery(
+                        journey_id=journey_id,
+                        action="failed",
+                        reason=f"version {version} of the journey does not load",
+                    )
+                )
+                continue
+            if isinstance(journey, str):
+                deliveries.append(Delivery(journey_id=journey_id, action="skipped", reason=journey))
+                continue
+            delivery = await guarded(journey_id, self._enter(journey, version, logged))
+            deliveries.append(delivery)
+            if delivery.workflow_id and delivery.action not in ("skipped", "failed"):
+                reached.add(delivery.workflow_id)
         running = await asyncio.to_thread(self.store.runs.running_for_customer, event.customer_id)
         for run in running:
-            if run.workflow_id not in reached:
-                reached.add(run.workflow_id)
-                deliveries.append(await self._signal(run, event))
-        return deliveries
+            if run.workflow_id in reached:
+                continue
+            reached.add(run.workflow_id)
+            try:
+                definition = await asyncio.to_thread(self.journey, run.journey_id, run.version)
+            except (UnknownJourney, ValidationError) as exc:
+                deliveries.append(
+                    Delivery(journey_id=run.journey_id, action="failed", reason=describe(exc))
+                )
+                continue
+            if event.type not in listened_event_types(definition):
+                continue
+            deliveries.append(await guarded(run.journey_id, self._signal(run, logged)))
+        return [d.model_dump() for d in deliveries]
+
+    async def _entry_candidates(
+        self, record: DeliveryRecord, event: CustomerEvent
+    ) -> list[tuple[str, int, JourneyDefinition | str | None]]:
+        """The journeys this event may enter: (id, version, definition, or why not, or None
+        when the definition does not load)."""
+
+        def candidates() -> list[tuple[str, int, JourneyDefinition | str | None]]:
+            if record.enroll_journey is not None:
+                summary = self.store.journeys.get(record.enroll_journey)
+                version_record = self.store.journeys.get_version(record.enroll_journey)
+                if summary is None or version_record is None:
+                    return [(record.enroll_journey, 0, "journey unknown")]
+                if summary.status != "active":
+                    return [(record.enroll_journey, version_record.version, "journey paused")]
+                return [(summary.journey_id, version_record.version, self._load(version_record))]
+            found: list[tuple[str, int, JourneyDefinition | str | None]] = []
+            for version_record in self.store.journeys.active_latest():
+                journey = self._load(version_record)
+                if journey is None or journey.trigger.matches(event.type, event.properties):
+                    found.append((version_record.journey_id, version_record.version, journey))
+            return found
+
+        return await asyncio.to_thread(candidates)
+
+    def _load(self, record: JourneyVersionRecord) -> JourneyDefinition | None:
+        try:
+            return self._definition(record)
+        except ValidationError:
+            return None
 
     async def enroll(
         self,
@@ -185,9 +321,13 @@ class JourneyService:
         properties: dict[str, Any] | None = None,
         request_id: str | None = None,
     ) -> Delivery:
-        """Put a customer into a journey by hand, as if its trigger had fired now."""
+        """Put a customer into a journey by hand, as if its trigger had fired now.
 
-        def check() -> JourneyVersionRecord:
+        The enrollment is an event in the customer's log, delivered like any other: its entry
+        is decided in log order with the customer's other events.
+        """
+
+        def check() -> None:
             summary = self.store.journeys.get(journey_id)
             if summary is None:
                 raise UnknownJourney(journey_id)
@@ -195,13 +335,9 @@ class JourneyService:
                 raise JourneyPaused(journey_id)
             if not self.store.customers.exists(customer_id):
                 raise UnknownCustomer(customer_id)
-            record = self.store.journeys.get_version(journey_id)
-            assert record is not None
-            return record
 
         # Off the event loop: the worker that runs this also runs workflow tasks.
-        record = await asyncio.to_thread(check)
-        journey = self._definition(record)
+        await asyncio.to_thread(check)
         event = CustomerEvent(
             event_id=enrollment_event_id(journey_id, customer_id, request_id),
             customer_id=customer_id,
@@ -209,8 +345,26 @@ class JourneyService:
             occurred_at=self.clock(),
             properties={"journey_id": journey_id, **(properties or {})},
         )
-        await asyncio.to_thread(self.store.events.append, event, self.clock())
-        return await self._enter(journey, record.version, event)
+        # The same request id again (a retry, later, perhaps with other properties): the
+        # first request's enrollment stands.
+        repeated = True
+        with contextlib.suppress(ConflictingEvent):
+            [appended] = await asyncio.to_thread(
+                self.store.events.append_many, [event], self.clock(), None, journey_id
+            )
+            repeated = appended.duplicate
+        records = await self._settle([customer_id], [event], SETTLE_SECONDS)
+        found = records.get(event.event_id)
+        if found is None or found.status == "pending":
+            return Delivery(
+                journey_id=journey_id,
+                action="pending",
+                reason="logged; the run starts as soon as Temporal answers",
+            )
+        for delivery in found.outcome or []:
+            if delivery.get("journey_id") == journey_id:
+                return Delivery.model_validate({**delivery, "repeated": repeated})
+        return Delivery(journey_id=journey_id, action="skipped", reason=found.last_error or "")
 
     async def enroll_audience_page(
         self,
@@ -259,7 +413,7 @@ class JourneyService:
         async def start(run: Enrollment) -> None:
             async with gate:
                 on_start(run.customer_id)
-                await self._start(journey, run, page.events[run.entry_id])
+                await self._start(journey, run, page.events[run.entry_id], seq=None, catch_up=True)
 
         await asyncio.gather(*(start(run) for run in [*page.resumed, *page.entered]))
         return AudienceBatch(
@@ -271,71 +425,82 @@ class JourneyService:
         )
 
     async def _enter(
-        self, journey: JourneyDefinition, version: int, event: CustomerEvent
+        self, journey: JourneyDefinition, version: int, logged: LoggedEvent
     ) -> Delivery:
+        event = logged.event
         try:
             key = correlation_key(journey, event)
         except ValueError as exc:
             return Delivery(journey_id=journey.id, action="skipped", reason=str(exc))
         wf_id = workflow_id(journey.id, event.customer_id, key)
-        earlier = await asyncio.to_thread(
-            self.store.runs.find_by_trigger, journey.id, event.event_id
-        )
-        if earlier is not None:
-            if earlier.status != "running":
-                return Delivery(
-                    journey_id=journey.id,
-                    workflow_id=wf_id,
-                    action="skipped",
-                    reason="this event already started a run that has ended",
-                )
-            # Started before, perhaps never reached Temporal: starting again is safe.
-            await self._start(journey, earlier, event)
+        if len(wf_id) > MAX_WORKFLOW_ID:
             return Delivery(
                 journey_id=journey.id,
+                action="failed",
+                reason=f"the run id would be {len(wf_id)} characters (at most "
+                f"{MAX_WORKFLOW_ID}): the correlation value is too long",
+            )
+
+        def decide() -> tuple[Enrollment | None, str, Enrollment | None]:
+            """(the run to start or None, why, the running run to signal instead)."""
+            earlier = self.store.runs.find_by_trigger(journey.id, event.event_id)
+            if earlier is not None:
+                if earlier.status != "running":
+                    return None, "this event started a run that has ended", None
+                # Delivered before, perhaps never reached Temporal: starting again is safe.
+                return earlier, "first entry (delivered again)", None
+            history = self.store.runs.history(journey.id, event.customer_id, key)
+            decision = decide_entry(journey, history, self.clock())
+            if not decision.enter:
+                running = next((run for run in history if run.status == "running"), None)
+                return None, decision.reason, running
+            enrollment = Enrollment(
+                entry_id=uuid.uuid4().hex,
                 workflow_id=wf_id,
-                action="signalled",
-                reason="this event started the run before; delivered again",
-            )
-        history = await asyncio.to_thread(
-            self.store.runs.history, journey.id, event.customer_id, key
-        )
-        decision = decide_entry(journey, history, self.clock())
-        if not decision.enter:
-            running = next((run for run in history if run.status == "running"), None)
-            if running is not None:
-                return await self._signal(running, event)
-            return Delivery(
-                journey_id=journey.id, workflow_id=wf_id, action="skipped", reason=decision.reason
-            )
-        enrollment = Enrollment(
-            entry_id=uuid.uuid4().hex,
-            workflow_id=wf_id,
-            journey_id=journey.id,
-            version=version,
-            customer_id=event.customer_id,
-            correlation_key=key,
-            trigger_event_id=event.event_id,
-            entered_at=self.clock(),
-        )
-        if not await asyncio.to_thread(self.store.runs.enroll, enrollment):
-            return Delivery(
                 journey_id=journey.id,
-                workflow_id=wf_id,
-                action="skipped",
-                reason="another request enrolled this event first",
+                version=version,
+                customer_id=event.customer_id,
+                correlation_key=key,
+                trigger_event_id=event.event_id,
+                entered_at=self.clock(),
             )
-        await self._start(journey, enrollment, event)
-        return Delivery(
-            journey_id=journey.id, workflow_id=wf_id, action="started", reason=decision.reason
-        )
+            if self.store.runs.enroll(enrollment):
+                return enrollment, decision.reason, None
+            # Another path (an audience page, another process) entered first: one run.
+            return None, "already in this journey", self.store.runs.running(wf_id)
+
+        start, reason, running = await asyncio.to_thread(decide)
+        if start is not None:
+            await self._start(journey, start, event, seq=logged.seq, catch_up=False)
+            return Delivery(
+                journey_id=journey.id, workflow_id=wf_id, action="started", reason=reason
+            )
+        if running is not None:
+            return await self._signal(running, logged)
+        return Delivery(journey_id=journey.id, workflow_id=wf_id, action="skipped", reason=reason)
 
     async def _start(
-        self, journey: JourneyDefinition, run: Enrollment, event: CustomerEvent
+        self,
+        journey: JourneyDefinition,
+        run: Enrollment,
+        event: CustomerEvent,
+        *,
+        seq: int | None,
+        catch_up: bool,
     ) -> None:
+        """Start the run (or reach it, when it is running already).
+
+        `catch_up`: the run reads the customer's log after its trigger when it starts, for
+        runs not started by the ordered delivery (which hands them every later event itself).
+        """
         client = await self.client()
         if (journey.id, run.version) not in self._definitions:
             await asyncio.to_thread(self.journey, journey.id, run.version)
+        signal_args: list[Any]
+        if seq is None:
+            start_signal, signal_args = "customer_event", [event]
+        else:
+            start_signal, signal_args = "logged_event", [LoggedEvent(seq=seq, event=event)]
         await client.start_workflow(
             JourneyWorkflow.run,
             EnrollCustomer(
@@ -344,38 +509,33 @@ class JourneyService:
                 customer_id=run.customer_id,
                 entry_id=run.entry_id,
                 trigger=event,
+                trigger_seq=seq,
+                catch_up=catch_up,
             ),
             id=run.workflow_id,
             task_queue=self.task_queue,
-            start_signal="customer_event",
-            start_signal_args=[event],
+            start_signal=start_signal,
+            start_signal_args=signal_args,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            memo={ENTRY_MEMO: run.entry_id},
         )
 
-    async def _signal(self, run: Enrollment, event: CustomerEvent) -> Delivery:
+    async def _signal(self, run: Enrollment, logged: LoggedEvent) -> Delivery:
         client = await self.client()
         try:
             await client.get_workflow_handle(run.workflow_id).signal(
-                JourneyWorkflow.customer_event, event
+                JourneyWorkflow.logged_event, logged
             )
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-            await asyncio.to_thread(
-                self.store.runs.finish,
-                run.entry_id,
-                RunEnd(
-                    workflow_id=run.workflow_id,
-                    status="failed",
-                    reason="run no longer exists in Temporal",
-                    at=self.clock(),
-                ),
-            )
+            # Not evidence that the run ended: ask Temporal what it knows of this entry.
+            change = await reconcile_run(self, run)
             return Delivery(
                 journey_id=run.journey_id,
                 workflow_id=run.workflow_id,
-                action="skipped",
-                reason="run no longer exists in Temporal",
+                action="skipped" if change.ended else "signalled",
+                reason=change.delivery_note,
             )
         return Delivery(journey_id=run.journey_id, workflow_id=run.workflow_id, action="signalled")
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from domain.customers import CustomerProfile
-from domain.events import CustomerEvent
+from domain.events import CustomerEvent, LoggedEvent
 from domain.journey import JourneyDefinition, Template
 from domain.messages import Channel, MessageStatus
 from domain.runs import RunEnd, RunStatus, StepEvent
@@ -19,6 +19,7 @@ LOAD_PROFILE = "load_profile"
 UPDATE_PROFILE = "update_profile"
 RECORD_STEPS = "record_steps"
 ABANDON_MESSAGE = "abandon_message"
+READ_LOG = "read_log"
 
 
 class StepRecord(BaseModel):
@@ -51,6 +52,11 @@ class JourneyState(BaseModel):
     step_records: int = 0
     goal: GoalReached | None = None
     held_out: bool = False  # in a holdout's control group: sends are skipped
+    # The log position of the newest event the run has taken; older positions are dropped.
+    last_seq: int | None = None
+    # Whether the run has read the log after its trigger (or needs not); signals wait till then.
+    caught_up: bool = True
+    early: list[LoggedEvent] = Field(default_factory=list)
 
 
 class EnrollCustomer(BaseModel):
@@ -61,10 +67,34 @@ class EnrollCustomer(BaseModel):
     customer_id: str
     entry_id: str
     trigger: CustomerEvent
+    trigger_seq: int | None = Field(
+        default=None, description="The trigger's position in the customer's log, when known."
+    )
+    catch_up: bool = Field(
+        default=False,
+        description="Read the log after the trigger when the run starts (for runs started "
+        "outside the ordered delivery, which hands a run every later event itself).",
+    )
     state: JourneyState | None = None
     max_steps_per_run: int = Field(
         default=200, description="Steps before the run continues as new, bounding history."
     )
+
+
+class ReadLog(BaseModel):
+    """Read a customer's log after a position (or after the trigger event, if none is known)."""
+
+    customer_id: str
+    after_seq: int | None
+    trigger_event_id: str
+    types: list[str] | None = None
+    limit: int = 200
+
+
+class LogPage(BaseModel):
+    trigger_seq: int | None = None
+    events: list[LoggedEvent] = Field(default_factory=list)
+    more: bool = False
 
 
 class JourneyOutcome(BaseModel):

@@ -38,7 +38,7 @@ from app.messaging import MessagingService
 from app.support import SupportService
 from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
-from domain.events import CustomerEvent, EventProperties
+from domain.events import ConflictingEvent, CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
@@ -236,6 +236,13 @@ def _error(status_code: int) -> Any:
     return handle
 
 
+async def _conflicting_event(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConflictingEvent)
+    return JSONResponse(
+        {"detail": str(exc), "event_id": exc.event_id, "field": exc.field}, status_code=409
+    )
+
+
 async def _temporal_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RPCError)
     unreachable = exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
@@ -428,7 +435,7 @@ async def enroll(
     delivery = await service.enroll(
         journey_id, body.customer_id, body.properties, idempotency_key or body.request_id
     )
-    response.status_code = 201 if delivery.action == "started" else 200
+    response.status_code = 201 if delivery.action == "started" and not delivery.repeated else 200
     return delivery
 
 
@@ -486,6 +493,7 @@ def create_app(
     for error in (UnknownCustomer, UnknownJourney, UnknownEnrollment, UnknownMessage):
         app.add_exception_handler(error, _error(404))
     app.add_exception_handler(JourneyPaused, _error(409))
+    app.add_exception_handler(ConflictingEvent, _conflicting_event)
     app.add_exception_handler(RPCError, _temporal_error)
     app.include_router(public)
     app.include_router(router)

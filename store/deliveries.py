@@ -27,6 +27,7 @@ class DeliveryRecord(BaseModel):
     seq: int
     event_id: str
     customer_id: str
+    enroll_journey: str | None = None
     status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime

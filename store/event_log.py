@@ -65,6 +65,7 @@ class EventLog:
         events: list[CustomerEvent],
         received_at: datetime,
         conn: Connection | None = None,
+        enroll_journey: str | None = None,
     ) -> list[AppendResult]:
         """Append a batch in one transaction; results are in the order of `events`.
 
@@ -73,12 +74,13 @@ class EventLog:
         already logged, or seen earlier in the batch, is a duplicate and not written; with a
         different body it is refused (ConflictingEvent) and nothing is written. If any customer
         is unknown nothing is written. Given `conn`, the append joins that transaction.
+        `enroll_journey` marks the events as manual enrollments into that journey.
         """
         if not events:
             return []
         if conn is None:
             with writing(self._engine) as own:
-                return self.append_many(events, received_at, own)
+                return self.append_many(events, received_at, own, enroll_journey)
         first: dict[str, CustomerEvent] = {}
         for event in events:
             seen = first.setdefault(event.event_id, event)
@@ -113,6 +115,7 @@ class EventLog:
                         "seq": positions[e.event_id],
                         "event_id": e.event_id,
                         "customer_id": e.customer_id,
+                        "enroll_journey": enroll_journey,
                         "status": "pending",
                         "attempts": 0,
                         "next_attempt_at": received_at,

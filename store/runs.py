@@ -151,6 +151,22 @@ class RunRepository:
             ):
                 raise UnknownEnrollment(entry_id)
 
+    def reopen(self, entry_id: str) -> None:
+        """Mark an ended run running again (Temporal still runs it: reconciliation)."""
+        with writing(self._engine) as conn:
+            conn.execute(
+                update(enrollments)
+                .where(enrollments.c.entry_id == entry_id)
+                .values(status="running", ended_at=None, end_reason=None)
+            )
+
+    def running_all(self, journey_id: str | None = None, limit: int = 10_000) -> list[Enrollment]:
+        """Runs the store has as running (of one journey, if given), oldest first."""
+        where = [enrollments.c.status == "running"]
+        if journey_id is not None:
+            where.append(enrollments.c.journey_id == journey_id)
+        return self._all(_oldest_first(*where).limit(limit))
+
     def steps(self, entry_id: str) -> list[StepEvent]:
         """The run's step events in the order they were recorded."""
         with reading(self._engine) as conn:

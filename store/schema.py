@@ -181,6 +181,8 @@ event_deliveries = Table(
     Column("seq", RowId, ForeignKey("customer_events.seq"), primary_key=True, autoincrement=False),
     Column("event_id", String(128), nullable=False, unique=True),
     Column("customer_id", String(128), nullable=False),
+    # A manual enrollment's event: the journey it enrolls the customer in.
+    Column("enroll_journey", String(128)),
     Column("status", String(16), nullable=False),  # pending | done | parked
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),

@@ -17,11 +17,14 @@ from temporalio import activity
 from domain.callbacks import ESCALATE_CALLBACK, CallbackTask, CloseCallback, CreateCallback
 from domain.contracts import (
     LOAD_PROFILE,
+    READ_LOG,
     UPDATE_PROFILE,
     AbandonMessage,
     LoadProfile,
+    LogPage,
     MessageOutcome,
     ProfileSnapshot,
+    ReadLog,
     Recorded,
     RecordSteps,
     SendMessage,
@@ -62,6 +65,11 @@ class JourneyStandIns(ABC):
     async def escalate_callback(self, task_id: str) -> CallbackTask | None:
         return None
 
+    @activity.defn(name=READ_LOG)
+    async def read_log(self, request: ReadLog) -> LogPage:
+        # No log here: events reach stand-in runs by signal only.
+        return LogPage(trigger_seq=request.after_seq)
+
     @abstractmethod
     async def send_message(self, request: SendMessage) -> MessageOutcome: ...
 
@@ -87,6 +95,7 @@ class JourneyStandIns(ABC):
             self.load_profile,
             self.update_profile,
             self.record_steps,
+            self.read_log,
             self.create_callback,
             self.escalate_callback,
             self.create_survey,

@@ -79,6 +79,7 @@ def activities_for(
         profiles.load_profile,
         profiles.update_profile,
         run_log.record_steps,
+        run_log.read_log,
         support.create_callback,
         support.escalate_callback,
         support.create_survey,

@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 # Patch: as_of is the day in the schedule's timezone (runs before it took the UTC day).
-AS_OF_IN_SCHEDULE_TIMEZONE = "audience-as-of-in-schedule-timezone"
 ACTIVITY_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(minutes=1),
@@ -49,7 +48,7 @@ class AudienceEnrollmentWorkflow:
     @staticmethod
     def _today(inp: EnrollAudience) -> date:
         """The run's date where its schedule's clock is, not in UTC."""
-        if inp.timezone and workflow.patched(AS_OF_IN_SCHEDULE_TIMEZONE):
+        if inp.timezone:
             return run_date(workflow.now(), inp.timezone)
         return workflow.now().date()
 

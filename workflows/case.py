@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
     from domain.durations import format_duration
 
-AUTO_ASSIGN = "auto-assign-on-open"
 ACTIVITY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
     "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=5)),
@@ -61,8 +60,7 @@ class CaseWorkflow:
     @workflow.run
     async def run(self, start: StartCase) -> CaseState:
         await self._record("case_opened")
-        if workflow.patched(AUTO_ASSIGN):
-            await self._auto_assign(start.roster)
+        await self._auto_assign(start.roster)
         await self._acknowledge()
         state = self.state
         if not await self._until(

@@ -10,7 +10,13 @@ Send and survey messages share one delivery path: quiet hours, frequency caps an
 complaint case defer a message (a durable timer, or the event that ends the hold, then the
 same message again under the same key); a message that fails for good, or whose transient
 retries run out, is recorded as failed with the reason and the run goes on by the send's
-`on_failure`. Behaviour that running journeys did not have is behind `workflow.patched`.
+`on_failure`. Behaviour that running journeys did not have goes behind `workflow.patched`,
+listed in workflows/patches.py.
+
+Events reach a run in log order, each with its position (`logged_event`): the run drops any
+position it has passed, so redelivery is harmless. A run started outside the ordered delivery
+(`catch_up`, e.g. by an audience page) first reads the customer's log after its trigger, holding
+signals that arrive meanwhile, then takes them all in order.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.contracts import (
         ABANDON_MESSAGE,
         LOAD_PROFILE,
+        READ_LOG,
         RECORD_STEPS,
         SEND_MESSAGE,
         UPDATE_PROFILE,
@@ -44,8 +51,10 @@ with workflow.unsafe.imports_passed_through():
         JourneyOutcome,
         JourneyState,
         LoadProfile,
+        LogPage,
         MessageOutcome,
         ProfileSnapshot,
+        ReadLog,
         Recorded,
         RecordSteps,
         RunSnapshot,
@@ -55,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.customers import CustomerProfile
     from domain.durations import format_duration
-    from domain.events import CustomerEvent
+    from domain.events import CustomerEvent, LoggedEvent
     from domain.experiments import HOLDOUT, TREATMENT, bucket, choose, held_out
     from domain.expressions import ExpressionError, evaluate_condition, render_value
     from domain.journey import (
@@ -74,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
         step_kind,
     )
+    from domain.listening import listened_event_types
     from domain.matching import event_matches
     from domain.messages import Channel
     from domain.runs import RunEnd, StepEvent
@@ -108,16 +118,12 @@ TIDY_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(seconds=30)),
 }
-# Patches: behaviour that runs already in flight did not have.
-SEND_GIVES_UP = "send-gives-up-after-retries"
-SURVEY_HOLDS = "survey-message-follows-deferrals"
-CALL_BACK_LATER = "callback-call-back-later-reschedules"
-CLOSE_STALE_TASKS = "callback-closes-stale-task"
 MAX_CALL_BACKS = 10
 MAX_STEPS_PER_ENTRY = 10_000
 MAX_DEFERRALS = 100
 SEEN_EVENTS_KEPT = 500
 INBOX_KEPT = 200
+MAX_CATCH_UP_PAGES = 20
 
 
 @workflow.defn(name="JourneyWorkflow")
@@ -127,7 +133,10 @@ class JourneyWorkflow:
         # Set up here, not in run(): a signal-with-start delivers its signal before run starts.
         self.inp = inp
         self.state = inp.state or JourneyState(
-            position=inp.journey.steps[0].id, seen_event_ids=[inp.trigger.event_id]
+            position=inp.journey.steps[0].id,
+            seen_event_ids=[inp.trigger.event_id],
+            last_seq=inp.trigger_seq,
+            caught_up=not inp.catch_up,
         )
         self.pending: list[StepEvent] = []
         self.profile: CustomerProfile | None = None
@@ -139,6 +148,8 @@ class JourneyWorkflow:
 
     @workflow.run
     async def run(self, inp: EnrollCustomer) -> JourneyOutcome:
+        if not self.state.caught_up:
+            await self._catch_up()
         steps_this_run = 0
         while self.state.goal is None and self.state.position != END:
             if steps_this_run >= inp.max_steps_per_run or (
@@ -237,8 +248,6 @@ class JourneyWorkflow:
             outcome = await self._deliver(step.id, visit, channel, template, extra)
             if outcome.status != "deferred" or outcome.deferred_until is None:
                 break
-            if isinstance(step, SurveyStep) and not workflow.patched(SURVEY_HOLDS):
-                break  # runs from before: a held survey counted as not sent
             held = True
             # Quiet hours, a frequency cap or an open case: a durable timer (or the event that
             # ends the hold), then the same message again.
@@ -291,7 +300,7 @@ class JourneyWorkflow:
                 **SEND_OPTIONS,
             )
         except ActivityError as exc:
-            if is_cancelled_exception(exc) or not workflow.patched(SEND_GIVES_UP):
+            if is_cancelled_exception(exc):
                 raise
             return await self._give_up(request, exc)
         return outcome
@@ -355,8 +364,6 @@ class JourneyWorkflow:
             next_task, call_back_at = props.get("next_task_id"), props.get("call_back_at")
             if props.get("outcome") != "call_back_later" or not next_task or not call_back_at:
                 break
-            if not workflow.patched(CALL_BACK_LATER):
-                break
             if attempt + 1 == MAX_CALL_BACKS:
                 why = f"asked to call back later {MAX_CALL_BACKS} times; the journey went on"
                 await self._close_task(step, str(next_task), "cancelled", why)
@@ -408,8 +415,6 @@ class JourneyWorkflow:
     async def _close_task(
         self, step: CallbackStep, task_id: str, status: Literal["expired", "cancelled"], why: str
     ) -> None:
-        if not workflow.patched(CLOSE_STALE_TASKS):
-            return
         try:
             await workflow.execute_activity(
                 CLOSE_CALLBACK,
@@ -627,6 +632,50 @@ class JourneyWorkflow:
             pass
         finally:
             self.waiting = None
+
+    async def _catch_up(self) -> None:
+        """Read the customer's log after the trigger, then take what signals brought meanwhile."""
+        inp = self._inp
+        after = inp.trigger_seq
+        read: list[LoggedEvent] = []
+        for _ in range(MAX_CATCH_UP_PAGES):
+            page: LogPage = await workflow.execute_local_activity(
+                READ_LOG,
+                ReadLog(
+                    customer_id=inp.customer_id,
+                    after_seq=after,
+                    trigger_event_id=inp.trigger.event_id,
+                    types=sorted(listened_event_types(inp.journey)),
+                ),
+                result_type=LogPage,
+                **STORE_OPTIONS,
+            )
+            if after is None:
+                after = page.trigger_seq
+                if self.state.last_seq is None:
+                    self.state.last_seq = page.trigger_seq
+            read.extend(page.events)
+            if not page.more or not page.events:
+                break
+            after = page.events[-1].seq
+        self.state.caught_up = True
+        held, self.state.early = self.state.early, []
+        for logged in sorted([*read, *held], key=lambda item: item.seq):
+            self._take_logged(logged)
+
+    @workflow.signal(name="logged_event")
+    def logged_event(self, logged: LoggedEvent) -> None:
+        """An event of the customer's log with its position, in log order."""
+        if not self.state.caught_up:
+            self.state.early = [*self.state.early[-INBOX_KEPT:], logged]
+            return
+        self._take_logged(logged)
+
+    def _take_logged(self, logged: LoggedEvent) -> None:
+        if self.state.last_seq is not None and logged.seq <= self.state.last_seq:
+            return
+        self.state.last_seq = logged.seq
+        self.customer_event(logged.event)
 
     @workflow.signal(name="customer_event")
     def customer_event(self, event: CustomerEvent) -> None:

@@ -14,7 +14,15 @@ async def test_an_event_is_accepted_and_logged(api: httpx.AsyncClient, stack: St
     body = event(customer_id, "page_viewed", page="/pricing")
     response = await api.post("/events", json=body)
     assert response.status_code == 202
-    assert response.json() == {"event_id": body["event_id"], "duplicate": False, "deliveries": []}
+    answer = response.json()
+    assert answer == {
+        "event_id": body["event_id"],
+        "duplicate": False,
+        "seq": answer["seq"],
+        "delivery": "delivered",
+        "deliveries": [],
+    }
+    assert isinstance(answer["seq"], int)
     stored = stack.store.events.get(body["event_id"])
     assert stored is not None and stored.properties == {"page": "/pricing"}
 
@@ -49,12 +57,30 @@ async def test_a_repeated_event_id_is_accepted_as_a_duplicate_and_stored_once(
     customer_id = await new_customer(api)
     body = event(customer_id, n=1)
     first = await api.post("/events", json=body)
-    again = await api.post("/events", json={**body, "properties": {"n": 2}})
+    again = await api.post("/events", json=body)
     assert (first.status_code, first.json()["duplicate"]) == (202, False)
     assert (again.status_code, again.json()["duplicate"]) == (202, True)
+    assert again.json()["seq"] == first.json()["seq"]
     assert logged(stack, customer_id) == [body["event_id"]]
+
+
+async def test_a_repeated_event_id_with_another_body_is_refused_and_acts_on_nothing(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    customer_id = await new_customer(api)
+    body = event(customer_id, "page_viewed")
+    assert (await api.post("/events", json=body)).status_code == 202
+    answer = {"kind": "nps", "score": 1, "survey_id": "sv-x", "comment": ""}
+    forged = {**body, "type": "survey_answered", "properties": answer}
+    again = await api.post("/events", json=forged)
+    assert again.status_code == 409, again.text
+    assert (again.json()["event_id"], again.json()["field"]) == (body["event_id"], "type")
+    assert "type" in again.json()["detail"]
+    assert stack.store.runs.for_customer(customer_id) == []  # detractor_recovery not started
     stored = stack.store.events.get(body["event_id"])
-    assert stored is not None and stored.properties == {"n": 1}
+    assert stored is not None and stored.type == "page_viewed"
+    other = await api.post("/events", json={**body, "properties": {"n": 2}})
+    assert (other.status_code, other.json()["field"]) == (409, "properties.n")
 
 
 async def test_a_batch_is_logged_with_one_result_per_event_in_request_order(

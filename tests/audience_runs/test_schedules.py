@@ -22,7 +22,6 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from activities.audience import AudienceActivities
-from app import cli_common
 from app import schedules as audience_schedules
 from app.journeys import JourneyService
 from app.schedules import schedule_id, sync
@@ -32,6 +31,7 @@ from domain.journey import JourneyDefinition
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
 from domain.segments import load_segments_text
+from entrypoints import cli_common
 from entrypoints.cli_enrollment import audiences_app
 from store.store import Store
 from tests.api.conftest import RecordingChannel

@@ -3,8 +3,10 @@ cases in flight (a command added or reordered without `workflow.patched`) fails 
 
 Both histories follow an urgent case that breaches its first-response SLA, is answered,
 resolved, reopened, resolved again and closed. tests/cases/histories/case.json was recorded
-before automatic assignment existed; case_assigned.json after, with a support roster. Record
-the second again only on purpose (the first cannot be: it is the code of the past):
+before automatic assignment existed (without a roster it adds no command, so it still
+replays); case_assigned.json with a support roster, re-recorded when the auto-assign patch was
+folded (2026-12-01; workflows/patches.py). Record the second again only on purpose (the first
+cannot be: it is the code of the past):
 
     python -m tests.cases.test_case_replay
 """

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("seq", RowId, autoincrement=False, nullable=False),
         sa.Column("event_id", sa.String(128), nullable=False),
         sa.Column("customer_id", sa.String(128), nullable=False),
+        sa.Column("enroll_journey", sa.String(128)),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", UTCDateTime(), nullable=False),

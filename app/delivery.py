@@ -1,0 +1,162 @@
+"""Delivery: the event log drives the runs.
+
+Every appended event has a pending delivery (store/deliveries.py). A `Deliverer` takes one
+customer's lease and delivers that customer's pending events oldest first: for each, the
+journeys it triggers are entered and the running runs that read it are signalled with its
+position (runs drop positions they have seen, so redelivery is harmless). The request that
+appended an event delivers it at once when it can (so its answer says what happened); every
+worker also drains the queue, so an accepted event is delivered whatever happened to that
+request.
+
+A failure that may heal (Temporal or the database unreachable) leaves the delivery pending and
+tries again later; the customer's later events wait behind it, keeping log order. One that will
+not heal (a definition that no longer loads, a workflow id Temporal refuses) is parked with its
+reason, visible in `journeys events failed` and `GET /events/failed`, and the customer's later
+events go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.events import StoredEvent
+from store.deliveries import DeliveryQueue, DeliveryRecord
+
+LEASE = timedelta(seconds=60)
+POLL_SECONDS = 0.2
+MAX_BACKOFF = timedelta(seconds=60)
+
+_TRANSIENT_RPC = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+    RPCStatusCode.ABORTED,
+    RPCStatusCode.CANCELLED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a delivery that failed with `exc` may succeed if tried again later."""
+    if isinstance(exc, RPCError):
+        return exc.status in _TRANSIENT_RPC
+    if isinstance(exc, DataError | IntegrityError):
+        return False
+    if isinstance(exc, OperationalError | ConnectionError | TimeoutError | OSError):
+        return True
+    # The Temporal client raises RuntimeError when it cannot connect at all.
+    return isinstance(exc, RuntimeError) and "connect" in str(exc).lower()
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=0.5 * 2 ** min(attempts, 10)), MAX_BACKOFF)
+
+
+def log() -> Any:
+    return structlog.get_logger("journeys")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+DeliverEvent = Callable[[DeliveryRecord, StoredEvent], Awaitable[list[dict[str, Any]]]]
+
+
+class Deliverer:
+    """Delivers pending events customer by customer, in log order, under a lease."""
+
+    def __init__(
+        self,
+        queue: DeliveryQueue,
+        deliver_event: DeliverEvent,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.queue = queue
+        self._deliver_event = deliver_event
+        self.owner = owner or f"deliverer-{uuid.uuid4().hex[:12]}"
+        self.clock = clock
+
+    async def deliver_customer(self, customer_id: str, *, respect_backoff: bool = True) -> str:
+        """Deliver the customer's pending events: `done`, `busy` (another deliverer holds the
+        customer) or `retrying` (one failed for now and stays pending, with the rest)."""
+        claimed = await asyncio.to_thread(
+            self.queue.claim, customer_id, self.owner, self.clock(), LEASE
+        )
+        if not claimed:
+            return "busy"
+        try:
+            return await self._drain_customer(customer_id, respect_backoff)
+        finally:
+            await asyncio.to_thread(self.queue.release, customer_id, self.owner)
+
+    async def _drain_customer(self, customer_id: str, respect_backoff: bool) -> str:
+        while True:
+            item = await asyncio.to_thread(self.queue.next_pending, customer_id)
+            if item is None:
+                return "done"
+            record, event = item
+            now = self.clock()
+            if respect_backoff and record.attempts and record.next_attempt_at > now:
+                return "retrying"
+            try:
+                outcome = await self._deliver_event(record, event)
+            except Exception as exc:
+                if not is_transient(exc):
+                    log().warning("delivery parked", event_id=event.event_id, error=describe(exc))
+                    await asyncio.to_thread(self.queue.park, record.seq, describe(exc), [], now)
+                    continue
+                log().info("delivery will be retried", event_id=event.event_id, error=str(exc))
+                await asyncio.to_thread(
+                    self.queue.retry_later,
+                    record.seq,
+                    describe(exc),
+                    now + backoff(record.attempts),
+                )
+                return "retrying"
+            failed = [d for d in outcome if d.get("action") == "failed"]
+            if failed:
+                reason = "; ".join(f"{d['journey_id']}: {d.get('reason', '')}" for d in failed)
+                await asyncio.to_thread(self.queue.park, record.seq, reason, outcome, now)
+            else:
+                await asyncio.to_thread(self.queue.complete, record.seq, outcome, self.clock())
+            # Still ours: a long backlog must not outlive the lease.
+            await asyncio.to_thread(self.queue.claim, customer_id, self.owner, self.clock(), LEASE)
+
+    async def drain_once(self, limit: int = 100) -> int:
+        """Deliver what is due now for up to `limit` customers; how many were drained."""
+        customers = await asyncio.to_thread(self.queue.pending_customers, self.clock(), limit)
+        drained = 0
+        for customer_id in customers:
+            if await self.deliver_customer(customer_id) == "done":
+                drained += 1
+        return drained
+
+    async def run(self, poll_seconds: float = POLL_SECONDS) -> None:
+        """Drain forever (a worker's background task); errors are logged and tried again."""
+        while True:
+            try:
+                busy = await self.drain_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log().warning("delivery drain failed", error=describe(exc))
+                busy = 0
+            if not busy:
+                await asyncio.sleep(poll_seconds)
