@@ -88,7 +88,9 @@ def audience_activities(settings: Settings, store: Store) -> AudienceActivities:
 
 
 async def run_worker(settings: Settings, store: Store) -> None:
+    """Workflow and activity worker, and the drain of the event log's deliveries beside it."""
     client = await connect(settings)
+    journeys = make_service(settings, store)
     audiences = audience_activities(settings, store)
     links = unsubscribe_links(settings)
     worker = build_worker(
@@ -100,7 +102,7 @@ async def run_worker(settings: Settings, store: Store) -> None:
                 default_channels(settings),
                 policy=load_policy_file(settings.policy_file),
                 links=links,
-                journeys=make_service(settings, store),
+                journeys=journeys,
                 survey_links=survey_links(settings),
                 tracking=settings.tracking,
             ),
@@ -113,7 +115,15 @@ async def run_worker(settings: Settings, store: Store) -> None:
         task_queue=settings.temporal_task_queue,
         temporal=settings.temporal_address,
     )
-    await worker.run()
+    # Whatever a request could not deliver (Temporal was down, the process died) is
+    # delivered from here, in log order per customer.
+    drain = asyncio.create_task(journeys.deliverer.run())
+    try:
+        await worker.run()
+    finally:
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
 
 
 async def run_api(settings: Settings, store: Store, api_key: str) -> None:

@@ -42,7 +42,7 @@ from domain.events import ConflictingEvent, CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints import api_cases, api_messages, api_support
+from entrypoints import api_cases, api_delivery, api_messages, api_support
 from entrypoints.api_common import (
     API_KEY_HEADER,
     NOT_FOUND,
@@ -496,6 +496,8 @@ def create_app(
     app.add_exception_handler(ConflictingEvent, _conflicting_event)
     app.add_exception_handler(RPCError, _temporal_error)
     app.include_router(public)
+    app.include_router(api_delivery.public)
+    app.include_router(api_delivery.router)
     app.include_router(router)
     app.include_router(api_messages.public)
     app.include_router(api_messages.router)
