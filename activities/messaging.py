@@ -1,14 +1,17 @@
 """The send-message activity: who may be sent what, when, and one delivery per key.
 
-In order: a key already decided returns its first outcome; then the customer's address,
-consent (marketing only), the suppression list and the template decide whether the message
-can exist at all; then the send policy decides when: quiet hours in the customer's timezone
-and frequency caps across all journeys defer it (the workflow waits on a durable timer and
-asks again with the same key) or skip it; then the outbox row is reserved and the channel
-delivers it with the key, so a retry after a crash finds the row and the provider sees the
-same key. Every decision is recorded with its reason and appended to the customer's event log
-(message_sent, message_deferred, message_suppressed, message_failed). HTML email carries an
-open pixel and tracked links (domain/tracking.py) unless tracking is off.
+In order: a key already decided returns its first outcome; then the message is rendered and
+the eligibility rule (domain/eligibility.py) decides, on the facts gathered here, whether it
+goes: the customer's address, consent (marketing only) and the suppression list decide whether
+it can exist at all (they win over a broken template, which fails it otherwise); an open case,
+quiet hours in the customer's timezone and frequency caps across all journeys defer it (the
+workflow waits on a durable timer and asks again with the same key) or skip it. The caps are
+decided under the send ledger's per-customer lock, which takes the slot. Then the outbox row
+is reserved and the channel delivers it with the key, so a retry after a crash finds the row
+and the provider sees the same key. Every decision is recorded with its rule and reason and
+appended to the customer's event log (message_sent, message_deferred, message_suppressed,
+message_failed). HTML email carries an open pixel and tracked links (domain/tracking.py)
+unless tracking is off.
 
 `abandon_message` settles the outbox row of a send the run gave up on after its retries.
 """
@@ -19,7 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import activity
 
@@ -39,11 +42,12 @@ from domain.contracts import (
     SendMessage,
 )
 from domain.customers import CustomerProfile
+from domain.eligibility import RECIPIENT_RULES, Eligibility, SendFacts, Suppressed, decide_send
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
 from domain.messages import OutboxMessage, recipient_of
 from domain.rendering import render_message
-from domain.send_policy import SendPolicy, quiet_until
+from domain.send_policy import SendPolicy
 from domain.tracking import TrackingLinks
 from domain.unsubscribe import UnsubscribeLinks
 from store.send_ledger import SendDecision
@@ -58,10 +62,10 @@ GAVE_UP_MID_SEND = (
     "the run gave up while an attempt was handing the message over; the provider may have"
     " it, so it is recorded as unconfirmed, not failed"
 )
-CASE_HOLD = "open case"
-MAX_CASE_HOLD = timedelta(days=14)  # asked again then even if no case_resolved arrives
 # Outbox statuses that settle a message for good (a decision of the same name).
 SETTLED = frozenset({"sent", "uncertain", "skipped", "failed"})
+# The decision a verdict that holds the message back is recorded as.
+DECISION_OF = {"defer": "deferred", "skip": "skipped", "suppress": "suppressed"}
 # What each decision is called as a customer event.
 EVENT_OF = {
     "sent": "message_sent",
@@ -108,17 +112,22 @@ class MessagingActivities:
             return self._outcome(stored, duplicate=True)
         if stored is None:
             profile = await asyncio.to_thread(self.store.customers.get, request.customer_id)
-            draft = await asyncio.to_thread(self._draft, request, profile)
-            if draft.status == "pending" and profile is not None:
-                held = await asyncio.to_thread(self._policy, request, profile, draft)
-                if held is not None:
-                    if held.status == "deferred":
-                        return held
-                    draft = draft.model_copy(update={"status": "skipped", "detail": held.detail})
+            draft, decided = await asyncio.to_thread(self._draft, request, profile)
+            if decided is not None and decided.verdict == "defer":
+                return await asyncio.to_thread(self._defer, request, decided)
             message, created = await asyncio.to_thread(outbox.reserve, draft)
             if message.status != "pending":
                 if created:
-                    await asyncio.to_thread(self._decided, request, message.status, message.detail)
+                    await asyncio.to_thread(
+                        self._decided,
+                        request,
+                        DECISION_OF.get(decided.verdict, message.status)
+                        if decided
+                        else message.status,
+                        message.detail,
+                        rule=decided.rule if decided else None,
+                        known=profile is not None,
+                    )
                 return self._outcome(message, duplicate=not created)
         else:
             message = stored  # interrupted after reserving: deliver again under the same key
@@ -159,12 +168,21 @@ class MessagingActivities:
             await asyncio.to_thread(self.store.ledger.release, key)
         activity.logger.warning("message abandoned", extra={"key": key, "status": stored.status})
         # Recorded again for a row settled earlier: the ledger and the log keep one of each.
-        await asyncio.to_thread(self._decided, request, stored.status, stored.detail)
+        decision, rule = await asyncio.to_thread(self._settled_as, request, stored.status)
+        known = await asyncio.to_thread(self.store.customers.get, request.customer_id)
+        await asyncio.to_thread(
+            self._decided, request, decision, stored.detail, rule=rule, known=known is not None
+        )
 
     # --- what may be sent ------------------------------------------------------------------
 
-    def _draft(self, request: SendMessage, profile: CustomerProfile | None) -> OutboxMessage:
-        """The message as it would go out, or why it cannot (recorded in the outbox too)."""
+    def _draft(
+        self, request: SendMessage, profile: CustomerProfile | None
+    ) -> tuple[OutboxMessage, Eligibility | None]:
+        """The message as it would go out, or why it cannot (recorded in the outbox too), with
+        the eligibility decision (None when the customer is unknown or the template broken).
+
+        A deferral leaves the message as it is (nothing is reserved before it may go)."""
         message = OutboxMessage(
             idempotency_key=request.idempotency_key,
             customer_id=request.customer_id,
@@ -176,21 +194,69 @@ class MessagingActivities:
             requested_at=request.requested_at,
         )
         if profile is None:
-            return message.model_copy(update={"status": "failed", "detail": "unknown customer"})
-        recipient = recipient_of(profile, request.channel)
-        if not recipient:
             return message.model_copy(
-                update={"status": "skipped", "detail": f"no {request.channel} address"}
-            )
-        message = message.model_copy(update={"recipient": recipient})
-        if request.category == "marketing" and not getattr(profile.consent, request.channel):
-            return message.model_copy(
-                update={"status": "skipped", "detail": f"unsubscribed from {request.channel}"}
-            )
-        suppressed = self.store.suppressions.get(request.channel, recipient)
-        if suppressed is not None and suppressed.blocks(request.category):
-            detail = f"suppressed: {suppressed.reason} ({suppressed.detail or recipient})"
-            return message.model_copy(update={"status": "skipped", "detail": detail})
+                update={"status": "failed", "detail": "unknown customer"}
+            ), None
+        message = message.model_copy(update={"recipient": recipient_of(profile, request.channel)})
+        facts = self._facts(request, profile, message.recipient)
+        rendered = self._render(request, profile, message)
+        if rendered.status == "failed":
+            # Whether the message may exist at all wins over a broken template; when it
+            # would go does not matter any more.
+            decided = decide_send(facts)
+            if decided.rule in RECIPIENT_RULES:
+                return message.model_copy(
+                    update={"status": "skipped", "detail": decided.reason}
+                ), decided
+            return rendered, None
+        # Under the customer's lock: a message that goes takes its frequency-cap slot there.
+        decided = self.store.ledger.decide(request.idempotency_key, request.customer_id, facts)
+        if decided.sends or decided.verdict == "defer":
+            return rendered, decided
+        return message.model_copy(update={"status": "skipped", "detail": decided.reason}), decided
+
+    def _facts(
+        self, request: SendMessage, profile: CustomerProfile, recipient: str | None
+    ) -> SendFacts:
+        """What the eligibility rule needs to know about this message, looked up now."""
+        entry = self.store.suppressions.get(request.channel, recipient) if recipient else None
+        open_cases: list[str] = []
+        held_for_case = False
+        if request.category == "marketing":
+            open_cases = self.store.cases.open_for(request.customer_id)
+            if not open_cases and request.after_case == "skip":
+                earlier = self.store.ledger.decisions(
+                    customer_id=request.customer_id,
+                    idempotency_key=request.idempotency_key,
+                    decision="deferred",
+                    limit=1000,
+                )
+                held_for_case = any(d.rule == "open_case" for d in earlier)
+        return SendFacts(
+            channel=request.channel,
+            category=request.category,
+            recipient=recipient,
+            consented=bool(getattr(profile.consent, request.channel)),
+            suppression=(
+                None
+                if entry is None
+                else Suppressed(reason=entry.reason, scope=entry.scope, detail=entry.detail)
+            ),
+            open_cases=open_cases,
+            held_for_case=held_for_case,
+            after_case=request.after_case,
+            quiet_hours=(
+                request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
+            ),
+            timezone=profile.timezone,
+            caps=self.policy.caps,
+            now=self.clock(),
+        )
+
+    def _render(
+        self, request: SendMessage, profile: CustomerProfile, message: OutboxMessage
+    ) -> OutboxMessage:
+        """The message with its content, or failed with the template's error."""
         context = {**request.context, "profile": profile.template_context()}
         if self.links is not None:
             context["unsubscribe_url"] = self.links.url(
@@ -209,75 +275,28 @@ class MessagingActivities:
             update={"subject": parts.subject, "body_text": parts.text, "body_html": body_html}
         )
 
-    def _policy(
-        self, request: SendMessage, profile: CustomerProfile, draft: OutboxMessage
-    ) -> MessageOutcome | None:
-        """An open case, quiet hours, frequency caps: a deferral, a skip, or None to send now."""
-        now = self.clock()
-        if request.category == "marketing":
-            held = self._case_hold(request, now)
-            if held is not None:
-                return held
-        windows = (
-            request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
-        )
-        quiet = quiet_until(windows, request.channel, request.category, now, profile.timezone)
-        if quiet is not None:
-            until, reason = quiet
-            return self._defer(request, until, f"{reason} until {until.isoformat()}")
-        caps = self.policy.caps_for(request.channel, request.category)
-        if not caps:
-            return None
-        check = self.store.ledger.claim(
-            request.idempotency_key,
-            request.customer_id,
-            request.channel,
-            request.category,
-            caps,
-            now,
-        )
-        if check.allowed or check.cap is None or check.room_at is None:
-            return None
-        reason = f"{check.cap.label()} reached"
-        if check.cap.action == "defer":
-            return self._defer(request, check.room_at, f"{reason}; room at {check.room_at}")
-        return MessageOutcome(
-            idempotency_key=draft.idempotency_key,
-            status="skipped",
-            detail=f"{reason}; skipped by policy",
-            recipient=draft.recipient,
-        )
-
-    def _case_hold(self, request: SendMessage, now: datetime) -> MessageOutcome | None:
-        """Hold marketing while the customer has an open complaint case; after it, by policy."""
-        open_cases = self.store.cases.open_for(request.customer_id)
-        if open_cases:
-            reason = f"{CASE_HOLD} {', '.join(open_cases)}"
-            return self._defer(request, now + MAX_CASE_HOLD, reason, resume_on="case_resolved")
-        if request.after_case == "skip":
-            earlier = self.store.ledger.decisions(
-                customer_id=request.customer_id, decision="deferred", limit=1000
-            )
-            held = [d for d in earlier if d.idempotency_key == request.idempotency_key]
-            if any(d.reason.startswith(CASE_HOLD) for d in held):
-                return MessageOutcome(
-                    idempotency_key=request.idempotency_key,
-                    status="skipped",
-                    detail="held during an open case; the journey's policy skips it after",
-                )
-        return None
-
-    def _defer(
-        self, request: SendMessage, until: datetime, reason: str, resume_on: str | None = None
-    ) -> MessageOutcome:
-        self._decided(request, "deferred", reason, until)
+    def _defer(self, request: SendMessage, decided: Eligibility) -> MessageOutcome:
+        self._decided(request, "deferred", decided.reason, decided.until, rule=decided.rule)
         return MessageOutcome(
             idempotency_key=request.idempotency_key,
             status="deferred",
-            detail=reason,
-            deferred_until=until,
-            resume_on=resume_on,
+            detail=decided.reason,
+            deferred_until=decided.until,
+            resume_on=decided.resume_on,
         )
+
+    def _settled_as(
+        self, request: SendMessage | AbandonMessage, status: str
+    ) -> tuple[str, str | None]:
+        """The decision (and rule) a settled outbox row was recorded as: a skipped row may have
+        been a suppression, which only the ledger's earlier decision knows."""
+        if status != "skipped":
+            return status, None
+        earlier = self.store.ledger.decisions(
+            customer_id=request.customer_id, idempotency_key=request.idempotency_key, limit=1000
+        )
+        held = next((d for d in earlier if d.decision in ("skipped", "suppressed")), None)
+        return (held.decision, held.rule) if held is not None else (status, None)
 
     # --- delivery --------------------------------------------------------------------------
 
@@ -375,15 +394,15 @@ class MessagingActivities:
     def _decided(
         self,
         request: SendMessage | AbandonMessage,
-        status: str,
+        decision: str,
         reason: str,
         until: datetime | None = None,
+        *,
+        rule: str | None = None,
+        known: bool = True,
     ) -> None:
         """Record the decision and, for a known customer, the customer event; once each."""
         now = self.clock()
-        decision = status
-        if decision == "skipped" and reason.startswith(("suppressed", "unsubscribed")):
-            decision = "suppressed"
         self.store.ledger.record(
             SendDecision(
                 idempotency_key=request.idempotency_key,
@@ -393,12 +412,13 @@ class MessagingActivities:
                 channel=request.channel,
                 category=request.category,
                 decision=decision,
-                reason=reason or status,
+                rule=rule,
+                reason=reason or decision,
                 until=until,
                 at=now,
             )
         )
-        if reason == "unknown customer":
+        if not known:
             return
         marker = f"{request.idempotency_key}|{decision}|{until.isoformat() if until else ''}"
         properties: dict[str, str | int | float | bool | None] = {

@@ -17,11 +17,21 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter
 
 from app.journeys import JourneyService
 from domain.customers import Consent, CustomerProfile, CustomerUpsert, Phone
+from domain.eligibility import (
+    RECIPIENT_RULES,
+    Rule,
+    SendFacts,
+    Suppressed,
+    Verdict,
+    cap_window,
+    decide_send,
+)
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
-from domain.journey import SendStep
+from domain.journey import JourneyDefinition, SendStep
 from domain.messages import Channel, OutboxMessage, recipient_of
 from domain.rendering import RenderedParts, render_message
+from domain.send_policy import SendPolicy, load_policy_file
 from domain.template_check import sample_context
 from domain.tokens import TokenError
 from domain.tracking import TrackingLinks, clicked_event, opened_event
@@ -30,6 +40,7 @@ from store.errors import UnknownCustomer, UnknownJourney
 from store.send_ledger import SendDecision
 from store.suppression import SCOPE_OF, Scope, Suppression
 from workers.logging_setup import log
+from workers.settings import get_settings
 
 
 class ConsentChange(BaseModel):
@@ -74,6 +85,8 @@ class FeedbackOutcome(BaseModel):
 
 
 class Preview(BaseModel):
+    """A send step rendered for a customer, and what the send activity would decide now."""
+
     journey_id: str
     step_id: str
     customer_id: str
@@ -81,6 +94,11 @@ class Preview(BaseModel):
     locale: str
     recipient: str | None
     would_send: bool
+    verdict: Verdict | Literal["fail"] = Field(
+        default="send", description="send, defer, skip, suppress; fail: the template breaks."
+    )
+    rule: Rule | None = Field(default=None, description="The eligibility rule that decided.")
+    until: datetime | None = Field(default=None, description="With defer: until when.")
     reason: str = ""
     subject: str = ""
     text: str = ""
@@ -111,15 +129,28 @@ def _event_id(prefix: str, *parts: str) -> str:
 
 
 class MessagingService:
-    def __init__(self, journeys: JourneyService, links: UnsubscribeLinks | None) -> None:
+    def __init__(
+        self,
+        journeys: JourneyService,
+        links: UnsubscribeLinks | None,
+        policy: SendPolicy | None = None,
+    ) -> None:
         self.journeys = journeys
         self.store = journeys.store
         self.links = links
         # Tracked links are signed by the workers with the unsubscribe links' secret.
         self.tracking = TrackingLinks(links.secret, links.public_url) if links else None
+        self._policy = policy
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    @property
+    def policy(self) -> SendPolicy:
+        """The workspace send policy previews apply: the one given, else the workers' file."""
+        if self._policy is None:
+            self._policy = load_policy_file(get_settings().policy_file)
+        return self._policy
 
     async def set_consent(
         self, customer_id: str, change: ConsentChange, source: str, request_id: str
@@ -278,7 +309,11 @@ class MessagingService:
     def preview(
         self, journey_id: str, step_id: str, customer_id: str, locale: str | None = None
     ) -> Preview:
-        """What this customer would get from this send step now, and whether it would go."""
+        """What this customer would get from this send step now, and whether it would go.
+
+        The eligibility rule decides as the send activity would for a message asked for now:
+        consent, suppression, an open case, quiet hours and the frequency caps (counted, not
+        taken)."""
         journey = self.journeys.journey(journey_id)
         step = next((s for s in journey.steps if s.id == step_id), None)
         if not isinstance(step, SendStep):
@@ -292,19 +327,18 @@ class MessagingService:
         context = sample_context(journey) | {"profile": profile.template_context()}
         if self.links is not None:
             context["unsubscribe_url"] = self.links.url(customer_id, channel, self.now())
-        reason = ""
-        if not recipient:
-            reason = f"no {channel} address"
-        elif journey.category == "marketing" and not getattr(profile.consent, channel):
-            reason = f"unsubscribed from {channel}"
-        elif (s := self.store.suppressions.get(channel, recipient)) and s.blocks(journey.category):
-            reason = f"suppressed: {s.reason}"
+        decided = decide_send(self._send_facts(journey, channel, profile, recipient))
+        verdict: Verdict | Literal["fail"] = decided.verdict
+        rule, reason = decided.rule, decided.reason
         try:
             parts = render_message(
                 journey.template(step.send.template), context, locale or profile.locale
             )
         except ExpressionError as exc:
-            parts, reason = RenderedParts(subject="", text="", html=None), str(exc)
+            parts = RenderedParts(subject="", text="", html=None)
+            # As in the send activity: the recipient rules win over a broken template.
+            if rule not in RECIPIENT_RULES:
+                verdict, rule, reason = "fail", None, str(exc)
         return Preview(
             journey_id=journey_id,
             step_id=step_id,
@@ -312,9 +346,46 @@ class MessagingService:
             channel=channel,
             locale=parts.locale,
             recipient=recipient,
-            would_send=not reason,
+            would_send=verdict == "send",
+            verdict=verdict,
+            rule=rule,
+            until=decided.until if verdict == "defer" else None,
             reason=reason,
             subject=parts.subject,
             text=parts.text,
             html=parts.html,
+        )
+
+    def _send_facts(
+        self,
+        journey: JourneyDefinition,
+        channel: str,
+        profile: CustomerProfile,
+        recipient: str | None,
+    ) -> SendFacts:
+        """The facts the send activity would gather for a new message of this journey now."""
+        now, category = self.now(), journey.category
+        entry = self.store.suppressions.get(channel, recipient) if recipient else None
+        window = cap_window(self.policy.caps, channel, category)
+        return SendFacts(
+            channel=channel,
+            category=category,
+            recipient=recipient,
+            consented=bool(getattr(profile.consent, channel)),
+            suppression=(
+                None
+                if entry is None
+                else Suppressed(reason=entry.reason, scope=entry.scope, detail=entry.detail)
+            ),
+            open_cases=self.store.cases.open_for(profile.customer_id),
+            after_case=journey.after_case,
+            quiet_hours=(
+                journey.quiet_hours if journey.quiet_hours is not None else self.policy.quiet_hours
+            ),
+            timezone=profile.timezone,
+            caps=self.policy.caps,
+            recent=[]
+            if window is None
+            else self.store.ledger.recent(profile.customer_id, now - window),
+            now=now,
         )

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.clock_time import PATTERN as CLOCK_PATTERN
 from domain.customers import Timezone
 
 ENROLL_AUDIENCE_BATCH = "enroll_audience_batch"
@@ -30,7 +31,7 @@ class AudienceSpec(BaseModel):
     segment: str = Field(min_length=1, description="A segment name from the segments file.")
     at: str = Field(
         default="09:00",
-        pattern=r"^([01][0-9]|2[0-3]):([0-5][0-9])$",
+        pattern=CLOCK_PATTERN,
         description="Daily run time (HH:MM) in `timezone`.",
     )
     timezone: Timezone | None = Field(

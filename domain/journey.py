@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,8 @@ from pydantic import (
 
 from domain.audiences import AudienceSpec
 from domain.callbacks import CallbackSpec, Outcome
+from domain.clock_time import PATTERN as CLOCK_PATTERN
+from domain.clock_time import check_clock_time, parse_clock_time
 from domain.durations import Duration
 from domain.events import EventType
 from domain.matching import properties_match
@@ -31,7 +32,6 @@ Target = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_leng
 END = "end"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 class _Strict(BaseModel):
@@ -145,7 +145,7 @@ class WaitSpec(_Strict):
     until: str | None = Field(
         default=None,
         description="Local time of day HH:MM in the customer's timezone.",
-        json_schema_extra={"pattern": _CLOCK.pattern},
+        json_schema_extra={"pattern": CLOCK_PATTERN},
     )
     on_days: list[Weekday] | None = Field(
         default=None, description="With `until`: only these weekdays, e.g. [mon, tue, wed]."
@@ -154,9 +154,7 @@ class WaitSpec(_Strict):
     @field_validator("until")
     @classmethod
     def _clock(cls, value: str | None) -> str | None:
-        if value is not None and not _CLOCK.match(value):
-            raise ValueError(f"until {value!r} is not a time of day HH:MM (00:00 to 23:59)")
-        return value
+        return None if value is None else check_clock_time(value, "until")
 
     @model_validator(mode="after")
     def _something(self) -> WaitSpec:
@@ -168,10 +166,7 @@ class WaitSpec(_Strict):
 
     @property
     def until_time(self) -> time | None:
-        if self.until is None:
-            return None
-        hours, minutes = self.until.split(":")
-        return time(int(hours), int(minutes))
+        return None if self.until is None else parse_clock_time(self.until)
 
     @property
     def delay(self) -> timedelta:

@@ -21,8 +21,7 @@ atomically (store/send_ledger.py).
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -30,11 +29,12 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from domain.clock_time import PATTERN as CLOCK_PATTERN
+from domain.clock_time import check_clock_time, parse_clock_time
 from domain.durations import Duration, format_duration
 from domain.messages import Channel
 
 Category = Literal["transactional", "marketing"]
-_CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
 def _marketing() -> list[Category]:
@@ -54,15 +54,13 @@ class _Rule(BaseModel):
 class QuietHours(_Rule):
     """No sends from `start` to `end` local time (a window may run over midnight)."""
 
-    start: str = Field(json_schema_extra={"pattern": _CLOCK.pattern})
-    end: str = Field(json_schema_extra={"pattern": _CLOCK.pattern})
+    start: str = Field(json_schema_extra={"pattern": CLOCK_PATTERN})
+    end: str = Field(json_schema_extra={"pattern": CLOCK_PATTERN})
 
     @field_validator("start", "end")
     @classmethod
     def _clock(cls, value: str) -> str:
-        if not _CLOCK.match(value):
-            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 23:59)")
-        return value
+        return check_clock_time(value)
 
     @field_validator("end")
     @classmethod
@@ -71,17 +69,12 @@ class QuietHours(_Rule):
             raise ValueError("start and end are equal: the window would be empty")
         return value
 
-    @staticmethod
-    def _time(value: str) -> time:
-        hours, minutes = value.split(":")
-        return time(int(hours), int(minutes))
-
     def label(self, timezone: str) -> str:
         return f"quiet hours {self.start}-{self.end} {timezone}"
 
     def ends(self, now: datetime, timezone: str) -> datetime | None:
         """When the window holding `now` ends (UTC), or None when `now` is outside it."""
-        start, end = self._time(self.start), self._time(self.end)
+        start, end = parse_clock_time(self.start), parse_clock_time(self.end)
         clock = now.astimezone(ZoneInfo(timezone)).time()
         inside = start <= clock < end if start < end else (clock >= start or clock < end)
         # Imported here: domain.schedule imports the journey DSL, which imports this module.

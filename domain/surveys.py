@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Literal
 
@@ -15,6 +16,12 @@ SCORES: dict[str, range] = {"nps": range(0, 11), "csat": range(1, 6)}
 CREATE_SURVEY = "create_survey"
 SURVEY_ANSWERED = "survey_answered"
 PURPOSE = "survey"
+# NPS: 0-6 detractors, 7-8 passives, 9-10 promoters. CSAT: 4 and 5 are satisfied. The store's
+# SQL reports mirror these (store/surveys.py).
+DETRACTOR_MAX = 6
+PASSIVE_MAX = 8
+PROMOTER_MIN = PASSIVE_MAX + 1
+SATISFIED_MIN = 4
 
 
 class SurveySpec(BaseModel):
@@ -77,6 +84,25 @@ def check_score(kind: str, score: int) -> None:
 
 
 def nps_category(score: int) -> Literal["detractor", "passive", "promoter"]:
-    if score <= 6:
+    if score <= DETRACTOR_MAX:
         return "detractor"
-    return "passive" if score <= 8 else "promoter"
+    return "passive" if score <= PASSIVE_MAX else "promoter"
+
+
+def csat_satisfied(score: int) -> bool:
+    return score >= SATISFIED_MIN
+
+
+def net_promoter_score(promoters: int, detractors: int, answers: int) -> float:
+    """% promoters - % detractors, from -100 to +100 (`answers` > 0)."""
+    return 100 * (promoters - detractors) / answers
+
+
+def nps_of(scores: Iterable[int]) -> float | None:
+    """The NPS of these answers; None without any."""
+    categories = [nps_category(score) for score in scores]
+    if not categories:
+        return None
+    return net_promoter_score(
+        categories.count("promoter"), categories.count("detractor"), len(categories)
+    )

@@ -16,6 +16,7 @@ from domain.loader import load_journey_file
 from domain.problems import JourneyError
 from domain.send_policy import PolicyError, load_policy_file
 from domain.simulation import Behaviour, cohort
+from domain.surveys import nps_of
 from entrypoints.cli_audiences import AsOf, SegmentsFile, as_of_day, load_segments, open_store
 from entrypoints.cli_common import console, fail, service, table
 from store.errors import StoreError
@@ -165,9 +166,9 @@ def print_result(journey: JourneyDefinition, result: SimulationResult) -> None:
         console.print(deferred)
     console.print(f"deferrals: {total} (quiet hours and frequency caps of the send policy)")
     nps, csat = result.scores["nps"], result.scores["csat"]
-    if nps:
-        promoters = sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps)
-        console.print(f"NPS answers: {len(nps)}, NPS {100 * promoters / len(nps):+.1f}")
+    score = nps_of(nps)
+    if score is not None:
+        console.print(f"NPS answers: {len(nps)}, NPS {score:+.1f}")
     if csat:
         console.print(f"CSAT answers: {len(csat)}, mean {sum(csat) / len(csat):.2f}")
 

@@ -279,6 +279,8 @@ send_decisions = Table(
     Column("channel", String(16), nullable=False),
     Column("category", String(16), nullable=False),
     Column("decision", String(16), nullable=False),
+    # The eligibility rule behind the decision (domain/eligibility.py), NULL for none.
+    Column("rule", String(32)),
     Column("reason", Text, nullable=False),
     Column("until", UTCDateTime()),
     Column("at", UTCDateTime(), nullable=False),

@@ -6,17 +6,23 @@ advisory transaction lock on the customer; SQLite: BEGIN IMMEDIATE serialises wr
 two journeys sending to one customer at the same moment, from two worker processes, can never
 both take the last slot. A retried claim for the same idempotency key finds its row and is
 allowed again; `release` gives a slot back when the message did not go out after all.
+`decide` makes the whole send decision (domain/eligibility.py) under that same lock, on the
+customer's claims it reads there, and claims the slot when the message goes.
+
+Each decision carries the rule behind it (`rule`), which reports group by; the reason is for
+people to read.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Self
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, case, delete, func, select, text
 
+from domain.eligibility import Eligibility, RecentSend, SendFacts, cap_window, decide_send, full_cap
 from domain.messages import OutboxMessage
 from domain.send_policy import FrequencyCap
 from store.db import insert_ignoring, reading, writing
@@ -41,6 +47,7 @@ class SendDecision(BaseModel):
     channel: str
     category: str
     decision: Decision
+    rule: str | None = None  # the eligibility rule behind it (domain/eligibility.py Rule)
     reason: str
     until: datetime | None = None
     at: datetime
@@ -81,36 +88,41 @@ class SendLedger:
         now: datetime,
     ) -> CapCheck:
         """Take a slot under every cap in `caps`, or say which cap is full until when."""
-        c = send_claims.c
         with writing(self._engine) as conn:
             _lock_customer(conn, customer_id)
-            if conn.execute(
-                select(c.idempotency_key).where(c.idempotency_key == idempotency_key)
-            ).first():
+            if _claimed(conn, idempotency_key):
                 return CapCheck(allowed=True)
-            for cap in caps:
-                query = select(c.at).where(
-                    c.customer_id == customer_id,
-                    c.at > now - cap.per,
-                    c.category.in_(cap.categories),
-                )
-                if cap.channels is not None:
-                    query = query.where(c.channel.in_(cap.channels))
-                counted = sorted(conn.scalars(query))
-                if len(counted) >= cap.max:
-                    # Room again when enough of the oldest counted messages leave the window.
-                    room_at = counted[len(counted) - cap.max] + cap.per
-                    return CapCheck(allowed=False, cap=cap, room_at=room_at)
-            conn.execute(
-                send_claims.insert().values(
-                    idempotency_key=idempotency_key,
-                    customer_id=customer_id,
-                    channel=channel,
-                    category=category,
-                    at=now,
-                )
-            )
+            window = max((cap.per for cap in caps), default=timedelta(0))
+            full = full_cap(caps, _claims(conn, customer_id, now - window), now)
+            if full is not None:
+                return CapCheck(allowed=False, cap=full[0], room_at=full[1])
+            _insert_claim(conn, idempotency_key, customer_id, channel, category, now)
             return CapCheck(allowed=True)
+
+    def decide(self, idempotency_key: str, customer_id: str, facts: SendFacts) -> Eligibility:
+        """Decide the send on the customer's claims, and claim its slot if it goes, at once.
+
+        `facts.recent` and `facts.claimed` are read here, under the customer's lock; a message
+        no cap applies to takes no slot (and no lock).
+        """
+        window = cap_window(facts.caps, facts.channel, facts.category)
+        if window is None:
+            return decide_send(facts)
+        with writing(self._engine) as conn:
+            _lock_customer(conn, customer_id)
+            claimed = _claimed(conn, idempotency_key)
+            recent = _claims(conn, customer_id, facts.now - window)
+            decided = decide_send(facts.model_copy(update={"recent": recent, "claimed": claimed}))
+            if decided.sends and not claimed:
+                _insert_claim(
+                    conn, idempotency_key, customer_id, facts.channel, facts.category, facts.now
+                )
+            return decided
+
+    def recent(self, customer_id: str, since: datetime) -> list[RecentSend]:
+        """The customer's messages holding a cap slot claimed after `since` (for previews)."""
+        with reading(self._engine) as conn:
+            return _claims(conn, customer_id, since)
 
     def release(self, idempotency_key: str) -> None:
         with writing(self._engine) as conn:
@@ -137,15 +149,19 @@ class SendLedger:
         journey_id: str | None = None,
         decision: str | None = None,
         limit: int = 100,
+        idempotency_key: str | None = None,
     ) -> list[SendDecision]:
         """Newest first, filtered."""
         d = send_decisions.c
         query = select(send_decisions).order_by(d.at.desc(), d.id.desc()).limit(limit)
-        for column, value in ((d.customer_id, customer_id), (d.journey_id, journey_id)):
+        for column, value in (
+            (d.customer_id, customer_id),
+            (d.journey_id, journey_id),
+            (d.decision, decision),
+            (d.idempotency_key, idempotency_key),
+        ):
             if value is not None:
                 query = query.where(column == value)
-        if decision is not None:
-            query = query.where(d.decision == decision)
         with reading(self._engine) as conn:
             return [SendDecision.model_validate(dict(row._mapping)) for row in conn.execute(query)]
 
@@ -153,8 +169,8 @@ class SendLedger:
         """Deferral decisions by (channel, kind): kind is `quiet_hours`, `cap` or `other`."""
         d = send_decisions.c
         kind = case(
-            (d.reason.like("quiet hours%"), "quiet_hours"),
-            (d.reason.like("cap %"), "cap"),
+            (d.rule == "quiet_hours", "quiet_hours"),
+            (d.rule == "cap", "cap"),
             else_="other",
         ).label("kind")
         query = (
@@ -166,3 +182,38 @@ class SendLedger:
             query = query.where(d.journey_id == journey_id)
         with reading(self._engine) as conn:
             return Counter({(channel, k): n for channel, k, n in conn.execute(query)})
+
+
+def _claimed(conn: Connection, idempotency_key: str) -> bool:
+    c = send_claims.c
+    found = conn.execute(select(c.idempotency_key).where(c.idempotency_key == idempotency_key))
+    return found.first() is not None
+
+
+def _claims(conn: Connection, customer_id: str, since: datetime) -> list[RecentSend]:
+    c = send_claims.c
+    rows = conn.execute(
+        select(c.at, c.channel, c.category)
+        .where(c.customer_id == customer_id, c.at > since)
+        .order_by(c.at)
+    )
+    return [RecentSend(at=at, channel=channel, category=category) for at, channel, category in rows]
+
+
+def _insert_claim(
+    conn: Connection,
+    idempotency_key: str,
+    customer_id: str,
+    channel: str,
+    category: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        send_claims.insert().values(
+            idempotency_key=idempotency_key,
+            customer_id=customer_id,
+            channel=channel,
+            category=category,
+            at=now,
+        )
+    )

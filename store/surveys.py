@@ -1,5 +1,6 @@
 """Surveys and their answers; an answer is recorded once (only an unanswered survey changes).
-NPS and CSAT are computed by the database, per journey and per period.
+NPS and CSAT are computed by the database, per journey and per period, with the categories of
+domain/surveys.py (the SQL mirrors its thresholds).
 
 A survey row exists before its message goes (the message carries its link), so a survey counts
 as sent only when its message was: the first outbox row of its run and step requested at or
@@ -14,7 +15,14 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Engine, case, func, literal, select, update
 
-from domain.surveys import CreateSurvey, Survey
+from domain.surveys import (
+    DETRACTOR_MAX,
+    PROMOTER_MIN,
+    SATISFIED_MIN,
+    CreateSurvey,
+    Survey,
+    net_promoter_score,
+)
 from store.db import insert_ignoring, reading, writing
 from store.schema import outbox, surveys
 
@@ -31,7 +39,7 @@ class SurveyScores(BaseModel):
     sent: int
     nps: float | None = None  # % promoters - % detractors
     csat: float | None = None  # mean score
-    satisfied: float | None = None  # % of CSAT answers 4 or 5
+    satisfied: float | None = None  # % of CSAT answers from SATISFIED_MIN
 
 
 class SurveyRepository:
@@ -119,10 +127,12 @@ class SurveyRepository:
                 period.label("period"),
                 func.count(s.score).label("answers"),
                 func.sum(case((was_sent, 1), else_=0)).label("sent"),
-                func.sum(case((s.score >= 9, 1), else_=0)).label("promoters"),
-                func.sum(case((is_answer & (s.score <= 6), 1), else_=0)).label("detractors"),
+                func.sum(case((s.score >= PROMOTER_MIN, 1), else_=0)).label("promoters"),
+                func.sum(case((is_answer & (s.score <= DETRACTOR_MAX), 1), else_=0)).label(
+                    "detractors"
+                ),
                 func.avg(s.score).label("mean"),
-                func.sum(case((s.score >= 4, 1), else_=0)).label("happy"),
+                func.sum(case((s.score >= SATISFIED_MIN, 1), else_=0)).label("happy"),
             )
             .group_by(s.journey_id, s.kind, period)
             .order_by(s.journey_id, s.kind, period)
@@ -140,7 +150,8 @@ class SurveyRepository:
                     sent=r.sent or 0,
                 )
                 if r.answers and r.kind == "nps":
-                    result.nps = round(100 * (r.promoters - r.detractors) / r.answers, 1)
+                    nps = net_promoter_score(r.promoters, r.detractors, r.answers)
+                    result.nps = round(nps, 1)
                 if r.answers and r.kind == "csat":
                     result.csat = round(float(r.mean), 2)
                     result.satisfied = round(100 * r.happy / r.answers, 1)

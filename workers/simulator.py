@@ -1,10 +1,12 @@
 """Run a journey for a simulated cohort on the time-skipping server, before anyone publishes.
 
 The real JourneyWorkflow runs; only its activities are replaced by in-memory ones that decide
-what a real send would (no address, no consent: skipped) and remember when, in workflow time,
-each message went out. The workflow code runs outside the determinism sandbox here: the same
-code, without the per-run module isolation that costs about a third of the time (the sandboxed
-worker and the replay tests keep guarding determinism). Each simulated day the behaviour model
+what a real send would, by the same eligibility rule (domain/eligibility.py: address, consent,
+quiet hours, frequency caps counted over the sends kept here; a simulated cohort has no
+suppressions and no cases), and remember when, in workflow time, each message went out. The
+workflow code runs outside the determinism sandbox here: the same code, without the per-run
+module isolation that costs about a third of the time (the sandboxed worker and the replay
+tests keep guarding determinism). Each simulated day the behaviour model
 makes customers open, click, order and answer; those the journey listens to become
 `customer_event` signals, exactly as ingestion delivers them. The result depends on the seed
 and the cohort alone, not on the machine's speed or the number of processes: the model's
@@ -52,11 +54,13 @@ from domain.contracts import (
     SendMessage,
 )
 from domain.customers import CustomerProfile
+from domain.eligibility import RecentSend, SendFacts, decide_send
 from domain.entry import correlation_key, workflow_id
 from domain.events import CustomerEvent
 from domain.journey import CallbackStep, JourneyDefinition, SurveyStep
+from domain.messages import recipient_of
 from domain.runs import RunEnd
-from domain.send_policy import SendPolicy, quiet_until
+from domain.send_policy import SendPolicy
 from domain.simulation import Behaviour, Model, listened_events
 from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyLink
 from workers.binaries import temporal_test_server
@@ -119,7 +123,7 @@ class SimulatedServices(JourneyStandIns):
         self.start = start
         self.policy = policy or SendPolicy()
         self.journey = journey
-        self.sent_at: dict[str, list[tuple[datetime, str, str]]] = {}  # customer -> sends
+        self.sent_at: dict[str, list[RecentSend]] = {}  # customer -> sends
         self.decided: dict[tuple[str, datetime], MessageOutcome] = {}  # (key, requested) -> outcome
         self.created_surveys: dict[str, CreateSurvey] = {}  # survey id -> survey, not yet sent
         self.open_surveys: dict[str, list[CreateSurvey]] = {}  # customer -> sent, unanswered
@@ -151,23 +155,24 @@ class SimulatedServices(JourneyStandIns):
         status, detail = "sent", ""
         if profile is None:
             status, detail = "skipped", "unknown customer"
-        elif request.channel == "email" and not profile.email:
-            status, detail = "skipped", "no email address"
-        elif request.channel == "sms" and not profile.phone:
-            status, detail = "skipped", "no phone number"
-        elif request.category == "marketing" and not getattr(profile.consent, request.channel):
-            status, detail = "skipped", f"unsubscribed from {request.channel}"
-        if status == "sent" and profile is not None:
-            held = self._policy(request, profile, now)
-            if held is not None and held.status == "deferred":
-                return held
-            if held is not None:
-                status, detail = held.status, held.detail
+        else:
+            decided = decide_send(self._facts(request, profile, now))
+            if decided.verdict == "defer" and decided.until is not None:
+                self.deferrals[(self.day_of(now), request.channel, decided.rule or "other")] += 1
+                return MessageOutcome(
+                    idempotency_key=request.idempotency_key,
+                    status="deferred",
+                    detail=decided.reason,
+                    deferred_until=decided.until,
+                    resume_on=decided.resume_on,
+                )
+            if not decided.sends:
+                status, detail = "skipped", decided.reason
         self.result_messages[(self.day_of(now), request.channel, status)] += 1
         if status == "sent":
             self.received_today[request.customer_id] += 1
             self.sent_at.setdefault(request.customer_id, []).append(
-                (now, request.channel, request.category)
+                RecentSend(at=now, channel=request.channel, category=request.category)
             )
             survey = request.context.get("survey")
             if isinstance(survey, dict) and survey.get("survey_id") in self.created_surveys:
@@ -175,44 +180,21 @@ class SimulatedServices(JourneyStandIns):
                 self.open_surveys.setdefault(request.customer_id, []).append(sent)
         return MessageOutcome(idempotency_key=request.idempotency_key, status=status, detail=detail)
 
-    def _policy(
-        self, request: SendMessage, profile: CustomerProfile, now: datetime
-    ) -> MessageOutcome | None:
-        """The workspace policy, as the real send activity applies it (caps kept in memory)."""
-        windows = (
-            request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
-        )
-        quiet = quiet_until(windows, request.channel, request.category, now, profile.timezone)
-        if quiet is not None:
-            return self._defer(request, now, quiet[0], "quiet_hours", quiet[1])
-        for cap in self.policy.caps_for(request.channel, request.category):
-            counted = sorted(
-                at
-                for at, channel, category in self.sent_at.get(request.customer_id, [])
-                if at > now - cap.per
-                and category in cap.categories
-                and (cap.channels is None or channel in cap.channels)
-            )
-            if len(counted) >= cap.max:
-                room_at = counted[len(counted) - cap.max] + cap.per
-                if cap.action == "defer":
-                    return self._defer(request, now, room_at, "cap", cap.label())
-                return MessageOutcome(
-                    idempotency_key=request.idempotency_key,
-                    status="skipped",
-                    detail=f"{cap.label()} reached; skipped by policy",
-                )
-        return None
-
-    def _defer(
-        self, request: SendMessage, now: datetime, until: datetime, kind: str, reason: str
-    ) -> MessageOutcome:
-        self.deferrals[(self.day_of(now), request.channel, kind)] += 1
-        return MessageOutcome(
-            idempotency_key=request.idempotency_key,
-            status="deferred",
-            detail=reason,
-            deferred_until=until,
+    def _facts(self, request: SendMessage, profile: CustomerProfile, now: datetime) -> SendFacts:
+        """The facts the real send activity gathers, from the cohort and the sends kept here."""
+        return SendFacts(
+            channel=request.channel,
+            category=request.category,
+            recipient=recipient_of(profile, request.channel),
+            consented=bool(getattr(profile.consent, request.channel)),
+            after_case=request.after_case,
+            quiet_hours=(
+                request.quiet_hours if request.quiet_hours is not None else self.policy.quiet_hours
+            ),
+            timezone=profile.timezone,
+            caps=self.policy.caps,
+            recent=self.sent_at.get(request.customer_id, []),
+            now=now,
         )
 
     @activity.defn(name=RECORD_STEPS)

@@ -121,7 +121,8 @@ async def test_preview_renders_the_customers_locale(api: httpx.AsyncClient) -> N
     body = shown.json()
     welcome = "欢迎加入，美玲"
     assert body["locale"] == "zh-CN" and body["subject"] == welcome
-    assert body["would_send"] is True
+    # The built-in policy's email quiet hours hold it at night; preview says so.
+    assert body["would_send"] is True or (body["verdict"], body["rule"]) == ("defer", "quiet_hours")
     english = await api.get(
         "/journeys/onboarding/steps/welcome/preview",
         params={"customer_id": customer, "locale": "en"},

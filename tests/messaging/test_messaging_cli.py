@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from tests.cli.test_cli import JOURNEYS, journeys, store_in
+from workers.settings import get_settings
 
 __all__ = ["store_in"]  # the CLI tests' store in a temporary data dir, for every test here
 
 
-def test_preview_shows_the_customers_locale_and_whether_it_would_go() -> None:
+def use_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """The workspace send policy `preview` applies (the built-in one holds email at night)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("JOURNEYS_POLICY_FILE", str(policy))
+    get_settings.cache_clear()
+
+
+def test_preview_shows_the_customers_locale_and_whether_it_would_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_policy(tmp_path, monkeypatch, "{}\n")
     assert journeys("publish", str(JOURNEYS / "onboarding.yaml"))[0] == 0
     journeys("customers", "upsert", "mei", "--email", "mei@example.com", "--locale", "zh-CN")
     code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
@@ -22,6 +38,17 @@ def test_preview_shows_the_customers_locale_and_whether_it_would_go() -> None:
     assert "would NOT be sent: unsubscribed from email" in out
     code, out = journeys("preview", "onboarding", "welcome", "--customer", "ghost")
     assert code == 1 and "ghost" in out
+
+
+def test_preview_says_quiet_hours_would_hold_the_message_until_they_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_policy(tmp_path, monkeypatch, 'quiet_hours: [{start: "00:00", end: "23:59"}]\n')
+    assert journeys("publish", str(JOURNEYS / "onboarding.yaml"))[0] == 0
+    journeys("customers", "upsert", "mei", "--email", "mei@example.com")
+    code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
+    assert code == 0, out
+    assert "would NOT be sent: quiet hours 00:00-23:59 UTC until" in out
 
 
 def test_suppressions_refuse_bad_addresses_and_list_good_ones() -> None:

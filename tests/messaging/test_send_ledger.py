@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
+from domain.eligibility import SendFacts
 from domain.send_policy import FrequencyCap
 from store.send_ledger import SendDecision
 from store.store import Store
@@ -78,10 +79,14 @@ def test_concurrent_worker_processes_never_exceed_a_cap(store: Store, backend_ur
     assert allowed == 2
 
 
-def test_each_decision_is_recorded_once_and_deferrals_are_counted(store: Store) -> None:
+def test_each_decision_is_recorded_once_and_deferrals_are_counted_by_their_rule(
+    store: Store,
+) -> None:
     ledger = store.ledger
 
-    def decision(kind: str, reason: str, until: datetime | None = None) -> SendDecision:
+    def decision(
+        kind: str, reason: str, until: datetime | None = None, rule: str | None = None
+    ) -> SendDecision:
         return SendDecision(
             idempotency_key="k1",
             customer_id="c-1",
@@ -90,17 +95,56 @@ def test_each_decision_is_recorded_once_and_deferrals_are_counted(store: Store) 
             channel="sms",
             category="marketing",
             decision=kind,
+            rule=rule,
             reason=reason,
             until=until,
             at=NOW,
         )
 
-    quiet = decision("deferred", "quiet hours 21:00-09:00 UTC", NOW + timedelta(hours=1))
+    quiet = decision(
+        "deferred", "quiet hours 21:00-09:00 UTC", NOW + timedelta(hours=1), "quiet_hours"
+    )
     assert ledger.record(quiet) and not ledger.record(quiet)
     assert ledger.record(
-        decision("deferred", "cap sms_daily: 1 per 1d reached", NOW + timedelta(days=1))
+        decision("deferred", "cap sms_daily: 1 per 1d reached", NOW + timedelta(days=1), "cap")
     )
+    # Worded like a quiet-hours deferral, but no rule says so: the wording decides nothing.
+    assert ledger.record(decision("deferred", "quiet hours, says a person", NOW, None))
     assert ledger.record(decision("sent", "sent"))
-    newest_first = [(d.decision, d.reason[:5]) for d in ledger.decisions(customer_id="c-1")]
-    assert newest_first == [("sent", "sent"), ("deferred", "cap s"), ("deferred", "quiet")]
-    assert ledger.deferrals("j") == {("sms", "quiet_hours"): 1, ("sms", "cap"): 1}
+    newest_first = [(d.decision, d.rule) for d in ledger.decisions(customer_id="c-1")]
+    assert newest_first == [
+        ("sent", None),
+        ("deferred", None),
+        ("deferred", "cap"),
+        ("deferred", "quiet_hours"),
+    ]
+    assert ledger.deferrals("j") == {
+        ("sms", "quiet_hours"): 1,
+        ("sms", "cap"): 1,
+        ("sms", "other"): 1,
+    }
+
+
+def test_decide_takes_a_cap_slot_only_when_the_message_goes(store: Store) -> None:
+    ledger = store.ledger
+
+    def facts(now: datetime) -> SendFacts:
+        return SendFacts(
+            channel="email",
+            category="marketing",
+            recipient="ada@example.com",
+            consented=True,
+            caps=[DAILY_TWO, SMS_ONE],
+            now=now,
+        )
+
+    assert ledger.decide("k1", "c-1", facts(NOW)).sends
+    assert ledger.decide("k2", "c-1", facts(NOW + timedelta(hours=1))).sends
+    full = ledger.decide("k3", "c-1", facts(NOW + timedelta(hours=2)))
+    assert (full.verdict, full.rule, full.until) == ("defer", "cap", NOW + timedelta(hours=24))
+    # A retry of a message that holds its slot goes again; the deferred one took none.
+    assert ledger.decide("k2", "c-1", facts(NOW + timedelta(hours=3))).sends
+    assert [s.at for s in ledger.recent("c-1", NOW - timedelta(days=1))] == [
+        NOW,
+        NOW + timedelta(hours=1),
+    ]
