@@ -1,4 +1,4 @@
-"""Case activities: keep a case's state in the store and tell the customer's log."""
+"""Case activities: keep a case's state in the store and tell the customer's log, together."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from temporalio import activity
 from domain.cases import RECORD_CASE, CaseRecord
 from domain.events import CustomerEvent
 from store.store import Store
+from store.unit_of_work import append_once, unit_of_work
 
 
 class Ingests(Protocol):
@@ -26,22 +27,32 @@ class CaseActivities:
 
     @activity.defn(name=RECORD_CASE)
     async def record_case(self, record: CaseRecord) -> None:
-        """Save the state; append the event (its id is stable, so a retry appends nothing)."""
+        """Save the state and append its event in one transaction, then deliver the event.
+
+        The event id is stable, so a retried activity writes the same state, appends nothing
+        new and delivers the logged event.
+        """
+        event = await asyncio.to_thread(self._record, record, self.clock())
+        if event is not None:
+            await self.journeys.ingest([event])
+
+    def _record(self, record: CaseRecord, now: datetime) -> CustomerEvent | None:
         state = record.state
-        await asyncio.to_thread(self.store.cases.save, state)
-        if record.event is None:
-            return
-        event = CustomerEvent(
-            event_id=f"case.{state.case_id}.{record.event_key}"[:128],
-            customer_id=state.customer_id,
-            type=record.event,
-            occurred_at=self.clock(),
-            properties={
-                "case_id": state.case_id,
-                "category": state.category,
-                "severity": state.severity,
-                "status": state.status,
-                "queue": state.queue,
-            },
-        )
-        await self.journeys.ingest([event])
+        with unit_of_work(self.store.engine) as conn:
+            self.store.cases.save(state, conn)
+            if record.event is None:
+                return None
+            event = CustomerEvent(
+                event_id=f"case.{state.case_id}.{record.event_key}"[:128],
+                customer_id=state.customer_id,
+                type=record.event,
+                occurred_at=now,
+                properties={
+                    "case_id": state.case_id,
+                    "category": state.category,
+                    "severity": state.severity,
+                    "status": state.status,
+                    "queue": state.queue,
+                },
+            )
+            return append_once(conn, self.store.events, event, now)

@@ -9,6 +9,7 @@ reported twice, appends one event and changes nothing more.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime
 from typing import Literal
@@ -36,9 +37,11 @@ from domain.template_check import sample_context
 from domain.tokens import TokenError
 from domain.tracking import TrackingLinks, clicked_event, opened_event
 from domain.unsubscribe import UnsubscribeLinks
+from store.customers import lock_customers
 from store.errors import UnknownCustomer, UnknownJourney
 from store.send_ledger import SendDecision
 from store.suppression import SCOPE_OF, Scope, Suppression
+from store.unit_of_work import append_once, unit_of_work
 from workers.logging_setup import log
 from workers.settings import get_settings
 
@@ -128,6 +131,36 @@ def _event_id(prefix: str, *parts: str) -> str:
     return f"{prefix}.{hashlib.sha256('|'.join(parts).encode()).hexdigest()[:40]}"
 
 
+def _decision(report: Feedback, soft: bool) -> Literal["bounced", "soft_bounced", "complained"]:
+    """The send-ledger decision a provider's report makes of its message."""
+    if report.type == "complaint":
+        return "complained"
+    return "soft_bounced" if soft else "bounced"
+
+
+def _feedback_event(
+    report: Feedback, message: OutboxMessage, address: str, decision: str, now: datetime
+) -> CustomerEvent:
+    """message_bounced or message_complained: one per message and decision."""
+    properties: dict[str, str | int | float | bool | None] = {
+        "message_key": message.idempotency_key[:200],
+        "journey_id": message.journey_id,
+        "step_id": message.step_id,
+        "channel": report.channel,
+        "recipient": address,
+        "reason": report.detail[:500],
+    }
+    if report.type == "bounce":
+        properties["bounce"] = report.bounce
+    return CustomerEvent(
+        event_id=_event_id("feedback", decision, message.idempotency_key),
+        customer_id=message.customer_id,
+        type="message_bounced" if report.type == "bounce" else "message_complained",
+        occurred_at=now,
+        properties=properties,
+    )
+
+
 class MessagingService:
     def __init__(
         self,
@@ -155,27 +188,48 @@ class MessagingService:
     async def set_consent(
         self, customer_id: str, change: ConsentChange, source: str, request_id: str
     ) -> CustomerProfile:
-        profile = self.store.customers.get(customer_id)
-        if profile is None:
-            raise UnknownCustomer(customer_id)
-        wanted = {k: v for k, v in change.model_dump().items() if v is not None}
-        if not wanted:
-            raise ValueError("say which channel to change: email, sms or webhook")
-        consent = Consent.model_validate({**profile.consent.model_dump(), **wanted})
-        if consent == profile.consent:
-            return profile
-        updated = self.store.customers.upsert(
-            CustomerUpsert(customer_id=customer_id, consent=consent), self.now()
-        )
-        event = CustomerEvent(
-            event_id=_event_id("consent", customer_id, request_id),
-            customer_id=customer_id,
-            type="consent_changed",
-            occurred_at=self.now(),
-            properties={"source": source, **{k: bool(v) for k, v in wanted.items()}},
+        """Change consent and log consent_changed in one transaction, then deliver the event.
+
+        The event id derives from `request_id`: a retried request whose change is already in
+        place writes nothing new and delivers the logged event (a request id reused for another
+        change is refused with ConflictingEvent, and nothing changes).
+        """
+        profile, event = await asyncio.to_thread(
+            self._set_consent, customer_id, change, source, request_id, self.now()
         )
         await self.journeys.ingest([event])
-        return updated
+        return profile
+
+    def _set_consent(
+        self,
+        customer_id: str,
+        change: ConsentChange,
+        source: str,
+        request_id: str,
+        now: datetime,
+    ) -> tuple[CustomerProfile, CustomerEvent]:
+        with unit_of_work(self.store.engine) as conn:
+            if lock_customers(conn, [customer_id]):
+                raise UnknownCustomer(customer_id)
+            profile = self.store.customers.get(customer_id, conn)
+            assert profile is not None
+            wanted = {k: v for k, v in change.model_dump().items() if v is not None}
+            if not wanted:
+                raise ValueError("say which channel to change: email, sms or webhook")
+            consent = Consent.model_validate({**profile.consent.model_dump(), **wanted})
+            if consent != profile.consent:
+                profile = self.store.customers.upsert(
+                    CustomerUpsert(customer_id=customer_id, consent=consent), now, conn
+                )
+            event = CustomerEvent(
+                event_id=_event_id("consent", customer_id, request_id),
+                customer_id=customer_id,
+                type="consent_changed",
+                occurred_at=now,
+                properties={"source": source, **{k: bool(v) for k, v in wanted.items()}},
+            )
+            event = append_once(conn, self.store.events, event, now)
+        return profile, event
 
     async def unsubscribe(self, token: str) -> tuple[str, str]:
         """Unsubscribe the link's customer from its channel; TokenError for a bad link."""
@@ -191,26 +245,27 @@ class MessagingService:
         """Suppress the address (not for a soft bounce); record the outcome of the message.
 
         With a known `message_key` the customer's log gets message_bounced or
-        message_complained (through ingestion, so running journeys waiting for it hear it) and
-        the send ledger a `bounced` / `soft_bounced` / `complained` decision for funnels.
+        message_complained (in the suppression's transaction, then delivered, so running
+        journeys waiting for it hear it) and the send ledger a `bounced` / `soft_bounced` /
+        `complained` decision for funnels. A repeated report changes nothing more: the first
+        suppression and the first event logged for the message stand, and are delivered again.
         """
         address = check_address(report.channel, report.recipient)
         soft = report.type == "bounce" and report.bounce == "soft"
-        suppression: Suppression | None = None
-        if not soft:
-            entry = Suppression(
-                channel=report.channel,
-                address=address,
-                reason=report.type,
-                scope=SCOPE_OF[report.type],
-                detail=report.detail,
-                created_at=self.now(),
-            )
-            self.store.suppressions.add(entry)
-            suppression = self.store.suppressions.get(report.channel, address) or entry
         message = self.store.outbox.get(report.message_key) if report.message_key else None
+        now = self.now()
+        suppression, event = await asyncio.to_thread(
+            self._record_feedback, report, message, address, soft, now
+        )
         if message is not None:
-            await self._record_feedback(report, message, address, soft)
+            # The ledger keeps its own transaction; a decision is kept once per key, so a
+            # retried report completes one a crash left out.
+            decision = _decision(report, soft)
+            self.store.ledger.record(
+                SendDecision.on(message, decision, report.detail or decision, now)
+            )
+        if event is not None:
+            await self.journeys.ingest([event])
         bounce = report.bounce if report.type == "bounce" else None
         if suppression is None:
             return FeedbackOutcome(
@@ -229,33 +284,38 @@ class MessagingService:
             message_key=message.idempotency_key if message else None,
         )
 
-    async def _record_feedback(
-        self, report: Feedback, message: OutboxMessage, address: str, soft: bool
-    ) -> None:
-        now = self.now()
-        kind = "message_bounced" if report.type == "bounce" else "message_complained"
-        decision = "complained" if report.type == "complaint" else "bounced"
-        if soft:
-            decision = "soft_bounced"
-        properties: dict[str, str | int | float | bool | None] = {
-            "message_key": message.idempotency_key[:200],
-            "journey_id": message.journey_id,
-            "step_id": message.step_id,
-            "channel": report.channel,
-            "recipient": address,
-            "reason": report.detail[:500],
-        }
-        if report.type == "bounce":
-            properties["bounce"] = report.bounce
-        self.store.ledger.record(SendDecision.on(message, decision, report.detail or decision, now))
-        event = CustomerEvent(
-            event_id=_event_id("feedback", decision, message.idempotency_key),
-            customer_id=message.customer_id,
-            type=kind,
-            occurred_at=now,
-            properties=properties,
-        )
-        await self.journeys.ingest([event])
+    def _record_feedback(
+        self,
+        report: Feedback,
+        message: OutboxMessage | None,
+        address: str,
+        soft: bool,
+        now: datetime,
+    ) -> tuple[Suppression | None, CustomerEvent | None]:
+        """The suppression and the message's event, in one transaction."""
+        with unit_of_work(self.store.engine) as conn:
+            suppression: Suppression | None = None
+            if not soft:
+                entry = Suppression(
+                    channel=report.channel,
+                    address=address,
+                    reason=report.type,
+                    scope=SCOPE_OF[report.type],
+                    detail=report.detail,
+                    created_at=now,
+                )
+                self.store.suppressions.add(entry, conn)
+                suppression = self.store.suppressions.get(report.channel, address, conn) or entry
+            if message is None:
+                return suppression, None
+            event = append_once(
+                conn,
+                self.store.events,
+                _feedback_event(report, message, address, _decision(report, soft), now),
+                now,
+                first_wins=True,
+            )
+        return suppression, event
 
     async def track_open(self, token: str) -> bool:
         """Record `message_opened` for a genuine pixel token (once per message); False when the
@@ -297,14 +357,21 @@ class MessagingService:
         }
 
     async def _ingest_tracked(self, event: CustomerEvent) -> None:
-        # Appended first (all or nothing); a failure to reach running runs must not break the
-        # customer's click or show a broken image, and a later fetch delivers the event again.
+        # Logged first, or found logged (the first open or click stands: a client fetching
+        # again builds it at a later time); a failure to reach running runs must not break
+        # the customer's click or show a broken image, and a later fetch delivers it again.
         try:
+            event = await asyncio.to_thread(self._log_tracked, event)
             await self.journeys.ingest([event])
         except UnknownCustomer:
             return
         except Exception:
             log().exception("tracking event not delivered", event_id=event.event_id)
+
+    def _log_tracked(self, event: CustomerEvent) -> CustomerEvent:
+        now = self.now()
+        with unit_of_work(self.store.engine) as conn:
+            return append_once(conn, self.store.events, event, now, first_wins=True)
 
     def preview(
         self, journey_id: str, step_id: str, customer_id: str, locale: str | None = None

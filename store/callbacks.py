@@ -47,10 +47,13 @@ class CallbackRepository:
         assert task is not None
         return task
 
-    def get(self, task_id: str) -> CallbackTask | None:
-        with reading(self._engine) as conn:
-            row = conn.execute(select(callbacks).where(callbacks.c.task_id == task_id)).first()
-            return None if row is None else CallbackTask.model_validate(dict(row._mapping))
+    def get(self, task_id: str, conn: Connection | None = None) -> CallbackTask | None:
+        """The task; given `conn`, as the caller's transaction sees it."""
+        if conn is None:
+            with reading(self._engine) as own:
+                return self.get(task_id, own)
+        row = conn.execute(select(callbacks).where(callbacks.c.task_id == task_id)).first()
+        return None if row is None else CallbackTask.model_validate(dict(row._mapping))
 
     def list(
         self, queue: str | None = None, agent: str | None = None, include_done: bool = False
@@ -84,36 +87,45 @@ class CallbackRepository:
             raise CallbackRefused(f"callback {task_id} is {holder}")
         return task
 
-    def complete(self, task_id: str, completion: Completion, now: datetime) -> CallbackTask:
+    def complete(
+        self,
+        task_id: str,
+        completion: Completion,
+        now: datetime,
+        conn: Connection | None = None,
+    ) -> CallbackTask:
         """Record the outcome (once, by the holder); call_back_later opens the follow-up task.
 
         A call-back time in the past or too far ahead is refused before anything changes.
+        Given `conn`, the completion joins the caller's transaction.
         """
         try:
             completion.check_call_back_at(now)
         except ValueError as exc:
             raise CallbackRefused(str(exc)) from exc
+        if conn is None:
+            with writing(self._engine) as own:
+                return self.complete(task_id, completion, now, own)
         c = callbacks.c
-        with writing(self._engine) as conn:
-            done = conn.execute(
-                update(callbacks)
-                .where(
-                    c.task_id == task_id,
-                    c.status == "claimed",
-                    c.claimed_by == completion.agent,
-                )
-                .values(
-                    status="done",
-                    outcome=completion.outcome,
-                    notes=completion.notes,
-                    call_back_at=completion.call_back_at,
-                    completed_at=now,
-                )
-                .returning(c.task_id)
-            ).first()
-            if done is not None and completion.call_back_at is not None:
-                self._follow_up(conn, task_id, completion.call_back_at, now)
-        task = self.get(task_id)
+        done = conn.execute(
+            update(callbacks)
+            .where(
+                c.task_id == task_id,
+                c.status == "claimed",
+                c.claimed_by == completion.agent,
+            )
+            .values(
+                status="done",
+                outcome=completion.outcome,
+                notes=completion.notes,
+                call_back_at=completion.call_back_at,
+                completed_at=now,
+            )
+            .returning(c.task_id)
+        ).first()
+        if done is not None and completion.call_back_at is not None:
+            self._follow_up(conn, task_id, completion.call_back_at, now)
+        task = self.get(task_id, conn)
         if task is None:
             raise UnknownCallback(task_id)
         if done is None:
@@ -128,9 +140,9 @@ class CallbackRepository:
             )
         return task
 
-    def follow_up(self, task: CallbackTask) -> CallbackTask | None:
+    def follow_up(self, task: CallbackTask, conn: Connection | None = None) -> CallbackTask | None:
         """The task opened when `task` was completed with call_back_later, if any."""
-        return self.get(follow_up_id(task))
+        return self.get(follow_up_id(task), conn)
 
     @staticmethod
     def _follow_up(conn: Connection, task_id: str, due_at: datetime, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from domain.cases import CaseState
 from store.db import insert_ignoring, reading, writing
@@ -38,18 +38,24 @@ class CaseRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def save(self, state: CaseState) -> None:
-        """Insert or replace the case's row with this state (a retry writes the same)."""
-        with writing(self._engine) as conn:
-            inserted = conn.execute(
-                insert_ignoring(conn, cases, "case_id")
-                .values(case_id=state.case_id, **_values(state))
-                .returning(cases.c.case_id)
-            ).first()
-            if inserted is None:
-                conn.execute(
-                    update(cases).where(cases.c.case_id == state.case_id).values(_values(state))
-                )
+    def save(self, state: CaseState, conn: Connection | None = None) -> None:
+        """Insert or replace the case's row with this state (a retry writes the same).
+
+        Given `conn`, the write joins the caller's transaction.
+        """
+        if conn is None:
+            with writing(self._engine) as own:
+                self.save(state, own)
+            return
+        inserted = conn.execute(
+            insert_ignoring(conn, cases, "case_id")
+            .values(case_id=state.case_id, **_values(state))
+            .returning(cases.c.case_id)
+        ).first()
+        if inserted is None:
+            conn.execute(
+                update(cases).where(cases.c.case_id == state.case_id).values(_values(state))
+            )
 
     def get(self, case_id: str) -> CaseState | None:
         with reading(self._engine) as conn:

@@ -79,31 +79,39 @@ class CustomerRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def upsert(self, change: CustomerUpsert, now: datetime) -> CustomerProfile:
-        """Create the customer with defaults plus `change`, or merge `change` into it."""
-        with writing(self._engine) as conn:
-            blank = CustomerProfile(customer_id=change.customer_id, created_at=now, updated_at=now)
-            # Insert-if-absent first, then lock: concurrent upserts of one new id then
-            # queue on the row lock and each merges into the other's result.
-            conn.execute(insert_ignoring(conn, customers, "customer_id").values(_values(blank)))
-            current = _locked(conn, change.customer_id)
-            assert current is not None
-            merged = current.merged(change).model_copy(
-                update={"created_at": current.created_at, "updated_at": now}
-            )
-            conn.execute(
-                update(customers)
-                .where(customers.c.customer_id == change.customer_id)
-                .values(_values(merged))
-            )
-            return merged
+    def upsert(
+        self, change: CustomerUpsert, now: datetime, conn: Connection | None = None
+    ) -> CustomerProfile:
+        """Create the customer with defaults plus `change`, or merge `change` into it.
 
-    def get(self, customer_id: str) -> CustomerProfile | None:
-        with reading(self._engine) as conn:
-            row = conn.execute(
-                select(customers).where(customers.c.customer_id == customer_id)
-            ).first()
-            return None if row is None else _profile(row)
+        Given `conn`, the upsert joins the caller's transaction.
+        """
+        if conn is None:
+            with writing(self._engine) as own:
+                return self.upsert(change, now, own)
+        blank = CustomerProfile(customer_id=change.customer_id, created_at=now, updated_at=now)
+        # Insert-if-absent first, then lock: concurrent upserts of one new id then
+        # queue on the row lock and each merges into the other's result.
+        conn.execute(insert_ignoring(conn, customers, "customer_id").values(_values(blank)))
+        current = _locked(conn, change.customer_id)
+        assert current is not None
+        merged = current.merged(change).model_copy(
+            update={"created_at": current.created_at, "updated_at": now}
+        )
+        conn.execute(
+            update(customers)
+            .where(customers.c.customer_id == change.customer_id)
+            .values(_values(merged))
+        )
+        return merged
+
+    def get(self, customer_id: str, conn: Connection | None = None) -> CustomerProfile | None:
+        """The profile; given `conn`, as the caller's transaction sees it."""
+        if conn is None:
+            with reading(self._engine) as own:
+                return self.get(customer_id, own)
+        row = conn.execute(select(customers).where(customers.c.customer_id == customer_id)).first()
+        return None if row is None else _profile(row)
 
     def exists(self, customer_id: str) -> bool:
         return not self.missing([customer_id])

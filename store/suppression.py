@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from store.db import insert_ignoring, reading, writing
 from store.schema import suppressions
@@ -40,14 +40,19 @@ class SuppressionList:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, entry: Suppression) -> bool:
-        """Suppress an address; True when it was not suppressed before (the first entry wins)."""
+    def add(self, entry: Suppression, conn: Connection | None = None) -> bool:
+        """Suppress an address; True when it was not suppressed before (the first entry wins).
+
+        Given `conn`, the entry joins the caller's transaction.
+        """
+        if conn is None:
+            with writing(self._engine) as own:
+                return self.add(entry, own)
         values = entry.model_dump() | {"address": normalise(entry.address)}
-        with writing(self._engine) as conn:
-            inserted = conn.execute(
-                insert_ignoring(conn, suppressions).values(values).returning(suppressions.c.channel)
-            ).first()
-            return inserted is not None
+        inserted = conn.execute(
+            insert_ignoring(conn, suppressions).values(values).returning(suppressions.c.channel)
+        ).first()
+        return inserted is not None
 
     def remove(self, channel: str, address: str) -> bool:
         s = suppressions.c
@@ -59,13 +64,16 @@ class SuppressionList:
             ).first()
             return gone is not None
 
-    def get(self, channel: str, address: str) -> Suppression | None:
+    def get(self, channel: str, address: str, conn: Connection | None = None) -> Suppression | None:
+        """The entry for the address; given `conn`, as the caller's transaction sees it."""
+        if conn is None:
+            with reading(self._engine) as own:
+                return self.get(channel, address, own)
         s = suppressions.c
-        with reading(self._engine) as conn:
-            row = conn.execute(
-                select(suppressions).where(s.channel == channel, s.address == normalise(address))
-            ).first()
-            return None if row is None else Suppression.model_validate(dict(row._mapping))
+        row = conn.execute(
+            select(suppressions).where(s.channel == channel, s.address == normalise(address))
+        ).first()
+        return None if row is None else Suppression.model_validate(dict(row._mapping))
 
     def list(self, channel: str | None = None, limit: int = 100) -> list[Suppression]:
         s = suppressions.c

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, case, func, literal, select, update
+from sqlalchemy import Connection, Engine, case, func, literal, select, update
 
 from domain.surveys import (
     DETRACTOR_MAX,
@@ -74,20 +74,30 @@ class SurveyRepository:
             row = conn.execute(select(surveys).where(surveys.c.survey_id == survey_id)).first()
             return None if row is None else Survey.model_validate(dict(row._mapping))
 
-    def answer(self, survey_id: str, score: int, comment: str, now: datetime) -> Survey:
+    def answer(
+        self,
+        survey_id: str,
+        score: int,
+        comment: str,
+        now: datetime,
+        conn: Connection | None = None,
+    ) -> Survey:
+        """Record the answer (only an unanswered survey changes); given `conn`, the answer
+        joins the caller's transaction."""
+        if conn is None:
+            with writing(self._engine) as own:
+                return self.answer(survey_id, score, comment, now, own)
         s = surveys.c
-        with writing(self._engine) as conn:
-            done = conn.execute(
-                update(surveys)
-                .where(s.survey_id == survey_id, s.answered_at.is_(None))
-                .values(score=score, comment=comment, answered_at=now)
-                .returning(s.survey_id)
-            ).first()
+        done = conn.execute(
+            update(surveys)
+            .where(s.survey_id == survey_id, s.answered_at.is_(None))
+            .values(score=score, comment=comment, answered_at=now)
+            .returning(s.survey_id)
+        ).first()
         if done is None:
             raise AlreadyAnswered(f"survey {survey_id} was already answered")
-        found = self.get(survey_id)
-        assert found is not None
-        return found
+        row = conn.execute(select(surveys).where(s.survey_id == survey_id)).one()
+        return Survey.model_validate(dict(row._mapping))
 
     def scores(self, journey_id: str | None = None, by: str = "month") -> list[SurveyScores]:
         """NPS and CSAT per journey, kind and period (`week`, `month` or `all`)."""
