@@ -59,14 +59,14 @@ class CustomerEvent(BaseModel):
 def differing_field(first: CustomerEvent, second: CustomerEvent) -> str | None:
     """The first field in which two events sent under one event id differ, or None.
 
-    Properties compare as JSON (what the log keeps), times as instants.
+    What an event means is its customer, type and properties (compared as JSON, as the log
+    keeps them). `occurred_at` is not compared: producers that stamp the time when they send
+    give a retry a later time, and the log keeps the first.
     """
     if first.customer_id != second.customer_id:
         return "customer_id"
     if first.type != second.type:
         return "type"
-    if first.occurred_at != second.occurred_at:
-        return "occurred_at"
     ours = json.loads(json.dumps(first.properties, default=str, sort_keys=True))
     theirs = json.loads(json.dumps(second.properties, default=str, sort_keys=True))
     if ours != theirs:

@@ -29,7 +29,8 @@ async def test_the_built_in_journeys_are_listed(api: httpx.AsyncClient) -> None:
     response = await api.get("/journeys")
     assert response.status_code == 200
     journeys = {j["journey_id"]: j for j in response.json()}
-    assert sorted(journeys) == BUILT_IN
+    # Other tests of this session publish journeys of their own beside the built-in ones.
+    assert set(BUILT_IN) <= set(journeys)
     assert {"nurture", "onboarding", "post_purchase", "win_back", "vip_care"} <= set(journeys)
     onboarding = journeys["onboarding"]
     assert onboarding["trigger_event"] == "signed_up"
