@@ -96,6 +96,10 @@ def _result(
     )
 
 
+# A journey an event enters, as (version, definition), or what stops it.
+Candidate = tuple[int, JourneyDefinition] | Delivery
+
+
 class RunView(BaseModel):
     run: Enrollment
     steps: list[StepEvent]
@@ -205,25 +209,20 @@ class JourneyService:
         """Deliver the customers' pending events now; wait a little while another deliverer
         holds one of them; the delivery records of `events` as they stand then."""
         ids = list(dict.fromkeys(e.event_id for e in events))
-        busy = []
-        for customer_id in dict.fromkeys(customer_ids):
-            state = await self.deliverer.deliver_customer(customer_id, respect_backoff=False)
-            if state == "busy":
-                busy.append(customer_id)
-        records = await asyncio.to_thread(self.store.deliveries.for_events, ids)
+        waiting = list(dict.fromkeys(customer_ids))
         deadline = time.monotonic() + settle_seconds
-        while busy and any(r.status == "pending" for r in records.values()):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
-            still = []
-            for customer_id in busy:
-                state = await self.deliverer.deliver_customer(customer_id, respect_backoff=False)
-                if state == "busy":
-                    still.append(customer_id)
-            busy = still
+        while True:
+            waiting = [
+                customer_id
+                for customer_id in waiting
+                if await self.deliverer.deliver_customer(customer_id, respect_backoff=False)
+                == "busy"
+            ]
             records = await asyncio.to_thread(self.store.deliveries.for_events, ids)
-        return records
+            pending = any(r.status == "pending" for r in records.values())
+            if not waiting or not pending or time.monotonic() > deadline:
+                return records
+            await asyncio.sleep(0.05)
 
     async def deliver_pending(self) -> int:
         """Deliver what is due for every customer (a worker's drain does this continuously)."""
@@ -250,20 +249,12 @@ class JourneyService:
                     raise
                 return Delivery(journey_id=journey_id, action="failed", reason=describe(exc))
 
-        for journey_id, version, journey in await self._entry_candidates(record, event):
-            if journey is None:
-                deliveries.append(
-                    Delivery(
-                        journey_id=journey_id,
-                        action="failed",
-                        reason=f"version {version} of the journey does not load",
-                    )
-                )
+        for candidate in await self._entry_candidates(record, event):
+            if isinstance(candidate, Delivery):
+                deliveries.append(candidate)
                 continue
-            if isinstance(journey, str):
-                deliveries.append(Delivery(journey_id=journey_id, action="skipped", reason=journey))
-                continue
-            delivery = await guarded(journey_id, self._enter(journey, version, logged))
+            version, journey = candidate
+            delivery = await guarded(journey.id, self._enter(journey, version, logged))
             deliveries.append(delivery)
             if delivery.workflow_id and delivery.action not in ("skipped", "failed"):
                 reached.add(delivery.workflow_id)
@@ -273,7 +264,7 @@ class JourneyService:
                 continue
             reached.add(run.workflow_id)
             try:
-                definition = await asyncio.to_thread(self.journey, run.journey_id, run.version)
+                definition = await self._pinned(run.journey_id, run.version)
             except (UnknownJourney, ValidationError) as exc:
                 deliveries.append(
                     Delivery(journey_id=run.journey_id, action="failed", reason=describe(exc))
@@ -286,33 +277,49 @@ class JourneyService:
 
     async def _entry_candidates(
         self, record: DeliveryRecord, event: CustomerEvent
-    ) -> list[tuple[str, int, JourneyDefinition | str | None]]:
-        """The journeys this event may enter: (id, version, definition, or why not, or None
-        when the definition does not load)."""
+    ) -> list[tuple[int, JourneyDefinition] | Delivery]:
+        """The journeys this event enters, as (version, definition), or why one cannot."""
 
-        def candidates() -> list[tuple[str, int, JourneyDefinition | str | None]]:
-            if record.enroll_journey is not None:
-                summary = self.store.journeys.get(record.enroll_journey)
-                version_record = self.store.journeys.get_version(record.enroll_journey)
+        def loaded(
+            version_record: JourneyVersionRecord,
+        ) -> tuple[int, JourneyDefinition] | Delivery:
+            try:
+                return version_record.version, self._definition(version_record)
+            except ValidationError:
+                return Delivery(
+                    journey_id=version_record.journey_id,
+                    action="failed",
+                    reason=f"version {version_record.version} of the journey does not load",
+                )
+
+        def candidates() -> list[Candidate]:
+            target = record.enroll_journey
+            if target is not None:
+                summary = self.store.journeys.get(target)
+                version_record = self.store.journeys.get_version(target)
                 if summary is None or version_record is None:
-                    return [(record.enroll_journey, 0, "journey unknown")]
+                    return [Delivery(journey_id=target, action="skipped", reason="journey unknown")]
                 if summary.status != "active":
-                    return [(record.enroll_journey, version_record.version, "journey paused")]
-                return [(summary.journey_id, version_record.version, self._load(version_record))]
-            found: list[tuple[str, int, JourneyDefinition | str | None]] = []
-            for version_record in self.store.journeys.active_latest():
-                journey = self._load(version_record)
-                if journey is None or journey.trigger.matches(event.type, event.properties):
-                    found.append((version_record.journey_id, version_record.version, journey))
-            return found
+                    return [Delivery(journey_id=target, action="skipped", reason="journey paused")]
+                return [loaded(version_record)]
+            found = [
+                loaded(version_record) for version_record in self.store.journeys.active_latest()
+            ]
+            return [
+                c
+                for c in found
+                if isinstance(c, Delivery) or c[1].trigger.matches(event.type, event.properties)
+            ]
 
         return await asyncio.to_thread(candidates)
 
-    def _load(self, record: JourneyVersionRecord) -> JourneyDefinition | None:
-        try:
-            return self._definition(record)
-        except ValidationError:
-            return None
+    async def _pinned(self, journey_id: str, version: int) -> JourneyDefinition:
+        """A published version, from the cache when it has been read before (versions never
+        change once published)."""
+        cached = self._definitions.get((journey_id, version))
+        if cached is not None:
+            return cached
+        return await asyncio.to_thread(self.journey, journey_id, version)
 
     async def enroll(
         self,
@@ -494,8 +501,7 @@ class JourneyService:
         runs not started by the ordered delivery (which hands them every later event itself).
         """
         client = await self.client()
-        if (journey.id, run.version) not in self._definitions:
-            await asyncio.to_thread(self.journey, journey.id, run.version)
+        pinned = await self._pinned(journey.id, run.version)
         signal_args: list[Any]
         if seq is None:
             start_signal, signal_args = "customer_event", [event]
@@ -504,7 +510,7 @@ class JourneyService:
         await client.start_workflow(
             JourneyWorkflow.run,
             EnrollCustomer(
-                journey=self._definitions[(journey.id, run.version)],
+                journey=pinned,
                 version=run.version,
                 customer_id=run.customer_id,
                 entry_id=run.entry_id,

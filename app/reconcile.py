@@ -82,15 +82,7 @@ async def reconcile_run(
     """Make the store's row for `run` agree with Temporal; `start_missing` starts an entry that
     never reached Temporal (from its trigger in the log) unless its delivery is still due."""
     found = await _execution(service, run)
-    change = RunChange(
-        workflow_id=run.workflow_id,
-        entry_id=run.entry_id,
-        journey_id=run.journey_id,
-        customer_id=run.customer_id,
-        store_status=run.status,
-        temporal_status="missing" if found is None else (found.status or "?").name.lower(),  # type: ignore[union-attr]
-        action="none",
-    )
+    change = _change(run, found)
     store = service.store
     if found is None:
         if run.status != "running":
@@ -176,8 +168,19 @@ async def reconcile(
 
 async def _check_only(service: JourneyService, run: Enrollment) -> RunChange:
     found = await _execution(service, run)
-    status = "missing" if found is None else (found.status or "?").name.lower()  # type: ignore[union-attr]
-    drift = found is None or found.status != WorkflowExecutionStatus.RUNNING
+    change = _change(run, found)
+    if found is None or found.status != WorkflowExecutionStatus.RUNNING:
+        change.action = "waiting"
+        change.detail = "differs (dry run: nothing changed)"
+    return change
+
+
+def _change(run: Enrollment, found: WorkflowExecutionDescription | None) -> RunChange:
+    """What reconciling `run` found, before any change."""
+    if found is None:
+        status = "missing"
+    else:
+        status = found.status.name.lower() if found.status is not None else "unknown"
     return RunChange(
         workflow_id=run.workflow_id,
         entry_id=run.entry_id,
@@ -185,6 +188,5 @@ async def _check_only(service: JourneyService, run: Enrollment) -> RunChange:
         customer_id=run.customer_id,
         store_status=run.status,
         temporal_status=status,
-        action="waiting" if drift else "none",
-        detail="differs (dry run: nothing changed)" if drift else "",
+        action="none",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -44,7 +45,7 @@ async def ready(service: Service) -> JSONResponse:
             conn.execute(text("SELECT 1"))
         return "ok"
 
-    async def probe(check: asyncio.Future[str] | asyncio.Task[str]) -> str:
+    async def probe(check: Awaitable[str]) -> str:
         try:
             async with asyncio.timeout(READY_TIMEOUT):
                 return await check
@@ -52,8 +53,7 @@ async def ready(service: Service) -> JSONResponse:
             return f"unreachable: {type(exc).__name__}: {exc}"[:300]
 
     temporal_state, store_state = await asyncio.gather(
-        probe(asyncio.ensure_future(temporal())),
-        probe(asyncio.ensure_future(asyncio.to_thread(store))),
+        probe(temporal()), probe(asyncio.to_thread(store))
     )
     up = temporal_state == "ok" and store_state == "ok"
     body = Readiness(
