@@ -30,7 +30,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.events import StoredEvent
 from store.deliveries import DeliveryQueue, DeliveryRecord
 
-LEASE = timedelta(seconds=60)
+# A deliverer that dies holds its customers this long at most; one that lives renews it.
+LEASE = timedelta(seconds=20)
 POLL_SECONDS = 0.2
 MAX_BACKOFF = timedelta(seconds=60)
 
@@ -87,17 +88,19 @@ class Deliverer:
         *,
         owner: str | None = None,
         clock: Callable[[], datetime] = utc_now,
+        lease: timedelta = LEASE,
     ) -> None:
         self.queue = queue
         self._deliver_event = deliver_event
         self.owner = owner or f"deliverer-{uuid.uuid4().hex[:12]}"
         self.clock = clock
+        self.lease = lease
 
     async def deliver_customer(self, customer_id: str, *, respect_backoff: bool = True) -> str:
         """Deliver the customer's pending events: `done`, `busy` (another deliverer holds the
         customer) or `retrying` (one failed for now and stays pending, with the rest)."""
         claimed = await asyncio.to_thread(
-            self.queue.claim, customer_id, self.owner, self.clock(), LEASE
+            self.queue.claim, customer_id, self.owner, self.clock(), self.lease
         )
         if not claimed:
             return "busy"
@@ -139,10 +142,10 @@ class Deliverer:
                 await asyncio.to_thread(self.queue.complete, record.seq, outcome, self.clock())
             # Still ours: a long backlog must not outlive the lease (renewed at half time, so
             # a short queue costs no extra transaction).
-            if self.clock() - claimed_at > LEASE / 2:
+            if self.clock() - claimed_at > self.lease / 2:
                 claimed_at = self.clock()
                 await asyncio.to_thread(
-                    self.queue.claim, customer_id, self.owner, claimed_at, LEASE
+                    self.queue.claim, customer_id, self.owner, claimed_at, self.lease
                 )
 
     async def drain_once(self, limit: int = 100) -> int:
