@@ -21,6 +21,7 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -67,6 +68,16 @@ def backoff(attempts: int) -> timedelta:
     return min(timedelta(seconds=0.5 * 2 ** min(attempts, 10)), MAX_BACKOFF)
 
 
+def _both(first: Callable[[], None], second: Callable[[], None]) -> None:
+    first()
+    second()
+
+
+def _both_then(write: Callable[[], None], read: Callable[[str], Pending], key: str) -> Pending:
+    write()
+    return read(key)
+
+
 def log() -> Any:
     return structlog.get_logger("journeys")
 
@@ -75,6 +86,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+Pending = tuple[DeliveryRecord, StoredEvent] | None
 DeliverEvent = Callable[[DeliveryRecord, StoredEvent], Awaitable[list[dict[str, Any]]]]
 
 
@@ -99,54 +111,74 @@ class Deliverer:
     async def deliver_customer(self, customer_id: str, *, respect_backoff: bool = True) -> str:
         """Deliver the customer's pending events: `done`, `busy` (another deliverer holds the
         customer) or `retrying` (one failed for now and stays pending, with the rest)."""
-        claimed = await asyncio.to_thread(
-            self.queue.claim, customer_id, self.owner, self.clock(), self.lease
-        )
+
+        def claim_and_next() -> tuple[bool, Pending]:
+            if not self.queue.claim(customer_id, self.owner, self.clock(), self.lease):
+                return False, None
+            return True, self._next_or_release(customer_id)
+
+        claimed, item = await asyncio.to_thread(claim_and_next)
         if not claimed:
             return "busy"
         try:
-            return await self._drain_customer(customer_id, respect_backoff)
-        finally:
+            return await self._drain_customer(customer_id, item, respect_backoff)
+        except BaseException:
             await asyncio.to_thread(self.queue.release, customer_id, self.owner)
+            raise
 
-    async def _drain_customer(self, customer_id: str, respect_backoff: bool) -> str:
+    def _next_or_release(self, customer_id: str) -> Pending:
+        """The customer's next pending delivery; with none left, the lease is let go."""
+        item = self.queue.next_pending(customer_id)
+        if item is None:
+            self.queue.release(customer_id, self.owner)
+        return item
+
+    async def _drain_customer(self, customer_id: str, item: Pending, respect_backoff: bool) -> str:
+        """Deliver from `item` on; each outcome is written and the next read in one hop."""
+        """Deliver from `item` on; each outcome is written and the next read in one hop."""
         claimed_at = self.clock()
-        while True:
-            item = await asyncio.to_thread(self.queue.next_pending, customer_id)
-            if item is None:
-                return "done"
+
+        async def then_next(write: Callable[[], None]) -> Pending:
+            return await asyncio.to_thread(_both_then, write, self._next_or_release, customer_id)
+
+        while item is not None:
             record, event = item
             now = self.clock()
             if respect_backoff and record.attempts and record.next_attempt_at > now:
+                await asyncio.to_thread(self.queue.release, customer_id, self.owner)
                 return "retrying"
+            # Still ours: a long backlog must not outlive the lease (renewed at half time, so
+            # a short queue costs no extra transaction).
+            if now - claimed_at > self.lease / 2:
+                claimed_at = now
+                await asyncio.to_thread(self.queue.claim, customer_id, self.owner, now, self.lease)
             try:
                 outcome = await self._deliver_event(record, event)
             except Exception as exc:
                 if not is_transient(exc):
                     log().warning("delivery parked", event_id=event.event_id, error=describe(exc))
-                    await asyncio.to_thread(self.queue.park, record.seq, describe(exc), [], now)
+                    item = await then_next(
+                        partial(self.queue.park, record.seq, describe(exc), [], now)
+                    )
                     continue
                 log().info("delivery will be retried", event_id=event.event_id, error=str(exc))
-                await asyncio.to_thread(
+
+                retry = partial(
                     self.queue.retry_later,
                     record.seq,
                     describe(exc),
                     now + backoff(record.attempts),
                 )
+                release = partial(self.queue.release, customer_id, self.owner)
+                await asyncio.to_thread(_both, retry, release)
                 return "retrying"
             failed = [d for d in outcome if d.get("action") == "failed"]
             if failed:
                 reason = "; ".join(f"{d['journey_id']}: {d.get('reason', '')}" for d in failed)
-                await asyncio.to_thread(self.queue.park, record.seq, reason, outcome, now)
+                item = await then_next(partial(self.queue.park, record.seq, reason, outcome, now))
             else:
-                await asyncio.to_thread(self.queue.complete, record.seq, outcome, self.clock())
-            # Still ours: a long backlog must not outlive the lease (renewed at half time, so
-            # a short queue costs no extra transaction).
-            if self.clock() - claimed_at > self.lease / 2:
-                claimed_at = self.clock()
-                await asyncio.to_thread(
-                    self.queue.claim, customer_id, self.owner, claimed_at, self.lease
-                )
+                item = await then_next(partial(self.queue.complete, record.seq, outcome, now))
+        return "done"
 
     async def drain_once(self, limit: int = 100) -> int:
         """Deliver what is due now for up to `limit` customers; how many were drained."""

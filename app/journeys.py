@@ -249,7 +249,8 @@ class JourneyService:
                     raise
                 return Delivery(journey_id=journey_id, action="failed", reason=describe(exc))
 
-        for candidate in await self._entry_candidates(record, event):
+        candidates, running = await self._targets(record, event)
+        for candidate in candidates:
             if isinstance(candidate, Delivery):
                 deliveries.append(candidate)
                 continue
@@ -258,7 +259,6 @@ class JourneyService:
             deliveries.append(delivery)
             if delivery.workflow_id and delivery.action not in ("skipped", "failed"):
                 reached.add(delivery.workflow_id)
-        running = await asyncio.to_thread(self.store.runs.running_for_customer, event.customer_id)
         for run in running:
             if run.workflow_id in reached:
                 continue
@@ -275,10 +275,11 @@ class JourneyService:
             deliveries.append(await guarded(run.journey_id, self._signal(run, logged)))
         return [d.model_dump() for d in deliveries]
 
-    async def _entry_candidates(
+    async def _targets(
         self, record: DeliveryRecord, event: CustomerEvent
-    ) -> list[tuple[int, JourneyDefinition] | Delivery]:
-        """The journeys this event enters, as (version, definition), or why one cannot."""
+    ) -> tuple[list[Candidate], list[Enrollment]]:
+        """The journeys this event enters, as (version, definition) or why one cannot, and the
+        customer's running runs (read in one hop off the event loop)."""
 
         def loaded(
             version_record: JourneyVersionRecord,
@@ -311,7 +312,10 @@ class JourneyService:
                 if isinstance(c, Delivery) or c[1].trigger.matches(event.type, event.properties)
             ]
 
-        return await asyncio.to_thread(candidates)
+        def both() -> tuple[list[Candidate], list[Enrollment]]:
+            return candidates(), self.store.runs.running_for_customer(event.customer_id)
+
+        return await asyncio.to_thread(both)
 
     async def _pinned(self, journey_id: str, version: int) -> JourneyDefinition:
         """A published version, from the cache when it has been read before (versions never
