@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+from email import policy
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
-from aiosmtplib.email import flatten_message
 
 from activities.channels import (
     Commit,
@@ -37,17 +39,28 @@ class SmtpEmailChannel:
         self.timeout = timeout
 
     def build(self, message: RenderedMessage) -> EmailMessage:
+        """The message; PermanentDeliveryError when a header value would carry a line break
+        (header injection: a retry cannot heal it)."""
         email = EmailMessage()
-        email["From"] = self.sender
-        email["To"] = message.recipient
-        email["Subject"] = message.subject
-        email["Date"] = formatdate(localtime=False)
-        email["Message-ID"] = message_id(message.idempotency_key, self.sender.split("@")[-1])
-        email[IDEMPOTENCY_HEADER] = message.idempotency_key
+        headers = {
+            "From": self.sender,
+            "To": message.recipient,
+            "Subject": message.subject,
+            "Date": formatdate(localtime=False),
+            "Message-ID": message_id(message.idempotency_key, self.sender.split("@")[-1]),
+            IDEMPOTENCY_HEADER: message.idempotency_key,
+        }
         if message.unsubscribe_url:
             # RFC 2369 and RFC 8058: mail clients offer an unsubscribe button that POSTs here.
-            email["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
-            email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            headers["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value:
+                raise PermanentDeliveryError(
+                    f"the {name} header would contain a line break (CR/LF): refused, "
+                    "since it could inject headers; fix the template or the profile value"
+                )
+            email[name] = value
         email.set_content(message.text)
         if message.html:
             email.add_alternative(message.html, subtype="html")
@@ -74,7 +87,7 @@ class SmtpEmailChannel:
                 options, cte = _mail_options(smtp, self.sender, message.recipient)
                 await smtp.mail(self.sender, options=options)
                 await smtp.rcpt(message.recipient)
-                content = flatten_message(email, utf8="SMTPUTF8" in options, cte_type=cte)
+                content = flatten(email, utf8="SMTPUTF8" in options, cte_type=cte)
             except aiosmtplib.SMTPResponseException as exc:
                 raise _refusal(exc, "before DATA") from exc
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
@@ -91,6 +104,19 @@ class SmtpEmailChannel:
         finally:
             smtp.close()
         return str(email["Message-ID"])
+
+
+def flatten(email: EmailMessage, *, utf8: bool, cte_type: str) -> bytes:
+    """The message as SMTP sends it. Lines may be up to 998 characters (RFC 5322), so a long
+    List-Unsubscribe URL stays one plain ASCII line: folded at 78 it would be RFC 2047-encoded,
+    which mail clients cannot parse as a URL (RFC 8058 one-click breaks)."""
+    base = policy.SMTPUTF8 if utf8 else policy.SMTP
+    chosen = base.clone(max_line_length=998)
+    if cte_type != "8bit":
+        chosen = chosen.clone(cte_type=cte_type)
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=chosen).flatten(email)
+        return out.getvalue()
 
 
 def _mail_options(smtp: aiosmtplib.SMTP, *addresses: str) -> tuple[list[str], str]:
