@@ -124,6 +124,8 @@ MAX_DEFERRALS = 100
 SEEN_EVENTS_KEPT = 500
 INBOX_KEPT = 200
 MAX_CATCH_UP_PAGES = 20
+# Errors of a step that a retry of the workflow task cannot heal.
+UNHEALABLE = (ExpressionError, OverflowError, ValueError, TypeError, KeyError, IndexError)
 
 
 @workflow.defn(name="JourneyWorkflow")
@@ -143,6 +145,8 @@ class JourneyWorkflow:
         self.waiting: str | None = None
         self.current: Step | None = None
         self.end_reason = "completed every step"
+        # Why the run failed, when a step met an error no retry can heal.
+        self.failure: str | None = None
 
     # --- the run -------------------------------------------------------------------------
 
@@ -156,17 +160,25 @@ class JourneyWorkflow:
                 workflow.info().is_continue_as_new_suggested()
             ):
                 await self._continue_as_new()
-            if self.state.steps_taken >= MAX_STEPS_PER_ENTRY:
-                raise ApplicationError(
-                    f"run took {MAX_STEPS_PER_ENTRY} steps; the journey loops without end",
-                    type="StepBudgetExceeded",
-                    non_retryable=True,
-                )
             step = inp.journey.steps[inp.journey.index_of(str(self.state.position))]
+            if self.state.steps_taken >= MAX_STEPS_PER_ENTRY:
+                self._fail(step, f"run took {MAX_STEPS_PER_ENTRY} steps; the journey loops")
+                break
             self.state.steps_taken += 1
             steps_this_run += 1
-            self.state.position = await self._take(step)
+            try:
+                self.state.position = await self._take(step)
+            except UNHEALABLE as exc:
+                # A template or condition that fails, a time that does not fit: the same on
+                # every retry. The step fails with its reason and the run ends, instead of a
+                # workflow task that fails forever.
+                self._fail(step, f"{type(exc).__name__}: {exc}")
+                break
         return await self._finish()
+
+    def _fail(self, step: Step, reason: str) -> None:
+        self.failure = f"{step.id} failed: {reason}"[:500]
+        self._note(step, "failed", reason)
 
     async def _take(self, step: Step) -> str:
         """Run one step and return where to go next."""
@@ -785,7 +797,9 @@ class JourneyWorkflow:
 
     async def _finish(self) -> JourneyOutcome:
         goal = self.state.goal
-        if goal is not None:
+        if self.failure is not None:
+            status, reason = "failed", self.failure
+        elif goal is not None:
             status, reason = "exited", f"goal {goal.goal} reached ({goal.event_id})"
             if self.current is not None:
                 self._note(self.current, "exited", reason)
