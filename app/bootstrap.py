@@ -74,6 +74,13 @@ def _resolve(configured: str | None, path: Path, variable: str, *, create: bool)
     return key
 
 
+def resolve_webhook_secret(settings: Settings) -> str:
+    """The dev stack's webhook signing secret: its own, never the one that signs customer
+    links (a webhook receiver must not be able to mint unsubscribe or survey links)."""
+    path = settings.data_dir / "webhook_secret"
+    return _resolve(None, path, "JOURNEYS_WEBHOOK_SECRET", create=True)
+
+
 def unsubscribe_links(settings: Settings) -> UnsubscribeLinks:
     return UnsubscribeLinks(resolve_secret_key(settings, create=True), settings.public_url)
 
@@ -160,7 +167,7 @@ async def run_dev(
         update={
             "sms_url": settings.sms_url or f"{sink_url}/sms",
             "webhook_url": settings.webhook_url or f"{sink_url}/webhook",
-            "webhook_secret": settings.webhook_secret or resolve_secret_key(settings, create=True),
+            "webhook_secret": settings.webhook_secret or resolve_webhook_secret(settings),
         }
     )
     sink = provider_sink(data / "provider", settings.webhook_secret)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +50,17 @@ def make_engine(url: str) -> Engine:
     )
 
 
+def create_private(path: Path) -> None:
+    """Create `path` (and its folder) readable by its owner only, unless it exists already.
+
+    The store holds customers' addresses and history; SQLite gives its -wal and -shm files the
+    database file's permissions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def _sqlite_engine(url: URL) -> Engine:
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
     if _is_memory(url):
@@ -56,7 +69,7 @@ def _sqlite_engine(url: URL) -> Engine:
     else:
         database = url.database or ""
         if not database.startswith("file:"):
-            Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+            create_private(Path(database).expanduser().resolve())
         kwargs.update(pool_size=8, max_overflow=16)
     engine = create_engine(url, **kwargs)
 

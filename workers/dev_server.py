@@ -87,7 +87,10 @@ class DevServer:
     def _spawn(self, log_file: Path) -> subprocess.Popen[bytes]:
         self.database.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("ab") as log:
-            return subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+            # umask 077: the server's database (every run's history) is its owner's only.
+            return subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, umask=0o077
+            )
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:

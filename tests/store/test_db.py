@@ -57,3 +57,13 @@ def test_in_memory_store_is_shared_across_threads() -> None:
         worker.start()
         worker.join()
         assert store.customers.exists("c-9")
+
+
+def test_a_new_sqlite_store_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    import stat
+
+    from store.store import Store
+
+    path = tmp_path / "private" / "journeys.db"
+    Store.open(f"sqlite:///{path}").close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
