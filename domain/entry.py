@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
@@ -38,6 +38,19 @@ def workflow_id(journey_id: str, customer_id: str, correlation: str | None = Non
     return f"{base}/{correlation}" if correlation is not None else base
 
 
+def shifted(at: datetime, by: timedelta) -> datetime:
+    """`at + by`, held at the ends of the calendar instead of overflowing (a cooldown longer
+    than the calendar then simply never reopens)."""
+    try:
+        return at + by
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=UTC)
+            if by > timedelta(0)
+            else datetime.min.replace(tzinfo=UTC)
+        )
+
+
 def decide_entry(
     journey: JourneyDefinition, history: list[Enrollment], now: datetime
 ) -> EntryDecision:
@@ -53,7 +66,7 @@ def decide_entry(
             enter=False, reason=f"re_entry once: entered already on {last.entered_at:%Y-%m-%d}"
         )
     if policy == "cooldown" and journey.trigger.cooldown is not None:
-        reopens = last.entered_at + journey.trigger.cooldown
+        reopens = shifted(last.entered_at, journey.trigger.cooldown)
         if now < reopens:
             return EntryDecision(
                 enter=False, reason=f"re_entry cooldown: may enter again from {reopens.isoformat()}"

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true
 
-from domain.entry import workflow_id
+from domain.entry import shifted, workflow_id
 from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition
 from domain.runs import Enrollment
@@ -56,7 +56,7 @@ def blocking_run(journey: JourneyDefinition, now: datetime) -> ColumnElement[boo
     if trigger.re_entry == "once":
         policy = true()
     elif trigger.re_entry == "cooldown" and trigger.cooldown is not None:
-        policy = or_(policy, e.entered_at > now - trigger.cooldown)
+        policy = or_(policy, e.entered_at > shifted(now, -trigger.cooldown))
     return and_(
         e.journey_id == journey.id,
         e.customer_id == customers.c.customer_id,

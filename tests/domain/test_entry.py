@@ -117,3 +117,37 @@ def test_a_trigger_matches_its_event_and_properties() -> None:
     assert trigger.matches("order_completed", {"channel": "web", "total": 5})
     assert not trigger.matches("order_completed", {"channel": "store"})
     assert not trigger.matches("order_refunded", {"channel": "web"})
+
+
+def test_a_cooldown_longer_than_the_calendar_keeps_the_customer_out_without_overflowing() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from domain.entry import decide_entry, shifted
+    from domain.journey import JourneyDefinition
+    from domain.runs import Enrollment
+
+    journey = JourneyDefinition.model_validate(
+        {
+            "id": "slow",
+            "name": "Slow",
+            "trigger": {"event": "x", "re_entry": "cooldown", "cooldown": timedelta(days=1)},
+            "templates": {"n": {"subject": "s", "text": "t"}},
+            "steps": [{"id": "a", "send": {"channel": "email", "template": "n"}}],
+        }
+    )
+    # As a definition stored before cooldowns were bounded might hold it.
+    long_trigger = journey.trigger.model_copy(update={"cooldown": timedelta(days=999_999)})
+    journey = journey.model_copy(update={"trigger": long_trigger})
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    earlier = Enrollment(
+        entry_id="e-1",
+        workflow_id="journey/slow/c-1",
+        journey_id="slow",
+        version=1,
+        customer_id="c-1",
+        status="completed",
+        entered_at=now - timedelta(days=1),
+    )
+    decision = decide_entry(journey, [earlier], now)
+    assert not decision.enter and "cooldown" in decision.reason
+    assert shifted(now, -timedelta(days=999_999)).year == 1
