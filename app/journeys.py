@@ -26,9 +26,10 @@ from app.reconcile import ENTRY_MEMO, reconcile_run
 from domain.audiences import AudienceBatch, EnrollBatch
 from domain.contracts import EnrollCustomer, RunSnapshot
 from domain.customers import CustomerProfile, CustomerUpsert
-from domain.entry import correlation_key, decide_entry, workflow_id
+from domain.entry import KeyTooLong, correlation_key, decide_entry, key_problem, workflow_id
 from domain.events import ConflictingEvent, CustomerEvent, LoggedEvent, StoredEvent
 from domain.journey import JourneyDefinition
+from domain.limits import MAX_WORKFLOW_ID
 from domain.listening import listened_event_types
 from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
@@ -45,8 +46,15 @@ from workflows.journey import JourneyWorkflow
 CONCURRENT_STARTS = 32
 # How long a request waits for another deliverer that holds its customer.
 SETTLE_SECONDS = 10.0
-# Longest run id (enrollments.workflow_id): a longer correlation value cannot key a run.
-MAX_WORKFLOW_ID = 512
+
+
+class RefusedEvent(ValueError):
+    """An event of a request refused before anything was written: which one, which field."""
+
+    def __init__(self, index: int, field: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
 
 
 class JourneyPaused(Exception):
@@ -196,12 +204,31 @@ class JourneyService:
         answer is what its delivery did (or that it is still pending). A different body under
         a logged id is refused (ConflictingEvent) and nothing is written.
         """
+        await asyncio.to_thread(self._check_keys, events)
         appended = await asyncio.to_thread(self.store.events.append_many, events, self.clock())
         records = await self._settle([e.customer_id for e in events], events, settle_seconds)
         return [
             _result(event.event_id, append.duplicate, append.seq, records.get(event.event_id))
             for event, append in zip(events, appended, strict=True)
         ]
+
+    def _check_keys(self, events: list[CustomerEvent]) -> None:
+        """RefusedEvent for the first event whose correlation value cannot key a run."""
+        active = [
+            journey
+            for record in self.store.journeys.active_latest()
+            if (journey := self._load(record)) is not None
+        ]
+        for index, event in enumerate(events):
+            problem = key_problem(active, event)
+            if problem is not None:
+                raise RefusedEvent(index, ("properties", problem.key), str(problem))
+
+    def _load(self, record: JourneyVersionRecord) -> JourneyDefinition | None:
+        try:
+            return self._definition(record)
+        except ValidationError:
+            return None
 
     async def _settle(
         self, customer_ids: list[str], events: list[CustomerEvent], settle_seconds: float
@@ -441,15 +468,16 @@ class JourneyService:
         event = logged.event
         try:
             key = correlation_key(journey, event)
+        except KeyTooLong as exc:  # logged by a path that did not check (an import): parked
+            return Delivery(journey_id=journey.id, action="failed", reason=str(exc))
         except ValueError as exc:
             return Delivery(journey_id=journey.id, action="skipped", reason=str(exc))
         wf_id = workflow_id(journey.id, event.customer_id, key)
-        if len(wf_id) > MAX_WORKFLOW_ID:
+        if len(wf_id) > MAX_WORKFLOW_ID:  # ids stored before they were bounded
             return Delivery(
                 journey_id=journey.id,
                 action="failed",
-                reason=f"the run id would be {len(wf_id)} characters (at most "
-                f"{MAX_WORKFLOW_ID}): the correlation value is too long",
+                reason=f"the run id would be {len(wf_id)} characters (at most {MAX_WORKFLOW_ID})",
             )
 
         def decide() -> tuple[Enrollment | None, str, Enrollment | None]:

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition
+from domain.limits import MAX_CORRELATION_VALUE
 from domain.runs import Enrollment
 
 
@@ -16,6 +17,17 @@ class EntryDecision(BaseModel):
 
     enter: bool
     reason: str
+
+
+class KeyTooLong(ValueError):
+    """A correlation value too long to key a run (its workflow id would not fit)."""
+
+    def __init__(self, journey_id: str, key: str, length: int) -> None:
+        super().__init__(
+            f"journey {journey_id!r} correlates on {key!r}: the value has {length} characters, "
+            f"at most {MAX_CORRELATION_VALUE} can key a run"
+        )
+        self.key = key
 
 
 def correlation_key(journey: JourneyDefinition, event: CustomerEvent) -> str | None:
@@ -29,7 +41,27 @@ def correlation_key(journey: JourneyDefinition, event: CustomerEvent) -> str | N
             f"journey {journey.id!r} correlates on {key!r} but event {event.event_id!r} "
             f"has no such property"
         )
-    return str(value)
+    text = str(value)
+    if len(text) > MAX_CORRELATION_VALUE:
+        raise KeyTooLong(journey.id, key, len(text))
+    return text
+
+
+def key_problem(journeys: list[JourneyDefinition], event: CustomerEvent) -> KeyTooLong | None:
+    """Why `event` cannot key a run of a journey it triggers, if it cannot: checked before the
+    event is accepted, so it is refused whole rather than logged and then parked."""
+    for journey in journeys:
+        if journey.trigger.correlate_on is None:
+            continue
+        if not journey.trigger.matches(event.type, event.properties):
+            continue
+        try:
+            correlation_key(journey, event)
+        except KeyTooLong as exc:
+            return exc
+        except ValueError:
+            continue  # no value: the delivery skips that journey and says why
+    return None
 
 
 def workflow_id(journey_id: str, customer_id: str, correlation: str | None = None) -> str:

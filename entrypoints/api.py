@@ -33,7 +33,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.cases import CaseService
-from app.journeys import Delivery, IngestResult, JourneyPaused, JourneyService, Timeline
+from app.journeys import (
+    Delivery,
+    IngestResult,
+    JourneyPaused,
+    JourneyService,
+    RefusedEvent,
+    Timeline,
+)
 from app.messaging import MessagingService
 from app.support import SupportService
 from domain.contracts import RunSnapshot
@@ -321,7 +328,10 @@ async def post_event(event: CustomerEvent, service: Service) -> IngestResult:
     """An `event_id` already logged is accepted and not stored again (`duplicate: true`);
     it is delivered again, so retrying a request that failed half-way completes it.
     An unknown customer is refused (404) and nothing is stored."""
-    [result] = await service.ingest([event])
+    try:
+        [result] = await service.ingest([event])
+    except RefusedEvent as exc:
+        raise invalid(("body", *exc.field), str(exc), None) from exc
     return result
 
 
@@ -344,7 +354,10 @@ async def post_events(batch: EventBatch, request: Request, service: Service) -> 
             f"this one has {len(batch.events)}: split it",
             len(batch.events),
         )
-    return await service.ingest(batch.events)
+    try:
+        return await service.ingest(batch.events)
+    except RefusedEvent as exc:
+        raise invalid(("body", "events", exc.index, *exc.field), str(exc), None) from exc
 
 
 @router.get("/journeys", tags=["journeys"], response_model=list[JourneySummary])

@@ -203,22 +203,43 @@ async def test_events_accepted_while_temporal_is_down_reach_their_runs_in_order_
     assert len(stack.store.runs.for_customer(customer_id)) == 1
 
 
-async def test_an_event_that_cannot_be_delivered_is_parked_and_later_events_go_on(
+async def test_a_correlation_value_too_long_to_key_a_run_is_refused_before_it_is_logged(
     api: httpx.AsyncClient, stack: Stack
 ) -> None:
     customer_id = await new_customer(api)
     bad = event(customer_id, "long_key_started", ref="x" * 600)
-    parked = await api.post("/events", json=bad)
-    assert parked.status_code == 202
-    assert parked.json()["delivery"] == "parked"
-    [failed] = parked.json()["deliveries"]
-    assert failed["action"] == "failed" and "too long" in failed["reason"]
+    refused = await api.post("/events", json=bad)
+    assert refused.status_code == 422, refused.text
+    [detail] = refused.json()["detail"]
+    assert detail["loc"] == ["body", "properties", "ref"] and "600 characters" in detail["msg"]
+    good = event(customer_id, "page_viewed")
+    batch = await api.post("/events/batch", json={"events": [good, bad]})
+    assert batch.status_code == 422
+    assert batch.json()["detail"][0]["loc"] == ["body", "events", 1, "properties", "ref"]
+    assert stack.store.events.for_customer(customer_id) == []  # all or nothing
+    assert stack.store.runs.for_customer(customer_id) == []
+
+
+async def test_an_event_that_cannot_be_delivered_is_parked_and_later_events_go_on(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    customer_id = await new_customer(api)
+    # Logged by a path that does not check correlation values (an import, another tool).
+    bad = CustomerEvent.model_validate(event(customer_id, "long_key_started", ref="x" * 600))
+    stack.store.events.append(bad, bad.occurred_at)
+    await stack.service.deliverer.deliver_customer(customer_id)
+    [parked] = stack.store.deliveries.parked(customer_id=customer_id)
+    assert parked.event_id == bad.event_id and "at most 200 can key a run" in (
+        parked.last_error or ""
+    )
+    [failed] = parked.outcome or []
+    assert failed["action"] == "failed"
     good = await api.post("/events", json=event(customer_id, "long_key_started", ref="r-1"))
     assert [d["action"] for d in good.json()["deliveries"]] == ["started"]
     listed = await api.get("/events/failed", params={"customer_id": customer_id})
-    assert [r["event_id"] for r in listed.json()] == [bad["event_id"]]
-    assert "too long" in listed.json()[0]["last_error"]
-    retried = await api.post(f"/events/{bad['event_id']}/retry")
+    assert [r["event_id"] for r in listed.json()] == [bad.event_id]
+    assert "can key a run" in listed.json()[0]["last_error"]
+    retried = await api.post(f"/events/{bad.event_id}/retry")
     assert (retried.status_code, retried.json()["status"]) == (200, "parked")
     assert (await api.post("/events/nope/retry")).status_code == 404
 
