@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.clock_time import PATTERN as CLOCK_PATTERN
 from domain.customers import Timezone
+from domain.limits import MAX_PER_SECOND, MIN_PER_SECOND
 
 ENROLL_AUDIENCE_BATCH = "enroll_audience_batch"
 MEASURE_AUDIENCE = "measure_audience"
@@ -40,7 +41,13 @@ class AudienceSpec(BaseModel):
         "(JOURNEYS_TIMEZONE, UTC unless set) when left out.",
     )
     batch_size: int = Field(default=200, ge=1, le=5000)
-    per_second: float = Field(default=50, gt=0, description="Enrollments per second at most.")
+    per_second: float = Field(
+        default=50,
+        ge=MIN_PER_SECOND,
+        le=MAX_PER_SECOND,
+        allow_inf_nan=False,
+        description="Enrollments per second at most.",
+    )
 
 
 class EnrollAudience(BaseModel):

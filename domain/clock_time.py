@@ -10,12 +10,12 @@ import re
 from datetime import time
 
 PATTERN = r"^([01][0-9]|2[0-3]):([0-5][0-9])$"
-_CLOCK = re.compile(PATTERN)
+_CLOCK = re.compile(PATTERN)  # with fullmatch: `$` alone lets "10:00\n" through
 
 
 def check_clock_time(value: str, label: str = "") -> str:
     """`value` unchanged when it is a time of day HH:MM; ValueError naming it otherwise."""
-    if not _CLOCK.match(value):
+    if not isinstance(value, str) or not _CLOCK.fullmatch(value):
         prefix = f"{label} " if label else ""
         raise ValueError(f"{prefix}{value!r} is not a time of day HH:MM (00:00 to 23:59)")
     return value

@@ -8,8 +8,12 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_PART = re.compile(r"(\d+)([wdhms])")
-_WHOLE = re.compile(r"^(\d+[wdhms])+$")
+from domain.limits import MAX_DURATION_DAYS, MAX_DURATION_TEXT
+
+# [0-9], not \d: \d and int() also take Arabic-Indic and full-width digits.
+_PART = re.compile(r"([0-9]+)([wdhms])", re.ASCII)
+_WHOLE = re.compile(r"([0-9]+[wdhms])+", re.ASCII)
+MAX_DURATION = timedelta(days=MAX_DURATION_DAYS)
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 PATTERN = r"^([0-9]+[wdhms])+$"
 
@@ -18,11 +22,15 @@ def parse_duration(value: Any) -> timedelta:
     """Read `10d`, `1d12h` and the like; a timedelta passes through unchanged."""
     if isinstance(value, timedelta):
         return value
-    if not isinstance(value, str) or not _WHOLE.match(value.strip()):
-        raise ValueError(f"{value!r} is not a duration such as 90s, 30m, 2h, 10d, 1w or 1d12h")
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(value.strip()))
+    text = value.strip(" ") if isinstance(value, str) else None
+    if text is None or len(text) > MAX_DURATION_TEXT or not _WHOLE.fullmatch(text):
+        shown = value if not isinstance(value, str) else value[:MAX_DURATION_TEXT]
+        raise ValueError(f"{shown!r} is not a duration such as 90s, 30m, 2h, 10d, 1w or 1d12h")
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be longer than zero")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"duration {value!r} is longer than the longest, {MAX_DURATION_DAYS}d")
     return timedelta(seconds=seconds)
 
 

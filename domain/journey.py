@@ -22,13 +22,18 @@ from domain.clock_time import PATTERN as CLOCK_PATTERN
 from domain.clock_time import check_clock_time, parse_clock_time
 from domain.durations import Duration
 from domain.events import EventType
+from domain.limits import MAX_COOLDOWN_DAYS, MAX_SPLIT_WEIGHT, MAX_STEPS
 from domain.matching import properties_match
 from domain.messages import Channel
 from domain.send_policy import QuietHours
 from domain.surveys import SurveySpec
 
-StepId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-Target = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+STEP_ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+StepId = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=64)]
+Target = Annotated[str, StringConstraints(pattern=STEP_ID_PATTERN, max_length=64)]
+# A number in a journey file is finite: NaN never equals anything, inf overflows weights.
+Number = Annotated[float, Field(allow_inf_nan=False)]
+MatchValue = str | int | Number | bool
 END = "end"
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -42,7 +47,7 @@ class Trigger(_Strict):
     """Which event enrolls a customer, how runs are keyed, and whether they may enter again."""
 
     event: EventType
-    match: dict[str, str | int | float | bool] = Field(
+    match: dict[str, MatchValue] = Field(
         default_factory=dict, description="Event properties that must equal these values."
     )
     correlate_on: str | None = Field(
@@ -58,6 +63,8 @@ class Trigger(_Strict):
             raise ValueError("re_entry 'cooldown' needs a cooldown duration, e.g. cooldown: 30d")
         if self.re_entry != "cooldown" and self.cooldown is not None:
             raise ValueError("cooldown is only used with re_entry: cooldown")
+        if self.cooldown is not None and self.cooldown > timedelta(days=MAX_COOLDOWN_DAYS):
+            raise ValueError(f"cooldown is longer than the longest, {MAX_COOLDOWN_DAYS}d")
         return self
 
     def matches(self, event_type: str, properties: dict[str, Any]) -> bool:
@@ -69,7 +76,7 @@ class Goal(_Strict):
     """An event that ends a run at once, whatever step it is in (e.g. the customer ordered)."""
 
     event: EventType
-    match: dict[str, str | int | float | bool] = Field(
+    match: dict[str, MatchValue] = Field(
         default_factory=dict,
         description="Property values the event must carry; strings may be templates "
         "such as '{{ trigger.order_id }}'.",
@@ -175,7 +182,7 @@ class WaitSpec(_Strict):
 
 class WaitForSpec(_Strict):
     event: EventType
-    match: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    match: dict[str, MatchValue] = Field(default_factory=dict)
     timeout: Duration
 
 
@@ -216,12 +223,20 @@ class EndSpec(_Strict):
 
 class SplitVariant(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    weight: float = Field(default=1, ge=0, description="Relative share; 0 closes the variant.")
+    weight: float = Field(
+        default=1,
+        ge=0,
+        le=MAX_SPLIT_WEIGHT,
+        allow_inf_nan=False,
+        description="Relative share; 0 closes the variant.",
+    )
     goto: Target
 
 
 class HoldoutSpec(_Strict):
-    percent: float = Field(gt=0, lt=100, description="Share of entrants who get no messages.")
+    percent: float = Field(
+        gt=0, lt=100, allow_inf_nan=False, description="Share of entrants who get no messages."
+    )
 
 
 class SampleValues(_Strict):
@@ -233,7 +248,7 @@ class SampleValues(_Strict):
     """
 
     profile: dict[str, Any] = Field(default_factory=dict)
-    trigger: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    trigger: dict[str, MatchValue] = Field(default_factory=dict)
 
 
 class _Step(_Strict):
@@ -414,7 +429,7 @@ class JourneyDefinition(_Strict):
         description="Marketing messages wait while the customer has an open complaint case; "
         "then they are sent (resume) or dropped (skip).",
     )
-    steps: list[Step] = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
 
     def index_of(self, step_id: str) -> int:
         for index, step in enumerate(self.steps):

@@ -87,10 +87,11 @@ PROJECTION_FIELDS: dict[str, FieldSpec] = {
     "churn_risk": FieldSpec("boolean", "projection"),
 }
 ATTRIBUTE_PREFIX = "attributes."
-_ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
-_COUNT = re.compile(r"^\s*(==|!=|<=|>=|<|>)?\s*(\d+)\s*$")
+# Used with fullmatch (`$` alone lets a trailing newline through) and ASCII digits only.
+_ATTRIBUTE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+_COUNT = re.compile(r" *(==|!=|<=|>=|<|>)? *([0-9]{1,9}) *")
 
 OPERATOR_SPELLINGS: dict[str, Operator] = {
     "eq": "eq",
@@ -138,7 +139,7 @@ def known_fields() -> list[str]:
 def field_spec(name: str) -> FieldSpec | None:
     if name.startswith(ATTRIBUTE_PREFIX):
         key = name.removeprefix(ATTRIBUTE_PREFIX)
-        return FieldSpec("json", "profile") if _ATTRIBUTE_KEY.match(key) else None
+        return FieldSpec("json", "profile") if _ATTRIBUTE_KEY.fullmatch(key) else None
     return PROFILE_FIELDS.get(name) or PROJECTION_FIELDS.get(name)
 
 
@@ -319,7 +320,7 @@ def parse_segment(raw: Any, *, position: int | None = None) -> Segment:
         )
     name = raw.get("name")
     problems = _Problems()
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         problems.add("name", f"{name!r} is not a segment name (lower case, digits, _)")
         name = None
     unknown = sorted(set(map(str, raw)) - {"name", "description", "where"})
@@ -422,7 +423,7 @@ def _event_condition(raw: dict[str, Any], path: str, problems: _Problems) -> Con
             "(expected event, within, count)",
         )
     event = raw.get("event")
-    if not isinstance(event, str) or not _EVENT_TYPE.match(event):
+    if not isinstance(event, str) or not _EVENT_TYPE.fullmatch(event):
         problems.add(f"{path}.event", f"{event!r} is not an event type such as order_completed")
     within: timedelta | None = None
     if raw.get("within") is not None:
@@ -450,7 +451,7 @@ def _count(raw: Any) -> tuple[CountOperator, int] | None:
         return None
     if isinstance(raw, int):
         return ("eq", raw) if raw >= 0 else None
-    if not isinstance(raw, str) or not (match := _COUNT.match(raw)):
+    if not isinstance(raw, str) or not (match := _COUNT.fullmatch(raw)):
         return None
     return _COUNT_OPERATORS[match.group(1) or "=="], int(match.group(2))
 
