@@ -23,7 +23,7 @@ from domain.journey import (
     WaitStep,
 )
 from domain.problems import Problem
-from domain.template_check import render_problems
+from domain.template_check import render_problems, value_problems
 
 
 def successors(journey: JourneyDefinition, index: int) -> list[str]:
@@ -58,12 +58,14 @@ def check(journey: JourneyDefinition) -> list[Problem]:
     """Every problem a journey has that its schema alone cannot see."""
     problems = list(_duplicates(journey))
     duplicated = bool(problems)
-    problems += _targets(journey)
+    targets = list(_targets(journey))
+    problems += targets
     problems += _templates(journey)
-    problems += _expressions(journey)
-    if not duplicated and not any(
-        p.field.endswith(("goto", "else", "on_timeout", "on_failure")) for p in problems
-    ):
+    expressions = list(_expressions(journey))
+    problems += expressions
+    if not expressions:
+        problems += value_problems(journey)
+    if not duplicated and not targets:  # the graph walks below need every target to exist
         problems += _unreachable(journey)
         problems += _busy_loops(journey)
     return problems

@@ -14,10 +14,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from jinja2.exceptions import SecurityError, UndefinedError
+
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
-from domain.expressions import ExpressionError, describe
+from domain.expressions import (
+    BudgetError,
+    ExpressionError,
+    describe,
+    evaluate_condition,
+    render_value,
+)
 from domain.journey import (
+    BranchStep,
     CallbackStep,
     HoldoutStep,
     JourneyDefinition,
@@ -26,6 +35,7 @@ from domain.journey import (
     Step,
     SurveyStep,
     TemplateVariant,
+    UpdateStep,
     WaitForStep,
 )
 from domain.problems import Problem
@@ -113,3 +123,72 @@ def render_problems(journey: JourneyDefinition) -> Iterator[Problem]:
                         f"{reason}{used_by}"
                     ),
                 )
+
+
+def value_problems(journey: JourneyDefinition) -> Iterator[Problem]:
+    """Render every other template position and evaluate every condition against the sample.
+
+    `update.set`, `wait_for.match` and `exit_when.match` values are rendered strictly, as the
+    run renders them (`wait_for` and goals without the profile, as the run has none there).
+    The sample may lack a value one names (a trigger property only some events carry), so a
+    missing value is no problem here; anything else that fails (the sandbox refuses it, it
+    runs over its budget, `1/0`) would fail for every customer: that is a problem. A branch
+    condition is a problem only when refused or over its budget, as the sample cannot say
+    whether a comparison holds.
+    """
+    context = sample_context(journey)
+    without_profile = {**context, "profile": {}}
+    for step in journey.steps:
+        for field, value, is_condition in _positions(step):
+            if is_condition:
+                try:
+                    evaluate_condition(value, context)
+                except ExpressionError as exc:
+                    if _refused(exc):
+                        yield Problem(step=step.id, field=field, message=_reason(exc))
+                continue
+            use = without_profile if field.startswith("wait_for.") else context
+            try:
+                render_value(value, use)
+            except ExpressionError as exc:
+                if not isinstance(exc.__cause__, UndefinedError):
+                    yield Problem(step=step.id, field=field, message=_reason(exc))
+    for i, goal in enumerate(journey.exit_when):
+        for key, expected in goal.match.items():
+            try:
+                render_value(expected, without_profile)
+            except ExpressionError as exc:
+                if not isinstance(exc.__cause__, UndefinedError):
+                    yield Problem(field=f"exit_when[{i}].match.{key}", message=_reason(exc))
+
+
+def _positions(step: Step) -> list[tuple[str, str, bool]]:
+    match step:
+        case BranchStep():
+            return [
+                (f"branch[{i}].when", case.when, True)
+                for i, case in enumerate(step.branch)
+                if case.when is not None
+            ]
+        case WaitForStep():
+            return [
+                (f"wait_for.match.{key}", value, False)
+                for key, value in step.wait_for.match.items()
+                if isinstance(value, str)
+            ]
+        case UpdateStep():
+            return [
+                (f"update.set.{key}", value, False)
+                for key, value in step.update.set.items()
+                if isinstance(value, str)
+            ]
+    return []
+
+
+def _refused(exc: ExpressionError) -> bool:
+    return isinstance(exc, BudgetError) or isinstance(exc.__cause__, SecurityError)
+
+
+def _reason(exc: ExpressionError) -> str:
+    reason = describe(exc.__cause__) if exc.__cause__ else str(exc)
+    return f"does not render for a sample customer: {reason}"

@@ -58,8 +58,9 @@ def test_the_sandbox_refuses_attribute_tricks_in_conditions(source: str) -> None
 
 
 def test_the_sandbox_never_hands_out_a_class() -> None:
-    # A single unsafe attribute is an undefined value, so the condition is simply false.
-    assert evaluate_condition("().__class__", CONTEXT) is False
+    # Refused outright: an undefined value would make the condition silently false.
+    with pytest.raises(ExpressionError, match="unsafe"):
+        evaluate_condition("().__class__", CONTEXT)
 
 
 @pytest.mark.parametrize(
