@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 from temporalio.service import RPCError
 
 from app.bootstrap import open_store, resolve_api_key, run_api, run_dev
@@ -131,9 +132,10 @@ def validate(
         except JourneyError as exc:
             bad += 1
             for problem in exc.problems:
-                errors.print(f"[red]✗[/red] {problem}", highlight=False)
+                errors.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
             continue
-        console.print(f"[green]✓[/green] {path}: {journey.id} ({len(journey.steps)} steps)")
+        shown = escape(f"{path}: {journey.id} ({len(journey.steps)} steps)")
+        console.print(f"[green]✓[/green] {shown}")
     if bad:
         raise typer.Exit(1)
 
@@ -153,7 +155,7 @@ def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or f
             problems += [str(p) for p in exc.problems]
     if problems:  # all or nothing: one bad file publishes none
         for problem in problems:
-            errors.print(f"[red]✗[/red] {problem}", highlight=False)
+            errors.print(f"[red]✗[/red] {escape(problem)}", highlight=False)
         raise fail("nothing was published")
     for journey in journeys:
         record = svc.publish_definition(journey)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from app.bootstrap import make_service, open_store
@@ -20,8 +21,11 @@ def service() -> JourneyService:
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print `message` as an error; raise the returned Exit to stop with `code`."""
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    """Print `message` as an error; raise the returned Exit to stop with `code`.
+
+    `message` is plain text (it often quotes user input): Rich markup in it is printed as is.
+    """
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
