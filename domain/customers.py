@@ -5,12 +5,25 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+)
+
+from domain.limits import MAX_CUSTOMER_ID, MAX_NESTING_DEPTH
+from domain.timezones import check_timezone
 
 CustomerId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+    str,
+    StringConstraints(
+        min_length=1, max_length=MAX_CUSTOMER_ID, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+    ),
 ]
 
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -22,18 +35,59 @@ def _check_e164(value: str | None) -> str | None:
     return value
 
 
-def _check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(
-            f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
-        ) from exc
+def check_json_tree(value: Any, what: str) -> Any:
+    """`value` (parsed JSON) if it nests at most MAX_NESTING_DEPTH containers deep and every
+    string and key in it is valid Unicode text; ValueError naming `what` otherwise.
+
+    Walks with an explicit stack: a tree too deep for recursion is refused, not a crash.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, what)
+        elif isinstance(node, dict | list | tuple):
+            if depth + 1 > MAX_NESTING_DEPTH:
+                raise ValueError(
+                    f"{what} nest more than {MAX_NESTING_DEPTH} levels deep; flatten them"
+                )
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    if isinstance(key, str):
+                        _check_text(key, what)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in node)
     return value
+
+
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"{what} hold a string that is not valid Unicode text (a lone surrogate "
+            f"such as \\ud800 at position {exc.start})"
+        ) from exc
+
+
+def _plain_text(value: Any) -> Any:
+    if isinstance(value, str):
+        _check_text(value, "strings")
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    return check_timezone(value)
 
 
 Phone = Annotated[str | None, AfterValidator(_check_e164)]
 Timezone = Annotated[str, AfterValidator(_check_timezone)]
+# A customer's attributes: a JSON object, bounded in depth, of valid text.
+Attributes = Annotated[
+    dict[str, Any], BeforeValidator(lambda value: check_json_tree(value, "attributes"))
+]
+Tag = Annotated[str, BeforeValidator(_plain_text)]
 Locale = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
 
 
@@ -42,9 +96,10 @@ class Consent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: bool = True
-    sms: bool = True
-    webhook: bool = True
+    # Strict: `0` or `"no"` is no answer to "subscribed?", only true and false are.
+    email: bool = Field(default=True, strict=True)
+    sms: bool = Field(default=True, strict=True)
+    webhook: bool = Field(default=True, strict=True)
 
 
 class CustomerUpsert(BaseModel):
@@ -60,8 +115,8 @@ class CustomerUpsert(BaseModel):
     phone: Phone = None
     timezone: Timezone | None = None
     locale: Locale | None = None
-    attributes: dict[str, Any] | None = None
-    tags: list[str] | None = None
+    attributes: Attributes | None = None
+    tags: list[Tag] | None = None
     consent: Consent | None = None
 
 

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
-from domain.customers import CustomerId
+from domain.customers import CustomerId, check_json_tree
+from domain.limits import MAX_EVENT_ID
 
 EventType = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_.]*$")
 ]
 EventId = Annotated[
-    str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$")
+    str,
+    StringConstraints(
+        min_length=1, max_length=MAX_EVENT_ID, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@/-]*$"
+    ),
 ]
 
 MAX_PROPERTIES_BYTES = 16 * 1024
@@ -27,8 +39,35 @@ def _bounded(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-# An event's properties: any JSON object of at most MAX_PROPERTIES_BYTES.
-EventProperties = Annotated[dict[str, Any], AfterValidator(_bounded)]
+# An event's properties: any JSON object of at most MAX_PROPERTIES_BYTES, nested at most
+# MAX_NESTING_DEPTH deep, of valid text.
+EventProperties = Annotated[
+    dict[str, Any],
+    BeforeValidator(lambda value: check_json_tree(value, "properties")),
+    AfterValidator(_bounded),
+]
+
+
+def _timestamp_text(value: Any) -> Any:
+    # Strict: a number is no timestamp (0 would be 1970-01-01), only ISO 8601 text is.
+    if not isinstance(value, str | datetime):
+        raise ValueError("occurred_at must be an ISO 8601 string with a timezone")
+    return value
+
+
+def _in_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 is a valid literal but no instant in UTC: the log keeps UTC.
+    try:
+        value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(
+            f"occurred_at {value.isoformat()} is outside the years 1-9999 once in UTC"
+        ) from exc
+    return value
+
+
+# When an event happened: ISO 8601 with a timezone, representable in UTC.
+OccurredAt = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_in_range)]
 
 
 class CustomerEvent(BaseModel):
@@ -43,7 +82,7 @@ class CustomerEvent(BaseModel):
     event_id: EventId
     customer_id: CustomerId
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: OccurredAt
     properties: EventProperties = Field(default_factory=dict)
 
     def template_context(self) -> dict[str, Any]:

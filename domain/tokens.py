@@ -12,8 +12,15 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from datetime import datetime
 from typing import Any
+
+# Both halves of a token are unpadded base64url; anything else (a non-ASCII character, a
+# space, padding) is no token we made.
+_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+# Long enough for any claims we sign (a click target is at most 2000 characters).
+MAX_TOKEN_LENGTH = 8192
 
 
 class TokenError(ValueError):
@@ -49,9 +56,13 @@ def sign(secret: str, purpose: str, claims: dict[str, Any], expires_at: datetime
 
 def verify(secret: str, purpose: str, token: str, now: datetime) -> dict[str, Any]:
     """The claims of a genuine, unexpired token for `purpose`; TokenError otherwise."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenError("malformed", "the link is malformed (too long)")
     body, dot, signature = token.partition(".")
     if not dot or not body or not signature:
         raise TokenError("malformed", "the link is malformed (no signature)")
+    if not _PART.match(body) or not _PART.match(signature):
+        raise TokenError("malformed", "the link is malformed (not a token)")
     if not hmac.compare_digest(signature, _signature(secret, body)):
         raise TokenError("forged", "the link's signature does not match: it was altered")
     try:
@@ -60,9 +71,15 @@ def verify(secret: str, purpose: str, token: str, now: datetime) -> dict[str, An
         raise TokenError("malformed", "the link is malformed (unreadable payload)") from exc
     if not isinstance(payload, dict) or payload.get("p") != purpose:
         raise TokenError("forged", f"the link is not a {purpose} link")
-    if int(payload.get("exp", 0)) < int(now.timestamp()):
-        expired = datetime.fromtimestamp(int(payload["exp"]), tz=now.tzinfo)
-        raise TokenError("expired", f"the link expired at {expired.isoformat()}")
+    expires = payload.get("exp", 0)
+    if not isinstance(expires, int) or isinstance(expires, bool):
+        raise TokenError("malformed", "the link is malformed (no expiry)")
+    if expires < int(now.timestamp()):
+        try:
+            when = datetime.fromtimestamp(expires, tz=now.tzinfo).isoformat()
+        except (OverflowError, OSError, ValueError):
+            when = "a time long past"
+        raise TokenError("expired", f"the link expired at {when}")
     claims = payload.get("c")
     if not isinstance(claims, dict):
         raise TokenError("malformed", "the link is malformed (no claims)")

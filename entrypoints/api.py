@@ -27,6 +27,7 @@ from fastapi import (
     Response,
     status,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,12 +53,14 @@ from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import api_cases, api_delivery, api_messages, api_support
 from entrypoints.api_common import (
     API_KEY_HEADER,
+    CONFLICT,
     NOT_FOUND,
     TEMPORAL,
     ErrorDetail,
     Service,
     invalid,
     protected_router,
+    validation_failed,
 )
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
 from store.journeys import JourneySummary
@@ -84,7 +87,13 @@ Customer journeys on Temporal: upsert customers, send their events, enroll them 
 pause and resume journeys, and read a customer's timeline or a run's live state.
 
 Every endpoint but `/health` needs the API key, as `{API_KEY_HEADER}: <key>` or
-`Authorization: Bearer <key>`. Request bodies are limited in size (413 beyond it).
+`Authorization: Bearer <key>` (401 otherwise, checked before the body is read). Request bodies
+are limited in size (413 beyond it).
+
+Errors: every 422 is `{{"detail": [{{"loc": [...], "msg": "...", "type": "..."}}]}}`, whether the
+body is not UTF-8 JSON, nests too deep, holds a lone surrogate, a field is wrong or a rule across
+fields is broken; every other 4xx/5xx is `{{"detail": "<why>"}}` (a 409 for a repeated event id
+adds `event_id` and `field`).
 """
 
 
@@ -99,7 +108,8 @@ class CustomerChange(CustomerUpsert):
     """A customer upsert whose id comes from the path; a body id, if sent, must match it."""
 
     customer_id: CustomerId | None = Field(  # type: ignore[assignment]
-        default=None, description="Optional; when given it must equal the id in the path."
+        default=None,
+        description="Optional; when given it must equal the id in the path (422 otherwise).",
     )
 
 
@@ -136,7 +146,7 @@ class EnrollRequest(BaseModel):
     request_id: RequestId | None = Field(
         default=None,
         description="Makes a retried request have one effect; the Idempotency-Key header "
-        "does the same.",
+        "does the same. When both are sent they must be equal (422 otherwise).",
     )
 
 
@@ -279,7 +289,9 @@ async def health() -> Health:
 def put_customer(
     customer_id: Annotated[CustomerId, Path()], change: CustomerChange, service: Service
 ) -> CustomerProfile:
-    """Fields left out keep their stored value; `attributes` are merged key by key."""
+    """Fields left out keep their stored value; `attributes` are merged key by key.
+
+    A `customer_id` in the body must equal the one in the path (422 otherwise)."""
     if change.customer_id is not None and change.customer_id != customer_id:
         raise invalid(
             ("body", "customer_id"),
@@ -321,7 +333,7 @@ def get_timeline(customer_id: str, service: Service) -> Timeline:
     tags=["events"],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestResult,
-    responses={**NOT_FOUND, **TEMPORAL},
+    responses={**NOT_FOUND, **CONFLICT, **TEMPORAL},
     summary="Append one customer event and deliver it to journeys",
 )
 async def post_event(event: CustomerEvent, service: Service) -> IngestResult:
@@ -340,7 +352,7 @@ async def post_event(event: CustomerEvent, service: Service) -> IngestResult:
     tags=["events"],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=list[IngestResult],
-    responses={**NOT_FOUND, **TEMPORAL},
+    responses={**NOT_FOUND, **CONFLICT, **TEMPORAL},
     summary="Append a batch of customer events, all or nothing",
 )
 async def post_events(batch: EventBatch, request: Request, service: Service) -> list[IngestResult]:
@@ -425,6 +437,8 @@ def resume_journey(journey_id: str, service: Service) -> JourneySummary:
         **TEMPORAL,
     },
     summary="Enroll a customer by hand, as if the journey's trigger had fired now",
+    description="With both the `Idempotency-Key` header and `request_id` in the body, the "
+    "two must be equal (422 otherwise).",
 )
 async def enroll(
     journey_id: str,
@@ -508,6 +522,7 @@ def create_app(
     app.add_exception_handler(JourneyPaused, _error(409))
     app.add_exception_handler(ConflictingEvent, _conflicting_event)
     app.add_exception_handler(RPCError, _temporal_error)
+    app.add_exception_handler(RequestValidationError, validation_failed)
     app.include_router(public)
     app.include_router(api_delivery.public)
     app.include_router(api_delivery.router)

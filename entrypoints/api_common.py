@@ -2,19 +2,29 @@
 
 api.py assembles the app; routers for other concerns live in their own api_*.py modules, take
 `protected_router()` (or a plain APIRouter for public pages) and are included by create_app.
+
+Errors have one shape each: `{"detail": "<why>"}` (ErrorDetail) for every 4xx/5xx the API
+decides, and FastAPI's `{"detail": [{"loc", "msg", "type"}, ...]}` (HTTPValidationError) for
+every 422, whether the body's syntax, a field or a rule across fields is what is wrong.
 """
 
 from __future__ import annotations
 
+import email.message
 import hmac
+import json
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Security, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from app.journeys import JourneyService
+from domain.limits import MAX_NESTING_DEPTH
 
 API_KEY_HEADER = "X-API-Key"
 CHALLENGE = 'Bearer realm="journeys", ApiKey realm="journeys" header="X-API-Key"'
@@ -24,6 +34,13 @@ class ErrorDetail(BaseModel):
     """The body of every 4xx/5xx the API itself decides (422 carries a list instead)."""
 
     detail: str
+
+
+class ConflictDetail(ErrorDetail):
+    """409 for an event id already logged with another body: which field differs."""
+
+    event_id: str
+    field: str
 
 
 # --- authentication ------------------------------------------------------------------------
@@ -36,12 +53,25 @@ _bearer = HTTPBearer(
 )
 
 
+def authenticate(request: Request) -> None:
+    """Raise 401 unless the request carries the API key (as X-API-Key or a bearer token)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    bearer = credentials.strip() if scheme.lower() == "bearer" else None
+    _check_key(request, [request.headers.get(API_KEY_HEADER), bearer])
+
+
 def require_api_key(
     request: Request,
     key: Annotated[str | None, Security(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    offered = [value for value in (key, bearer.credentials if bearer else None) if value]
+    """The key as a dependency: documents both schemes in OpenAPI; GuardedRoute has already
+    checked it before the body was read."""
+    _check_key(request, [key, bearer.credentials if bearer else None])
+
+
+def _check_key(request: Request, candidates: list[str | None]) -> None:
+    offered = [value for value in candidates if value]
     if not offered:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -67,20 +97,190 @@ def get_service(request: Request) -> JourneyService:
 Service = Annotated[JourneyService, Depends(get_service)]
 
 
-def protected_router(**kwargs: Any) -> APIRouter:
-    """A router whose every endpoint needs the API key."""
-    return APIRouter(dependencies=[Depends(require_api_key)], responses=UNAUTHORIZED, **kwargs)
+# --- bodies --------------------------------------------------------------------------------
+
+# A body may wrap the deepest field it holds (attributes, properties) in a few levels of its
+# own ({"events": [{"properties": ...}]}); the fields' own validators apply the exact limit.
+MAX_BODY_DEPTH = MAX_NESTING_DEPTH + 4
 
 
-def invalid(loc: tuple[str, ...], message: str, value: Any) -> RequestValidationError:
-    return RequestValidationError(
-        [{"type": "value_error", "loc": loc, "msg": message, "input": value}]
+def _json_content(request: Request) -> bool:
+    # The same test FastAPI applies before it parses a body as JSON.
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return True
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
     )
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorDetail}}
+def _body_problem(value: Any) -> tuple[list[str | int], str] | None:
+    """Where and why a parsed body is refused before validation, or None."""
+    stack: list[tuple[Any, list[str | int]]] = [(value, ["body"])]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, str):
+            if not _is_text(node):
+                return loc, "a string that is not valid Unicode text (a lone surrogate?)"
+        elif isinstance(node, dict | list):
+            if len(loc) > MAX_BODY_DEPTH:
+                return loc[:MAX_BODY_DEPTH], (
+                    f"the body nests more than {MAX_NESTING_DEPTH} levels deep; flatten it"
+                )
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    if not _is_text(key):
+                        return loc, "a key that is not valid Unicode text (a lone surrogate?)"
+                    stack.append((child, [*loc, key]))
+            else:
+                stack.extend((child, [*loc, i]) for i, child in enumerate(node))
+    return None
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def check_body(request: Request) -> None:
+    """Refuse, as 422, a JSON body that is not UTF-8, not JSON, too deep or not valid text.
+
+    FastAPI answers an undecodable or too deeply nested body with an undocumented 400; here
+    it is parsed first (the parse is cached on the request, so FastAPI does not redo it).
+    """
+    if not _json_content(request):
+        return
+    raw = await request.body()
+    if not raw:
+        return
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise invalid(
+            ("body",), f"the body is not UTF-8 text (byte {exc.start})", None, "json_invalid"
+        ) from exc
+    try:
+        parsed = await request.json()
+    except json.JSONDecodeError as exc:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body", exc.pos),
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ]
+        ) from exc
+    except RecursionError as exc:
+        raise invalid(
+            ("body",),
+            f"the body nests more than {MAX_NESTING_DEPTH} levels deep; flatten it",
+            None,
+            "json_invalid",
+        ) from exc
+    problem = _body_problem(parsed)
+    if problem is not None:
+        loc, message = problem
+        raise invalid(tuple(loc), message, None)
+
+
+class GuardedRoute(APIRoute):
+    """A protected endpoint: the API key is checked before the body is read (a malformed body
+    without a key is 401, not 422), then the body is checked as `check_body` says."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        has_body = self.body_field is not None
+
+        async def guarded(request: Request) -> Response:
+            authenticate(request)
+            if has_body:
+                await check_body(request)
+            return await handler(request)
+
+        return guarded
+
+
+def protected_router(**kwargs: Any) -> APIRouter:
+    """A router whose every endpoint needs the API key."""
+    return APIRouter(
+        dependencies=[Depends(require_api_key)],
+        responses={**UNAUTHORIZED, **TOO_LARGE},
+        route_class=GuardedRoute,
+        **kwargs,
+    )
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def invalid(
+    loc: tuple[str | int, ...], message: str, value: Any, kind: str = "value_error"
+) -> RequestValidationError:
+    """A 422 in the one validation shape, for rules a field's own type cannot say."""
+    return RequestValidationError([{"type": kind, "loc": loc, "msg": message, "input": value}])
+
+
+def _safe(value: Any) -> Any:
+    """A small JSON scalar, as an error may echo it; None when it is anything else."""
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, str):
+        text = value if len(value) <= 200 else value[:200] + "..."
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return None
+
+
+def _text(value: Any) -> str:
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+async def validation_failed(_request: Request, exc: Exception) -> JSONResponse:
+    """Every 422: FastAPI's list shape, with inputs echoed only when small and printable
+    (a lone surrogate or a 500-deep object in the answer would turn it into a 500)."""
+    assert isinstance(exc, RequestValidationError)
+    detail: list[dict[str, Any]] = []
+    for error in exc.errors():
+        item: dict[str, Any] = {
+            "loc": [part if isinstance(part, int) else _text(part) for part in error["loc"]],
+            "msg": _text(error.get("msg", "")),
+            "type": _text(error.get("type", "value_error")),
+        }
+        echoed = _safe(error.get("input"))
+        if echoed is not None:
+            item["input"] = echoed
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict):
+            item["ctx"] = {_text(key): _text(value) for key, value in ctx.items()}
+        detail.append(item)
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorDetail, "description": "Not found."}
+}
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorDetail, "description": "Missing or wrong API key."}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ConflictDetail,
+        "description": "The event id was already sent with another body; `field` differs.",
+    }
+}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {
+        "model": ErrorDetail,
+        "description": "The body is larger than JOURNEYS_MAX_REQUEST_BYTES; nothing was done.",
+    }
 }
 TEMPORAL: dict[int | str, dict[str, Any]] = {
     502: {"model": ErrorDetail, "description": "Temporal refused the call."},

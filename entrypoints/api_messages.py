@@ -6,11 +6,13 @@ click-through links of tracked email (domain/tracking.py)."""
 from __future__ import annotations
 
 import html
+import logging
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ConfigDict
 
 from app.messaging import (
     ConsentChange,
@@ -20,16 +22,27 @@ from app.messaging import (
     Preview,
 )
 from domain.customers import CustomerProfile
+from domain.events import ConflictingEvent
 from domain.messages import OutboxMessage
 from domain.tokens import TokenError
 from domain.tracking import PIXEL_GIF
-from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
+from entrypoints.api_common import CONFLICT, NOT_FOUND, TEMPORAL, invalid, protected_router
 from store.send_ledger import SendDecision
 from store.suppression import Suppression
 
 router = protected_router()
 public = APIRouter()
 Limit = Annotated[int, Query(ge=1, le=1000)]
+log = logging.getLogger(__name__)
+# Public pages are never shown inside another site's frame (clickjacking an unsubscribe).
+NO_FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+
+
+class StrictConsentChange(ConsentChange):
+    """Channels to subscribe (true) or unsubscribe (false), at least one; channels left out
+    keep their state. Only true and false are answers: `0` is not taken for false."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def get_messaging(request: Request) -> MessagingService:
@@ -71,21 +84,24 @@ def list_decisions(
     "/customers/{customer_id}/consent",
     tags=["customers"],
     response_model=CustomerProfile,
-    responses=NOT_FOUND,
+    responses={**NOT_FOUND, **CONFLICT, **TEMPORAL},
 )
 async def put_consent(
     customer_id: str,
-    change: ConsentChange,
+    change: StrictConsentChange,
     messaging: Messaging,
     idempotency_key: Annotated[str | None, Header(max_length=64)] = None,
 ) -> CustomerProfile:
-    """Subscribe or unsubscribe channels; marketing journeys skip unsubscribed channels."""
-    try:
-        return await messaging.set_consent(
-            customer_id, change, "api", idempotency_key or uuid.uuid4().hex
+    """Subscribe or unsubscribe channels; marketing journeys skip unsubscribed channels.
+
+    At least one channel must be true or false (422 when every one is left out or null)."""
+    if all(value is None for value in change.model_dump().values()):
+        raise invalid(
+            ("body",), "say which channel to change: email, sms or webhook", None, "missing"
         )
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    return await messaging.set_consent(
+        customer_id, change, "api", idempotency_key or uuid.uuid4().hex
+    )
 
 
 @router.get(
@@ -116,15 +132,19 @@ def list_suppressions(
     "/providers/feedback",
     tags=["messages"],
     response_model=FeedbackOutcome,
-    responses={422: {"model": ErrorDetail}},
+    responses={**CONFLICT, **TEMPORAL},
 )
 async def provider_feedback(report: Feedback, messaging: Messaging) -> FeedbackOutcome:
     """A provider's bounce or complaint: the address suppressed (not for a soft bounce) and,
-    for a known `message_key`, message_bounced / message_complained in the customer's log."""
+    for a known `message_key`, message_bounced / message_complained in the customer's log.
+
+    `recipient` must be an address of `channel` (an email address, an E.164 number; 422)."""
     try:
         return await messaging.feedback(report)
+    except ConflictingEvent:
+        raise
     except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+        raise invalid(("body", "recipient"), str(exc), report.recipient) from exc
 
 
 @router.delete(
@@ -147,6 +167,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
         status_code=status,
+        headers=NO_FRAMING,
     )
 
 
@@ -194,7 +215,11 @@ NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pr
 async def open_pixel(token: str, messaging: Messaging) -> Response:
     """Always the 1x1 GIF, so a mail client never shows a broken image; only a genuine token
     records `message_opened` (once per message)."""
-    await messaging.track_open(token)
+    try:
+        await messaging.track_open(token)
+    except Exception:
+        # A mail client shows whatever this answers: never a broken image, whatever failed.
+        log.exception("recording an open failed")
     return Response(PIXEL_GIF, media_type="image/gif", headers=NO_STORE)
 
 

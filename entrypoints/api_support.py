@@ -7,6 +7,7 @@ import html
 from typing import Annotated
 from urllib.parse import parse_qs
 
+from annotated_types import MaxLen
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -21,6 +22,11 @@ from store.surveys import AlreadyAnswered, SurveyScores
 
 router = protected_router()
 public = APIRouter()
+# Public pages are never shown inside another site's frame (clickjacking an answer).
+NO_FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+MAX_COMMENT: int = next(
+    rule.max_length for rule in Answer.model_fields["comment"].metadata if isinstance(rule, MaxLen)
+)
 REFUSED: dict[int | str, dict[str, object]] = {
     409: {"model": ErrorDetail, "description": "Claimed by someone else, or already done."},
     **NOT_FOUND,
@@ -105,6 +111,7 @@ TEXTS = {
         "done": "You have already answered this survey. Thank you!",
         "bad": "This link cannot be used",
         "range": "Please choose one of the scores.",
+        "long": "Your comment is too long: please keep it to {limit} characters.",
     },
     "zh-CN": {
         "nps": "您有多大可能向朋友推荐我们？（0 = 完全不会，10 = 非常可能）",
@@ -115,6 +122,7 @@ TEXTS = {
         "done": "您已经回答过这份问卷，谢谢！",
         "bad": "此链接无法使用",
         "range": "请选择一个分数。",
+        "long": "您的留言太长了：请控制在 {limit} 个字符以内。",
     },
 }
 
@@ -132,6 +140,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
         status_code=status,
+        headers=NO_FRAMING,
     )
 
 
@@ -146,7 +155,8 @@ def _form(token: str, survey: Survey, texts: dict[str, str], note: str = "") -> 
         f"{warning}<form method='post' action='/s/{html.escape(token)}'>"
         f"<p>{html.escape(texts[survey.kind])}</p><p>{choices}</p>"
         f"<p><label>{html.escape(texts['comment'])}<br>"
-        "<textarea name='comment' rows='4' cols='40' maxlength='2000'></textarea></label></p>"
+        f"<textarea name='comment' rows='4' cols='40' maxlength='{MAX_COMMENT}'></textarea>"
+        "</label></p>"
         f"<button type='submit'>{html.escape(texts['send'])}</button></form>"
     )
 
@@ -178,11 +188,12 @@ async def answer(token: str, request: Request, support: Support) -> HTMLResponse
         status = 410 if isinstance(exc, TokenError) and exc.reason == "expired" else 400
         return _page(TEXTS["en"]["bad"], f"<p>{html.escape(str(exc))}</p>", status)
     texts = _texts(support, survey)
+    comment = fields.get("comment", [""])[0]
+    if len(comment) > MAX_COMMENT:
+        note = texts["long"].format(limit=MAX_COMMENT)
+        return _page(survey.kind.upper(), _form(token, survey, texts, note), 422)
     try:
-        given = Answer(
-            score=int(fields.get("score", [""])[0]),
-            comment=fields.get("comment", [""])[0],
-        )
+        given = Answer(score=int(fields.get("score", [""])[0]), comment=comment)
         await support.answer(token, given)
     except (ValueError, ValidationError) as exc:
         if isinstance(exc, AlreadyAnswered):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.customers import Timezone
+from domain.timezones import check_timezone
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Base URL customers reach the HTTP entrypoint at (links in messages).",
     )
-    timezone: Timezone = Field(
+    timezone: str = Field(
         default="UTC",
         description="Workspace timezone: audience schedules that set none run in it.",
     )
@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            return check_timezone(value)
+        except ValueError as exc:
+            raise ValueError(f"JOURNEYS_TIMEZONE: {exc}") from None
 
     @property
     def roster(self) -> list[str]:
