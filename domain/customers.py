@@ -14,10 +14,11 @@ from pydantic import (
     EmailStr,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 
 from domain.limits import MAX_CUSTOMER_ID, MAX_NESTING_DEPTH
-from domain.timezones import check_timezone
+from domain.timezones import check_timezone, timezone_names
 
 CustomerId = Annotated[
     str,
@@ -81,8 +82,16 @@ def _check_timezone(value: str) -> str:
     return check_timezone(value)
 
 
-Phone = Annotated[str | None, AfterValidator(_check_e164)]
-Timezone = Annotated[str, AfterValidator(_check_timezone)]
+Phone = Annotated[
+    str | None,
+    AfterValidator(_check_e164),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": _E164.pattern}, {"type": "null"}]}),
+]
+Timezone = Annotated[
+    str,
+    AfterValidator(_check_timezone),
+    WithJsonSchema({"type": "string", "enum": list(timezone_names())}),
+]
 # A customer's attributes: a JSON object, bounded in depth, of valid text.
 Attributes = Annotated[
     dict[str, Any], BeforeValidator(lambda value: check_json_tree(value, "attributes"))

@@ -9,11 +9,18 @@ escape gives OSError or ValueError there rather than ZoneInfoNotFoundError; all 
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 # The longest IANA name today has 32 characters (America/Argentina/ComodRivadavia).
 MAX_TIMEZONE_LENGTH = 64
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9][A-Za-z0-9_+\-]*)*$")
+
+
+@cache
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA name this installation knows (tzdata), sorted: what `check_timezone` takes."""
+    return tuple(sorted(available_timezones()))
 
 
 def check_timezone(value: str) -> str:
@@ -23,6 +30,7 @@ def check_timezone(value: str) -> str:
         or len(value) > MAX_TIMEZONE_LENGTH
         or not value.isascii()
         or not _NAME.match(value)
+        or value not in _known()
     ):
         raise ValueError(_unknown(value))
     try:
@@ -30,6 +38,11 @@ def check_timezone(value: str) -> str:
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(_unknown(value)) from exc
     return value
+
+
+@cache
+def _known() -> frozenset[str]:
+    return frozenset(timezone_names())
 
 
 def _unknown(value: object) -> str:

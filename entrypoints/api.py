@@ -523,6 +523,7 @@ def create_app(
     app.add_exception_handler(ConflictingEvent, _conflicting_event)
     app.add_exception_handler(RPCError, _temporal_error)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    _document_batch_limit(app, max_batch_events)
     app.include_router(public)
     app.include_router(api_delivery.public)
     app.include_router(api_delivery.router)
@@ -533,6 +534,19 @@ def create_app(
     app.include_router(api_support.public)
     app.include_router(api_support.router)
     return app
+
+
+def _document_batch_limit(app: FastAPI, max_batch_events: int) -> None:
+    """The document states this app's batch limit (a setting, so not in the model)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = generate()
+        events = spec["components"]["schemas"]["EventBatch"]["properties"]["events"]
+        events["maxItems"] = max_batch_events
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_settings(settings: Settings) -> FastAPI:

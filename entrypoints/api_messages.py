@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ConfigDict
+from pydantic import ConfigDict, WithJsonSchema, field_validator, model_validator
 
 from app.messaging import (
     ConsentChange,
@@ -38,11 +38,32 @@ log = logging.getLogger(__name__)
 NO_FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
+# Sent, a channel is true or false (null and 0 are no answer); left out, it keeps its state.
+ChannelChoice = Annotated[bool | None, WithJsonSchema({"type": "boolean"})]
+
+
 class StrictConsentChange(ConsentChange):
     """Channels to subscribe (true) or unsubscribe (false), at least one; channels left out
     keep their state. Only true and false are answers: `0` is not taken for false."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1})
+
+    email: ChannelChoice = None
+    sms: ChannelChoice = None
+    webhook: ChannelChoice = None
+
+    @field_validator("email", "sms", "webhook", mode="before")
+    @classmethod
+    def _sent_means_chosen(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("true or false; leave a channel out to keep its state")
+        return value
+
+    @model_validator(mode="after")
+    def _one_channel_at_least(self) -> StrictConsentChange:
+        if self.email is None and self.sms is None and self.webhook is None:
+            raise ValueError("say which channel to change: email, sms or webhook")
+        return self
 
 
 def get_messaging(request: Request) -> MessagingService:
@@ -94,11 +115,7 @@ async def put_consent(
 ) -> CustomerProfile:
     """Subscribe or unsubscribe channels; marketing journeys skip unsubscribed channels.
 
-    At least one channel must be true or false (422 when every one is left out or null)."""
-    if all(value is None for value in change.model_dump().values()):
-        raise invalid(
-            ("body",), "say which channel to change: email, sms or webhook", None, "missing"
-        )
+    At least one channel must be sent, as true or false (422 otherwise)."""
     return await messaging.set_consent(
         customer_id, change, "api", idempotency_key or uuid.uuid4().hex
     )
