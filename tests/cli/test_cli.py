@@ -204,3 +204,23 @@ def test_report_experiment_shows_lift_over_holdout_and_funnel_writes_a_chart(
     assert chart.read_bytes().startswith(b"\x89PNG")
     code, out = journeys("report", "experiment", "onboarding")
     assert code == 1 and "unknown journey" in out
+
+
+def test_validate_and_publish_print_markup_in_user_text_as_it_is(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "id: bad\nname: Bad\ntrigger: {event: x}\n"
+        'steps:\n  - id: "[/bogus]"\n    wait: {for: 1d}\n  - {id: "[red]", wait: {for: 1d}}\n'
+    )
+    for command in ("validate", "publish"):
+        result = runner.invoke(app, [command, str(bad)])
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert "[/bogus]" in result.output and "[red]" in result.output
+        assert "'^[a-z][a-z0-9_]*$'" in result.output
+
+
+def test_fail_prints_markup_in_its_message_as_it_is(capsys: pytest.CaptureFixture[str]) -> None:
+    exit_ = cli_common.fail("unknown customer '[/bogus]'")
+    assert exit_.exit_code == 1
+    assert "[/bogus]" in capsys.readouterr().err
