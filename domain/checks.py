@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from itertools import pairwise
 
+from pydantic import BaseModel
+
+from domain.durations import MAX_DURATION
 from domain.expressions import syntax_error
 from domain.journey import (
     CONTINUE,
@@ -22,6 +26,7 @@ from domain.journey import (
     WaitForStep,
     WaitStep,
 )
+from domain.limits import MAX_COOLDOWN_DAYS, MAX_DURATION_DAYS
 from domain.problems import Problem
 from domain.template_check import render_problems, value_problems
 
@@ -57,6 +62,7 @@ def successors(journey: JourneyDefinition, index: int) -> list[str]:
 def check(journey: JourneyDefinition) -> list[Problem]:
     """Every problem a journey has that its schema alone cannot see."""
     problems = list(_duplicates(journey))
+    problems += _long_durations(journey)
     duplicated = bool(problems)
     targets = list(_targets(journey))
     problems += targets
@@ -69,6 +75,37 @@ def check(journey: JourneyDefinition) -> list[Problem]:
         problems += _unreachable(journey)
         problems += _busy_loops(journey)
     return problems
+
+
+def _long_durations(journey: JourneyDefinition) -> Iterator[Problem]:
+    """Durations beyond the longest: a wait or cooldown that long is a mistake, and past the
+    calendar it could not even be scheduled."""
+    cooldown = journey.trigger.cooldown
+    if cooldown is not None and cooldown > timedelta(days=MAX_COOLDOWN_DAYS):
+        yield Problem(
+            field="trigger.cooldown",
+            message=f"longer than the largest cooldown, {MAX_COOLDOWN_DAYS}d",
+        )
+    for step in journey.steps:
+        for field, value in _timedeltas(step, ""):
+            if value > MAX_DURATION:
+                yield _too_long(step.id, field)
+
+
+def _timedeltas(model: BaseModel, path: str) -> Iterator[tuple[str, timedelta]]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        field = f"{path}.{name.rstrip('_')}" if path else name
+        if isinstance(value, timedelta):
+            yield field, value
+        elif isinstance(value, BaseModel):
+            yield from _timedeltas(value, field)
+
+
+def _too_long(step: str | None, field: str) -> Problem:
+    return Problem(
+        step=step, field=field, message=f"longer than the longest duration, {MAX_DURATION_DAYS}d"
+    )
 
 
 def _duplicates(journey: JourneyDefinition) -> Iterator[Problem]:

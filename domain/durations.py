@@ -14,6 +14,7 @@ from domain.limits import MAX_DURATION_DAYS, MAX_DURATION_TEXT
 _PART = re.compile(r"([0-9]+)([wdhms])", re.ASCII)
 _WHOLE = re.compile(r"([0-9]+[wdhms])+", re.ASCII)
 MAX_DURATION = timedelta(days=MAX_DURATION_DAYS)
+_CALENDAR_SECONDS = timedelta.max.total_seconds()
 _UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 PATTERN = r"^([0-9]+[wdhms])+$"
 
@@ -29,8 +30,11 @@ def parse_duration(value: Any) -> timedelta:
     seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
     if seconds <= 0:
         raise ValueError(f"duration {value!r} must be longer than zero")
-    if seconds > MAX_DURATION.total_seconds():
+    if seconds > _CALENDAR_SECONDS:
         raise ValueError(f"duration {value!r} is longer than the longest, {MAX_DURATION_DAYS}d")
+    # Up to the calendar, the longest duration is checked when a journey is validated
+    # (domain/checks.py), not here: this type also reads the definitions runs in flight
+    # carry, which must decode as they were published.
     return timedelta(seconds=seconds)
 
 

@@ -22,7 +22,7 @@ from domain.clock_time import PATTERN as CLOCK_PATTERN
 from domain.clock_time import check_clock_time, parse_clock_time
 from domain.durations import Duration
 from domain.events import EventType
-from domain.limits import MAX_COOLDOWN_DAYS, MAX_SPLIT_WEIGHT, MAX_STEPS
+from domain.limits import MAX_SPLIT_WEIGHT, MAX_STEPS
 from domain.matching import properties_match
 from domain.messages import Channel
 from domain.send_policy import QuietHours
@@ -63,8 +63,8 @@ class Trigger(_Strict):
             raise ValueError("re_entry 'cooldown' needs a cooldown duration, e.g. cooldown: 30d")
         if self.re_entry != "cooldown" and self.cooldown is not None:
             raise ValueError("cooldown is only used with re_entry: cooldown")
-        if self.cooldown is not None and self.cooldown > timedelta(days=MAX_COOLDOWN_DAYS):
-            raise ValueError(f"cooldown is longer than the longest, {MAX_COOLDOWN_DAYS}d")
+        # The largest cooldown is checked at validate (domain/checks.py): this model also
+        # reads the definitions that runs in flight carry.
         return self
 
     def matches(self, event_type: str, properties: dict[str, Any]) -> bool:
