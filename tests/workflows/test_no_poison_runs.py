@@ -3,8 +3,6 @@ never a workflow task that fails forever (a poison run)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio.testing import WorkflowEnvironment
 
 from domain.journey import JourneyDefinition
@@ -32,19 +30,6 @@ BAD_MATCH = JourneyDefinition.model_validate(
     }
 )
 
-HUGE_WAIT = JourneyDefinition.model_validate(
-    {
-        "id": "huge_wait",
-        "name": "A wait that does not fit in a date",
-        "trigger": {"event": "signed_up"},
-        "templates": {"note": {"subject": "Note", "text": "Hello"}},
-        "steps": [
-            {"id": "pause", "wait": {"for": timedelta(days=999_999_999)}},
-            {"id": "never", "send": {"channel": "email", "template": "note"}},
-        ],
-    }
-)
-
 
 async def test_a_wait_for_match_that_fails_to_render_fails_the_step_and_ends_the_run(
     time_skipping_env: WorkflowEnvironment,
@@ -61,16 +46,3 @@ async def test_a_wait_for_match_that_fails_to_render_fails_the_step_and_ends_the
     [failed] = [e for e in services.steps if e.step_id == "wait" and e.status == "failed"]
     assert "division by zero" in failed.detail
     assert services.ends[-1].status == "failed"
-
-
-async def test_a_wait_longer_than_the_calendar_fails_the_step_instead_of_every_task(
-    time_skipping_env: WorkflowEnvironment,
-) -> None:
-    env, services = time_skipping_env, FakeServices()
-    customer = services.customer("poison-wait")
-    async with journey_worker(env, services) as task_queue:
-        now = await env.get_current_time()
-        trigger = customer_event(customer.customer_id, "signed_up", now)
-        outcome = await (await enroll(env, task_queue, HUGE_WAIT, trigger)).result()
-    assert outcome.status == "failed" and "OverflowError" in outcome.reason
-    assert services.sent_steps(customer.customer_id) == []
