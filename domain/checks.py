@@ -26,7 +26,7 @@ from domain.journey import (
     WaitForStep,
     WaitStep,
 )
-from domain.limits import MAX_COOLDOWN_DAYS, MAX_DURATION_DAYS
+from domain.limits import MAX_COOLDOWN_DAYS, MAX_DURATION_DAYS, MAX_SPLIT_WEIGHT, MAX_STEPS
 from domain.problems import Problem
 from domain.template_check import render_problems, value_problems
 
@@ -61,8 +61,11 @@ def successors(journey: JourneyDefinition, index: int) -> list[str]:
 
 def check(journey: JourneyDefinition) -> list[Problem]:
     """Every problem a journey has that its schema alone cannot see."""
+    if len(journey.steps) > MAX_STEPS:  # the graph walks below are bounded by the step count
+        return [Problem(field="steps", message=f"more than {MAX_STEPS} steps")]
     problems = list(_duplicates(journey))
     problems += _long_durations(journey)
+    problems += _heavy_weights(journey)
     duplicated = bool(problems)
     targets = list(_targets(journey))
     problems += targets
@@ -90,6 +93,20 @@ def _long_durations(journey: JourneyDefinition) -> Iterator[Problem]:
         for field, value in _timedeltas(step, ""):
             if value > MAX_DURATION:
                 yield _too_long(step.id, field)
+
+
+def _heavy_weights(journey: JourneyDefinition) -> Iterator[Problem]:
+    """Split weights beyond the largest: their sum could overflow and send everyone one way."""
+    for step in journey.steps:
+        if not isinstance(step, SplitStep):
+            continue
+        for index, variant in enumerate(step.split):
+            if variant.weight > MAX_SPLIT_WEIGHT:
+                yield Problem(
+                    step=step.id,
+                    field=f"split.{index}.weight",
+                    message=f"larger than the largest weight, {MAX_SPLIT_WEIGHT:g}",
+                )
 
 
 def _timedeltas(model: BaseModel, path: str) -> Iterator[tuple[str, timedelta]]:

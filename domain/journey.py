@@ -22,7 +22,6 @@ from domain.clock_time import PATTERN as CLOCK_PATTERN
 from domain.clock_time import check_clock_time, parse_clock_time
 from domain.durations import Duration
 from domain.events import EventType
-from domain.limits import MAX_SPLIT_WEIGHT, MAX_STEPS
 from domain.matching import properties_match
 from domain.messages import Channel
 from domain.send_policy import QuietHours
@@ -226,7 +225,6 @@ class SplitVariant(_Strict):
     weight: float = Field(
         default=1,
         ge=0,
-        le=MAX_SPLIT_WEIGHT,
         allow_inf_nan=False,
         description="Relative share; 0 closes the variant.",
     )
@@ -429,7 +427,7 @@ class JourneyDefinition(_Strict):
         description="Marketing messages wait while the customer has an open complaint case; "
         "then they are sent (resume) or dropped (skip).",
     )
-    steps: list[Step] = Field(min_length=1, max_length=MAX_STEPS)
+    steps: list[Step] = Field(min_length=1)
 
     def index_of(self, step_id: str) -> int:
         for index, step in enumerate(self.steps):

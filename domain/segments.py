@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.durations import Duration, parse_duration
 from domain.projections import STAGES, TIERS
+from domain.yaml_reading import read_yaml
 
 FieldKind = Literal["string", "integer", "number", "boolean", "datetime", "tags", "json"]
 Operator = Literal[
@@ -275,7 +276,7 @@ def load_segments_file(path: str | Path) -> dict[str, Segment]:
 
 def load_segments_text(text: str, *, source: str = "<segments>") -> dict[str, Segment]:
     try:
-        raw = yaml.safe_load(text)
+        raw = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -33,6 +33,7 @@ from domain.clock_time import PATTERN as CLOCK_PATTERN
 from domain.clock_time import check_clock_time, parse_clock_time
 from domain.durations import Duration, format_duration
 from domain.messages import Channel
+from domain.yaml_reading import read_yaml
 
 Category = Literal["transactional", "marketing"]
 
@@ -153,7 +154,7 @@ def parse_policy(raw: Any, source: str = "<policy>") -> SendPolicy:
 def load_policy_file(path: str | Path) -> SendPolicy:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

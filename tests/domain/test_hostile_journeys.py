@@ -300,3 +300,57 @@ def test_a_bad_step_id_names_the_real_pattern() -> None:
 def test_a_date_that_is_no_date_is_a_problem_not_a_value_error() -> None:
     problems = problems_of(HEAD + "- {id: tag, update: {set: {when: 2026-13-45}}}\n")
     assert "invalid YAML" in problems[0].message
+
+
+def test_bounds_checked_at_validate_still_let_a_stored_definition_decode() -> None:
+    """A run in flight carries its definition; a bound added later must not make it undecodable
+    (a poison run), so step counts and weights are validate problems, not limits of the types."""
+    from domain.journey import JourneyDefinition
+
+    steps: list[dict[str, object]] = [
+        {
+            "id": "ab",
+            "split": [
+                {"name": "a", "weight": 1e12, "goto": "s0"},
+                {"name": "b", "weight": 1, "goto": "s0"},
+            ],
+        }
+    ]
+    steps += [{"id": f"s{i}", "goto": f"s{i + 1}"} for i in range(limits.MAX_STEPS + 10)]
+    steps.append({"id": f"s{limits.MAX_STEPS + 10}", "end": "done"})
+    stored = {"id": "sample", "name": "Sample", "trigger": {"event": "signed_up"}, "steps": steps}
+    journey = JourneyDefinition.model_validate(stored)
+    assert len(journey.steps) == limits.MAX_STEPS + 12
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("segments:\n- {name: a, when: {tier: gold}, when: {tier: lapsed}}\n", "duplicate key"),
+        ("a: &a [*a]\n", "recursive alias"),
+        (
+            "x: &x [1,1,1,1,1,1,1,1,1,1]\n"
+            + "".join(
+                f"x{i}: &x{i} [" + ",".join([f"*x{i - 1}" if i else "*x"] * 10) + "]\n"
+                for i in range(6)
+            ),
+            "values once aliases are expanded",
+        ),
+    ],
+)
+def test_segment_files_are_read_as_strictly_as_journeys(text: str, expected: str) -> None:
+    from domain.segments import load_segments_text
+
+    with pytest.raises(SegmentError) as caught:
+        load_segments_text(text, source="segments.yaml")
+    assert expected in str(caught.value)
+
+
+def test_send_policy_files_refuse_duplicate_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from domain.send_policy import PolicyError, load_policy_file
+
+    path = tmp_path / "policy.yaml"
+    path.write_text("quiet_hours: []\nquiet_hours: [{start: '21:00', end: '08:00'}]\n")
+    with pytest.raises(PolicyError) as caught:
+        load_policy_file(path)
+    assert "duplicate key 'quiet_hours'" in str(caught.value)
