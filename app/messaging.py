@@ -94,8 +94,12 @@ class Preview(BaseModel):
     step_id: str
     customer_id: str
     channel: str
+    category: Literal["transactional", "marketing"] = Field(
+        default="marketing", description="The category the message goes out under."
+    )
     locale: str
     recipient: str | None
+    timezone: str | None = Field(default=None, description="The customer's timezone.")
     would_send: bool
     verdict: Verdict | Literal["fail"] = Field(
         default="send", description="send, defer, skip, suppress; fail: the template breaks."
@@ -394,7 +398,9 @@ class MessagingService:
         context = sample_context(journey) | {"profile": profile.template_context()}
         if self.links is not None:
             context["unsubscribe_url"] = self.links.url(customer_id, channel, self.now())
-        decided = decide_send(self._send_facts(journey, channel, profile, recipient))
+        decided = decide_send(
+            self._send_facts(journey, journey.category_of(step_id), channel, profile, recipient)
+        )
         verdict: Verdict | Literal["fail"] = decided.verdict
         rule, reason = decided.rule, decided.reason
         try:
@@ -411,8 +417,10 @@ class MessagingService:
             step_id=step_id,
             customer_id=customer_id,
             channel=channel,
+            category=journey.category_of(step_id),
             locale=parts.locale,
             recipient=recipient,
+            timezone=profile.timezone,
             would_send=verdict == "send",
             verdict=verdict,
             rule=rule,
@@ -426,12 +434,13 @@ class MessagingService:
     def _send_facts(
         self,
         journey: JourneyDefinition,
+        category: str,
         channel: str,
         profile: CustomerProfile,
         recipient: str | None,
     ) -> SendFacts:
         """The facts the send activity would gather for a new message of this journey now."""
-        now, category = self.now(), journey.category
+        now = self.now()
         entry = self.store.suppressions.get(channel, recipient) if recipient else None
         window = cap_window(self.policy.caps, channel, category)
         return SendFacts(

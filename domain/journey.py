@@ -133,6 +133,12 @@ class SendSpec(_Strict):
 
     channel: Channel
     template: str
+    category: Literal["transactional", "marketing"] | None = Field(
+        default=None,
+        description="This message's category instead of the journey's: a welcome or receipt "
+        "in a marketing journey is `transactional` (sent at once, whatever the quiet hours, "
+        "caps or marketing unsubscribe).",
+    )
     on_failure: Target = Field(
         default=CONTINUE,
         description="When the message fails for good (the provider refused it, or retries ran "
@@ -428,6 +434,13 @@ class JourneyDefinition(_Strict):
         "then they are sent (resume) or dropped (skip).",
     )
     steps: list[Step] = Field(min_length=1)
+
+    def category_of(self, step_id: str) -> Literal["transactional", "marketing"]:
+        """The category the message of this step goes out under: its own, else the journey's."""
+        step = next((s for s in self.steps if s.id == step_id), None)
+        if isinstance(step, SendStep) and step.send.category is not None:
+            return step.send.category
+        return self.category
 
     def index_of(self, step_id: str) -> int:
         for index, step in enumerate(self.steps):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from typing import Annotated, get_args
+from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
 
 from app.bootstrap import unsubscribe_links
-from app.messaging import ConsentChange, Feedback, MessagingService
+from app.messaging import ConsentChange, Feedback, MessagingService, Preview
 from domain.messages import Channel, MessageStatus
 from entrypoints.cli_common import console, fail, service, table
 from store.errors import StoreError
@@ -135,6 +137,21 @@ def remove_suppression(address: str, channel: str = "email") -> None:
     console.print(f"{channel} {address} may be sent to again")
 
 
+def preview_verdict(shown: Preview) -> str:
+    """Would it go now, and if not: why, and until when (in the customer's time)."""
+    if shown.would_send:
+        return "Now: would be sent at once."
+    if shown.verdict == "defer" and shown.until is not None:
+        local = shown.until.astimezone(ZoneInfo(shown.timezone)) if shown.timezone else shown.until
+        return (
+            f"Now: would wait until {local:%Y-%m-%d %H:%M} {local.tzname()} ({shown.rule}: "
+            f"{shown.reason}), then be sent."
+        )
+    what = {"skip": "would be skipped", "suppress": "would NOT be sent", "fail": "would fail"}
+    rule = f"{shown.rule}: " if shown.rule else ""
+    return f"Now: {what.get(shown.verdict, 'would NOT be sent')} ({rule}{shown.reason})."
+
+
 def preview(
     journey: str,
     step: str,
@@ -146,12 +163,13 @@ def preview(
         shown = messaging().preview(journey, step, customer, locale)
     except StoreError as exc:
         raise fail(str(exc)) from exc
-    verdict = "would be sent" if shown.would_send else f"would NOT be sent: {shown.reason}"
     console.print(
-        f"[bold]{shown.journey_id}/{shown.step_id}[/bold] to {shown.recipient or '-'} "
-        f"by {shown.channel} ({shown.locale} locale): {verdict}",
+        f"[bold]{escape(shown.journey_id)}/{escape(shown.step_id)}[/bold] to "
+        f"{escape(shown.recipient or '-')} by {shown.channel}, {shown.category}, "
+        f"{shown.locale} locale",
         highlight=False,
     )
+    console.print(preview_verdict(shown), highlight=False, markup=False)
     if shown.subject:
         console.print(f"Subject: {shown.subject}", highlight=False)
     console.print(shown.text, highlight=False, markup=False)

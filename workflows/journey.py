@@ -290,7 +290,7 @@ class JourneyWorkflow:
             idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step_id}/{visit}",
             journey_id=inp.journey.id,
             version=inp.version,
-            category=inp.journey.category,
+            category=inp.journey.category_of(step_id),
             workflow_id=info.workflow_id,
             entry_id=inp.entry_id,
             step_id=step_id,

@@ -28,14 +28,19 @@ def test_preview_shows_the_customers_locale_and_whether_it_would_go(
     journeys("customers", "upsert", "mei", "--email", "mei@example.com", "--locale", "zh-CN")
     code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
     assert code == 0, out
-    assert "(zh-CN locale): would be sent" in out and "感谢注册" in out
+    assert "transactional, zh-CN locale" in out and "感谢注册" in out
+    assert "Now: would be sent at once." in out
     code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei", "--locale", "en")
     assert "Welcome aboard, there" in out
-    # Consent by CLI: the marketing welcome would now be skipped, and say why.
+    # Consent by CLI: the marketing guide would now be dropped, and say why; the welcome,
+    # transactional, still goes.
     code, out = journeys("consent", "set", "mei", "--channel", "email", "--unsubscribed")
     assert code == 0 and "mei: email unsubscribed" in out
+    code, out = journeys("preview", "onboarding", "getting_started", "--customer", "mei")
+    assert "marketing" in out
+    assert "Now: would NOT be sent (consent: unsubscribed from email)." in out
     code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
-    assert "would NOT be sent: unsubscribed from email" in out
+    assert "Now: would be sent at once." in out
     code, out = journeys("preview", "onboarding", "welcome", "--customer", "ghost")
     assert code == 1 and "ghost" in out
 
@@ -45,10 +50,16 @@ def test_preview_says_quiet_hours_would_hold_the_message_until_they_end(
 ) -> None:
     use_policy(tmp_path, monkeypatch, 'quiet_hours: [{start: "00:00", end: "23:59"}]\n')
     assert journeys("publish", str(JOURNEYS / "onboarding.yaml"))[0] == 0
-    journeys("customers", "upsert", "mei", "--email", "mei@example.com")
-    code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
+    journeys(
+        "customers", "upsert", "mei", "--email", "mei@example.com", "--timezone", "Asia/Shanghai"
+    )
+    code, out = journeys("preview", "onboarding", "getting_started", "--customer", "mei")
     assert code == 0, out
-    assert "would NOT be sent: quiet hours 00:00-23:59 UTC until" in out
+    assert "Now: would wait until " in out and " CST (quiet_hours: quiet hours" in out
+    assert "then be sent." in out
+    # The welcome is transactional: quiet hours do not hold it.
+    code, out = journeys("preview", "onboarding", "welcome", "--customer", "mei")
+    assert "Now: would be sent at once." in out
 
 
 def test_suppressions_refuse_bad_addresses_and_list_good_ones() -> None:

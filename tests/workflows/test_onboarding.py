@@ -36,6 +36,10 @@ async def test_a_customer_who_never_completes_the_profile_is_nudged_and_gets_eve
         "onboarding finished without a first order",
     )
     sent = {m.step_id: m.requested_at for m in services.sent_to(customer.customer_id)}
+    # The welcome answers the sign-up itself: transactional, in a marketing journey.
+    categories = {m.step_id: m.category for m in services.sent_to(customer.customer_id)}
+    assert categories.pop("welcome") == "transactional"
+    assert set(categories.values()) == {"marketing"}
     assert list(sent) == [
         "welcome",
         "getting_started",
