@@ -29,6 +29,7 @@ from fastapi import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
@@ -509,7 +510,9 @@ def create_app(
         raise ValueError("an API key is required (set JOURNEYS_API_KEY)")
     if max_request_bytes < 1 or max_batch_events < 1:
         raise ValueError("max_request_bytes and max_batch_events must be positive")
-    app = FastAPI(title="journeys", description=DESCRIPTION, openapi_tags=TAGS)
+    # /docs and /redoc load Swagger UI and ReDoc from the installed package, not a CDN, so
+    # they work on a machine without internet.
+    app = FastAPIOffline(title="journeys", description=DESCRIPTION, openapi_tags=TAGS)
     app.state.service = service
     app.state.messaging = MessagingService(service, links)
     app.state.cases = CaseService(service)
