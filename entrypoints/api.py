@@ -51,7 +51,7 @@ from domain.events import ConflictingEvent, CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints import api_cases, api_delivery, api_messages, api_support
+from entrypoints import api_cases, api_catalog, api_delivery, api_messages, api_support
 from entrypoints.api_common import (
     API_KEY_HEADER,
     CONFLICT,
@@ -530,6 +530,7 @@ def create_app(
     app.include_router(public)
     app.include_router(api_delivery.public)
     app.include_router(api_delivery.router)
+    app.include_router(api_catalog.router)
     app.include_router(router)
     app.include_router(api_messages.public)
     app.include_router(api_messages.router)

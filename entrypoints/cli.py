@@ -16,12 +16,14 @@ from app.bootstrap import open_store, resolve_api_key, run_api, run_dev
 from app.bootstrap import run_worker as _run_worker
 from app.journeys import JourneyPaused, JourneyService
 from app.schedules import sync_published
+from domain.event_catalog import EventWarning, event_name_warnings
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_file
 from domain.problems import JourneyError, Problem
 from entrypoints import (
     cli_audiences,
     cli_cases,
+    cli_catalog,
     cli_customers,
     cli_messages,
     cli_simulate,
@@ -123,9 +125,15 @@ def api() -> None:
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Journey files or folders.")],
 ) -> None:
-    """Check journey files without publishing; every problem names file, step and field."""
+    """Check journey files without publishing; every problem names file, step and field.
+
+    An event no one records or sends (not the product's, not a built-in journey's, not one a
+    published journey reacts to) is a warning, with the closest known name: exit code 0.
+    """
     bad = 0
     segment_names = set(load_segments(None))
+    published, unread = cli_catalog.published_if_reachable()
+    warnings: list[EventWarning] = []
     for path in journey_files(paths):
         try:
             journey = load_checked(path, segment_names)
@@ -136,8 +144,23 @@ def validate(
             continue
         shown = escape(f"{path}: {journey.id} ({len(journey.steps)} steps)")
         console.print(f"[green]✓[/green] {shown}")
+        warnings += event_name_warnings(journey, published, str(path))
+    _print_event_warnings(warnings)
+    if warnings and unread:
+        errors.print(
+            f"(published journeys not read, so not counted: {unread})",
+            highlight=False,
+            markup=False,
+        )
     if bad:
         raise typer.Exit(1)
+
+
+def _print_event_warnings(warnings: list[EventWarning]) -> None:
+    for warning in warnings:
+        errors.print(f"[yellow]warning:[/yellow] {escape(str(warning))}", highlight=False)
+    if any(warning.suggestion is None for warning in warnings):
+        errors.print("known events: `journeys events types`", highlight=False, markup=False)
 
 
 @app.command()
@@ -157,6 +180,14 @@ def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or f
         for problem in problems:
             errors.print(f"[red]✗[/red] {escape(problem)}", highlight=False)
         raise fail("nothing was published")
+    published = cli_catalog.published_journeys(svc)
+    _print_event_warnings(
+        [
+            warning
+            for path, journey in zip(files, journeys, strict=True)
+            for warning in event_name_warnings(journey, published, str(path))
+        ]
+    )
     for journey in journeys:
         record = svc.publish_definition(journey)
         state = "published" if record.created else "unchanged"
@@ -269,6 +300,7 @@ def enroll(
 
 
 cli_customers.register(app)
+cli_catalog.register(cli_customers.events_app)
 cli_audiences.register(app)
 cli_simulate.register(app)
 cli_messages.register(app)
