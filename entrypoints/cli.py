@@ -25,14 +25,15 @@ from entrypoints import (
     cli_cases,
     cli_catalog,
     cli_customers,
+    cli_delivery,
     cli_messages,
     cli_simulate,
     cli_support,
 )
 from entrypoints.cli_audiences import load_segments
-from entrypoints.cli_common import console, errors, fail, service
+from entrypoints.cli_common import Wide, console, errors, fail, print_tables, service, table
 from entrypoints.cli_enrollment import audiences_app
-from entrypoints.cli_reports import report_app, table
+from entrypoints.cli_reports import report_app
 from store.errors import StoreError
 from workers.logging_setup import configure
 from workers.settings import get_settings
@@ -197,20 +198,30 @@ def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or f
 
 
 @app.command("list")
-def list_journeys() -> None:
+def list_journeys(wide: Wide = False) -> None:
     """List published journeys with their newest version and status."""
-    grid = table("journey", "name", "category", "trigger", "version", "status", "published")
+    grid = table(
+        "journey",
+        "version",
+        "status",
+        "category",
+        "trigger",
+        "name",
+        "published (UTC)",
+        wide=wide,
+        optional=("published (UTC)", "name"),
+    )
     for summary in service().journeys():
         grid.add_row(
             summary.journey_id,
-            summary.name,
+            f"v{summary.latest_version}",
+            summary.status,
             summary.category,
             summary.trigger_event or "",
-            str(summary.latest_version),
-            summary.status,
-            summary.published_at.isoformat(timespec="seconds"),
+            summary.name,
+            f"{summary.published_at:%Y-%m-%d %H:%M}",
         )
-    console.print(grid)
+    print_tables(grid)
 
 
 @app.command()
@@ -300,6 +311,7 @@ def enroll(
 
 
 cli_customers.register(app)
+cli_delivery.register(cli_customers.events_app, cli_customers.runs_app)
 cli_catalog.register(cli_customers.events_app)
 cli_audiences.register(app)
 cli_simulate.register(app)

@@ -13,11 +13,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from domain.importing import cdnow_profile, parse_cdnow
 from domain.projections import STAGES, TIERS
 from domain.segments import Segment, SegmentError, load_segments_file
-from entrypoints.cli_common import console, errors, fail, table
+from entrypoints.cli_common import Wide, console, errors, fail, print_tables, table
 from store.errors import StoreError
 from store.projections import ProjectionSummary
 from store.store import Store
@@ -120,7 +121,7 @@ def import_cdnow(
 
 
 @segments_app.command("summary")
-def summary(as_of: AsOf = None) -> None:
+def summary(as_of: AsOf = None, wide: Wide = False) -> None:
     """Rebuild the projections as of a date and show the base by value tier and stage."""
     day = as_of_day(as_of)
     store = open_store()
@@ -134,32 +135,34 @@ def summary(as_of: AsOf = None) -> None:
     console.print(
         f"projections rebuilt as of {day.isoformat()}: {rebuilt} customers in {elapsed:.1f}s"
     )
-    console.print(summary_table(result))
+    print_tables(summary_table(result, wide))
     console.print(f"churn risk flagged: {result.churn_risk}")
 
 
-def summary_table(result: ProjectionSummary) -> Table:
+def summary_table(result: ProjectionSummary, wide: bool = False) -> Table:
     """Stages down, tiers across (narrow enough for an 80-column terminal)."""
     tiers = [*TIERS, "none"]
-    grid = table("stage", *tiers, "total", title=f"Customers as of {result.as_of}")
+    grid = table("stage", *tiers, "total", title=f"Customers as of {result.as_of}", wide=wide)
     for column in grid.columns[1:]:
         column.justify = "right"
     for stage in STAGES:
         cells = [result.count(tier, stage) for tier in tiers]
         grid.add_row(stage, *map(str, cells), str(sum(cells)))
     totals = [sum(result.counts.get(tier, {}).values()) for tier in tiers]
-    grid.add_row("[bold]total[/bold]", *map(str, totals), f"[bold]{result.total}[/bold]")
+    grid.add_row(
+        Text("total", style="bold"), *map(str, totals), Text(str(result.total), style="bold")
+    )
     return grid
 
 
 @segments_app.command("list")
-def list_segments(file: SegmentsFile = None) -> None:
+def list_segments(file: SegmentsFile = None, wide: Wide = False) -> None:
     """The segments in the file (checked) with their descriptions."""
     segments = load_segments(file)
-    grid = table("segment", "description", "fields")
+    grid = table("segment", "description", "fields", wide=wide, lines=None)
     for name, segment in segments.items():
         grid.add_row(name, segment.description, ", ".join(sorted(segment.fields())) or "events")
-    console.print(grid)
+    print_tables(grid)
 
 
 @segments_app.command("preview")
@@ -168,6 +171,7 @@ def preview(
     as_of: AsOf = None,
     sample: Annotated[int, typer.Option(min=0, help="How many members to show.")] = 10,
     file: SegmentsFile = None,
+    wide: Wide = False,
 ) -> None:
     """A segment's size and a random sample of its members (rebuilds stale projections)."""
     segments = load_segments(file)
@@ -191,9 +195,18 @@ def preview(
         console.print(segment.description)
     if not members:
         return
-    grid = table("customer", "email", "tier", "stage", "orders", "revenue", "recency", "risk")
-    grid.columns[0].min_width = max(len(m.customer_id) for m in members)
-    grid.caption = "recency: days since the last order; risk: churn risk flagged"
+    grid = table(
+        "customer",
+        "email",
+        "tier",
+        "stage",
+        "orders",
+        "revenue",
+        "recency",
+        "risk",
+        caption="recency: days since the last order; risk: churn risk flagged",
+        wide=wide,
+    )
     for m in members:
         grid.add_row(
             m.customer_id,
@@ -205,4 +218,4 @@ def preview(
             "-" if m.recency_days is None else str(m.recency_days),
             "-" if m.churn_risk is None else ("yes" if m.churn_risk else "no"),
         )
-    console.print(grid)
+    print_tables(grid)

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 from pydantic import BaseModel, ValidationError
+from rich.markup import escape
 from temporalio.service import RPCError
 
 from app.cases import CaseRefused, CaseService, UnknownCase
 from domain.cases import Assign, CaseState, Note, OpenCase, Reopen, Resolve, Respond
-from entrypoints.cli_common import console, fail, service, table
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
 from store.errors import StoreError
 
 cases_app = typer.Typer(
@@ -24,10 +25,13 @@ def _cases() -> CaseService:
     return CaseService(service())
 
 
-def _show(state: CaseState) -> None:
+def _show(state: CaseState, wide: bool = False) -> None:
     console.print(
-        f"[bold]{state.case_id}[/bold] {state.status} · {state.severity} {state.category} · "
-        f"customer {state.customer_id} · queue {state.queue} · assignee {state.assignee or '-'}",
+        f"[bold]{escape(state.case_id)}[/bold] "
+        + escape(
+            f"{state.status} · {state.severity} {state.category} · customer "
+            f"{state.customer_id} · queue {state.queue} · assignee {state.assignee or '-'}"
+        ),
         highlight=False,
     )
     console.print(
@@ -36,11 +40,13 @@ def _show(state: CaseState) -> None:
         f"{state.resolution_due:%Y-%m-%d %H:%M} UTC"
         + (f"; escalated: {', '.join(state.escalations)}" if state.escalations else ""),
         highlight=False,
+        markup=False,
     )
-    grid = table("at", "action", "by", "text")
+    # The history is the case itself: every word of it is shown, however many lines it takes.
+    grid = table("at (UTC)", "action", "by", "text", wide=wide, lines=None)
     for entry in state.history:
         grid.add_row(f"{entry.at:%Y-%m-%d %H:%M}", entry.action, entry.by, entry.text)
-    console.print(grid)
+    print_tables(grid)
 
 
 def _run_change(case_id: str, update: str, build: type[BaseModel], **fields: str) -> None:
@@ -88,27 +94,40 @@ def list_cases(
     status: Annotated[str | None, typer.Option(help="open, resolved or closed")] = None,
     queue: Annotated[str | None, typer.Option(help="e.g. support, supervisors")] = None,
     customer: str | None = None,
+    wide: Wide = False,
 ) -> None:
-    grid = table("case", "status", "severity", "category", "customer", "queue", "assignee", "due")
+    """Cases, newest first; due is the first response until there is one, then resolution."""
+    grid = table(
+        "case",
+        "status",
+        "category",
+        "customer",
+        "queue",
+        "assignee",
+        "due (UTC)",
+        wide=wide,
+        optional=("category",),
+    )
     for c in _cases().store.cases.list(status, queue, customer):
-        due = c.first_response_due if c.first_response_at is None else c.resolution_due
+        answered = c.first_response_at is not None
+        due = c.resolution_due if answered else c.first_response_due
         grid.add_row(
             c.case_id,
-            c.status,
-            c.severity,
+            f"{c.status}, {c.severity}",
             c.category,
             c.customer_id,
             c.queue + (" (escalated)" if c.escalations else ""),
             c.assignee or "-",
-            f"{due:%Y-%m-%d %H:%M}",
+            f"{due:%Y-%m-%d %H:%M} {'resolution' if answered else 'response'}",
         )
-    console.print(grid)
+    print_tables(grid)
 
 
 @cases_app.command("show")
-def show(case_id: str) -> None:
+def show(case_id: str, wide: Wide = False) -> None:
+    """A case's state and its whole history."""
     try:
-        _show(asyncio.run(_cases().state(case_id)))
+        _show(asyncio.run(_cases().state(case_id)), wide)
     except (UnknownCase, RPCError) as exc:
         raise fail(str(exc)) from exc
 

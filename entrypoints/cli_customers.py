@@ -5,20 +5,25 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from temporalio.service import RPCError
+from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from app.journeys import IngestResult, JourneyService, Timeline
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
-from entrypoints.cli_common import console, errors, fail, service, table
+from domain.projections import CustomerMetrics
+from entrypoints.cli_common import Wide, console, errors, fail, print_tables, service, table
 from store.errors import StoreError
+from store.store import Store
+from workers.settings import get_settings
 
 customers_app = typer.Typer(help="Create customers and read their timelines.", no_args_is_help=True)
 events_app = typer.Typer(help="Send customer events into the log.", no_args_is_help=True)
@@ -73,58 +78,108 @@ def upsert(
 
 
 @customers_app.command("show")
-def show_customer(customer_id: str) -> None:
-    """A customer's timeline: profile, events, messages, and runs with their current step."""
+def show_customer(customer_id: str, wide: Wide = False) -> None:
+    """A customer's timeline: profile, value tier, stage and churn risk, events, messages, and
+    runs with their current step."""
+    svc = service()
     try:
-        timeline = service().timeline(customer_id)
+        timeline = svc.timeline(customer_id)
     except StoreError as exc:
         raise fail(str(exc)) from exc
-    print_timeline(timeline)
+    metrics, built = customer_metrics(svc.store, customer_id)
+    print_timeline(timeline, metrics, built, wide)
 
 
-def print_timeline(timeline: Timeline) -> None:
+def print_timeline(
+    timeline: Timeline, metrics: CustomerMetrics | None, built: date | None, wide: bool = False
+) -> None:
     p = timeline.profile
     console.print(
-        f"[bold]{p.customer_id}[/bold]  {p.email or '-'}  {p.phone or '-'}  "
-        f"{p.timezone}  {p.locale}  tags={','.join(p.tags) or '-'}"
+        f"[bold]{escape(p.customer_id)}[/bold]  "
+        + escape(
+            f"{p.email or '-'}  {p.phone or '-'}  {p.timezone}  {p.locale}  "
+            f"tags={','.join(p.tags) or '-'}"
+        ),
+        highlight=False,
     )
     if p.attributes:
-        console.print(f"attributes: {json.dumps(p.attributes, ensure_ascii=False)}")
-    events = table("occurred", "type", "event id", "properties", title="Events")
+        console.print(
+            f"attributes: {json.dumps(p.attributes, ensure_ascii=False)}",
+            highlight=False,
+            markup=False,
+        )
+    print_metrics(metrics, built)
+    events = table("occurred", "type", "event id", "properties", title="Events (UTC)", wide=wide)
     for event in timeline.events:
         events.add_row(
-            event.occurred_at.isoformat(timespec="seconds"),
+            f"{event.occurred_at.astimezone(UTC):%Y-%m-%d %H:%M}",
             event.type,
             event.event_id,
-            json.dumps(event.properties, ensure_ascii=False)[:80],
+            json.dumps(event.properties, ensure_ascii=False) if event.properties else "",
         )
     messages = table(
-        "requested", "journey", "step", "channel", "status", "subject", title="Messages"
+        "requested",
+        "journey/step",
+        "channel",
+        "status",
+        "subject",
+        title="Messages (UTC)",
+        wide=wide,
+        optional=("channel",),
     )
     for message in timeline.messages:
         messages.add_row(
-            message.requested_at.isoformat(timespec="seconds"),
-            message.journey_id or "",
-            message.step_id or "",
+            f"{message.requested_at.astimezone(UTC):%Y-%m-%d %H:%M}",
+            f"{message.journey_id or '-'}/{message.step_id or '-'}",
             message.channel,
             message.status + (f" ({message.detail})" if message.detail else ""),
             message.subject,
         )
     runs = table(
-        "journey", "version", "status", "current step", "entered", "workflow id", title="Runs"
+        "workflow id", "version", "status", "current step", "entered", title="Runs (UTC)", wide=wide
     )
     for view in timeline.runs:
         run = view.run
         runs.add_row(
-            run.journey_id,
-            str(run.version),
+            run.workflow_id,
+            f"v{run.version}",
             run.status + (f" ({run.end_reason})" if run.end_reason else ""),
             run.current_step or "-",
-            run.entered_at.isoformat(timespec="seconds"),
-            run.workflow_id,
+            f"{run.entered_at.astimezone(UTC):%Y-%m-%d %H:%M}",
         )
-    for grid in (events, messages, runs):
-        console.print(grid)
+    print_tables(events, messages, runs)
+
+
+def customer_metrics(store: Store, customer_id: str) -> tuple[CustomerMetrics | None, date | None]:
+    """The customer's row of the projections `journeys segments summary` builds (the one runs
+    read as `profile.metrics`), and the date they were built as of. Never built: built now,
+    as of today, as `segments preview` does; built as of another day: left as they are."""
+    built = store.projections.built_as_of()
+    if built is None:
+        built = datetime.now(UTC).date()
+        store.projections.rebuild(built)
+    return store.projections.get(customer_id), built
+
+
+def print_metrics(metrics: CustomerMetrics | None, built: date | None) -> None:
+    if metrics is None:
+        console.print(
+            f"value tier, stage, churn risk: not projected yet (projections are as of {built}; "
+            "`journeys segments summary` rebuilds them)",
+            highlight=False,
+        )
+        return
+    rfm = metrics.rfm_total
+    tier = metrics.tier or "none (no order yet)"
+    scores = f" (RFM {metrics.r_score}+{metrics.f_score}+{metrics.m_score}={rfm})" if rfm else ""
+    risk = "yes" if metrics.churn_risk else "no"
+    console.print(
+        f"value tier: {tier}{scores} · stage: {metrics.stage} · churn risk: {risk} "
+        f"(as of {metrics.as_of.isoformat()})",
+        highlight=False,
+    )
+    for reason in metrics.churn_reasons:
+        console.print(f"  {reason.code.replace('_', ' ')}: {reason.detail}", highlight=False)
 
 
 def _print_results(results: list[IngestResult]) -> None:
@@ -220,24 +275,69 @@ async def _send_file(svc: JourneyService, file: Path, batch: int) -> int:
     return 1 if problems or rejected else 0
 
 
+# What else a workflow id can name, by its first part, and where to look at it instead.
+OTHER_WORKFLOWS = {
+    "case": "a complaint case: see `journeys cases show {rest}`",
+    "audience": "an audience enrollment: its progress is in the Temporal UI",
+}
+
+
 @runs_app.command("show")
-def show_run(workflow_id: str) -> None:
-    """Ask a run where it is and what it did (a query to the running workflow)."""
+def show_run(workflow_id: str, wide: Wide = False) -> None:
+    """Ask a run where it is and what it did (a query to the running workflow).
+
+    WORKFLOW_ID is a run's id as `customers show` lists it: journey/<journey>/<customer>[/...].
+    """
+    kind, _, rest = workflow_id.partition("/")
+    if kind != "journey" or not rest:
+        other = OTHER_WORKFLOWS.get(kind, "").format(rest=rest)
+        raise fail(
+            f"{workflow_id} is not a journey run"
+            + (f" but {other}" if other else "")
+            + "; run ids look like journey/<journey>/<customer>"
+        )
     try:
         snapshot = asyncio.run(service().run_status(workflow_id))
     except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise fail(
+                f"no run {workflow_id} in Temporal; `journeys customers show CUSTOMER` lists "
+                "a customer's runs"
+            ) from exc
         raise fail(f"{workflow_id}: {exc.message}") from exc
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+        raise fail(f"{workflow_id} did not answer: {exc}") from exc
+    except RuntimeError as exc:
+        if "connect" not in str(exc):
+            raise
+        address = get_settings().temporal_address
+        raise fail(f"cannot reach Temporal at {address}: is `journeys dev` running?") from exc
     console.print(
-        f"[bold]{snapshot.journey_id}[/bold] v{snapshot.version} for {snapshot.customer_id}: "
-        f"at {snapshot.position or '-'}, waiting for {snapshot.waiting or 'nothing'}"
+        f"[bold]{escape(snapshot.journey_id)}[/bold] "
+        + escape(
+            f"v{snapshot.version} for {snapshot.customer_id}: at {snapshot.position or '-'}, "
+            f"waiting for {snapshot.waiting or 'nothing'}"
+        ),
+        highlight=False,
     )
     if snapshot.goal:
-        console.print(f"goal reached: {snapshot.goal.model_dump_json()}")
-    grid = table("step", "kind", "status", "detail", "at")
+        goal = snapshot.goal
+        console.print(
+            f"goal reached: {goal.goal} (event {goal.event_id}"
+            + (", converted)" if goal.converted else ")"),
+            highlight=False,
+            markup=False,
+        )
+    grid = table("step", "kind", "status", "detail", "at (UTC)", wide=wide)
     for record in snapshot.history:
-        data = record.model_dump(mode="json")
-        grid.add_row(*(str(data.get(k, "")) for k in ("step_id", "kind", "status", "detail", "at")))
-    console.print(grid)
+        grid.add_row(
+            record.step_id,
+            record.kind,
+            record.status,
+            record.detail,
+            f"{record.at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+        )
+    print_tables(grid)
 
 
 def register(app: typer.Typer) -> None:

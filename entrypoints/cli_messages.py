@@ -13,7 +13,7 @@ from rich.markup import escape
 from app.bootstrap import unsubscribe_links
 from app.messaging import ConsentChange, Feedback, MessagingService, Preview
 from domain.messages import Channel, MessageStatus
-from entrypoints.cli_common import console, fail, service, table
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
 from store.errors import StoreError
 from workers.settings import get_settings
 
@@ -35,6 +35,7 @@ def list_messages(
     ] = None,
     channel: Annotated[str | None, typer.Option(help="email, sms or webhook")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    wide: Wide = False,
 ) -> None:
     """Messages, newest first, with their outcome and why."""
     for name, value, allowed in (
@@ -46,7 +47,17 @@ def list_messages(
     rows = messaging().store.outbox.list(
         limit, status, customer_id=customer, journey_id=journey, channel=channel
     )
-    grid = table("requested", "customer", "journey/step", "channel", "to", "status", "detail")
+    grid = table(
+        "requested (UTC)",
+        "customer",
+        "journey/step",
+        "channel",
+        "to",
+        "status",
+        "detail",
+        wide=wide,
+        optional=("to", "channel"),
+    )
     for m in rows:
         grid.add_row(
             f"{m.requested_at:%Y-%m-%d %H:%M}",
@@ -57,7 +68,7 @@ def list_messages(
             m.status,
             m.detail or m.subject,
         )
-    console.print(grid)
+    print_tables(grid)
 
 
 @messages_app.command("decisions")
@@ -68,10 +79,21 @@ def decisions(
         str | None, typer.Option(help="sent, deferred, skipped, suppressed or failed")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    wide: Wide = False,
 ) -> None:
     """Every send decision with its reason: quiet hours, caps, consent, suppression."""
     rows = messaging().store.ledger.decisions(customer, journey, decision, limit)
-    grid = table("at", "customer", "journey/step", "channel", "decision", "until", "reason")
+    grid = table(
+        "at (UTC)",
+        "customer",
+        "journey/step",
+        "channel",
+        "decision",
+        "until (UTC)",
+        "reason",
+        wide=wide,
+        optional=("channel",),
+    )
     for d in rows:
         grid.add_row(
             f"{d.at:%Y-%m-%d %H:%M}",
@@ -82,7 +104,7 @@ def decisions(
             f"{d.until:%Y-%m-%d %H:%M}" if d.until else "",
             d.reason,
         )
-    console.print(grid)
+    print_tables(grid)
 
 
 @consent_app.command("set")
@@ -104,12 +126,13 @@ def set_consent(
 
 
 @suppressions_app.command("list")
-def list_suppressions(channel: str | None = None) -> None:
+def list_suppressions(channel: str | None = None, wide: Wide = False) -> None:
+    """Suppressed addresses: bounces (nothing goes), complaints (no marketing), by hand."""
     rows = messaging().store.suppressions.list(channel)
-    grid = table("channel", "address", "reason", "scope", "since", "detail")
+    grid = table("channel", "address", "reason", "scope", "since", "detail", wide=wide)
     for s in rows:
         grid.add_row(s.channel, s.address, s.reason, s.scope, f"{s.created_at:%Y-%m-%d}", s.detail)
-    console.print(grid)
+    print_tables(grid)
 
 
 @suppressions_app.command("add")

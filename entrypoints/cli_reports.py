@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from domain.experiments import Arm, judge
-from domain.journey import JourneyDefinition
-from entrypoints.cli_common import console, fail, service, table
+from domain.journey import JourneyDefinition, step_kind
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
 from store.errors import StoreError
-from store.reports import StepCounts
+from store.reports import RunCounts, StepCounts
 from store.store import Store
 
 report_app = typer.Typer(help="Funnels and experiment results.", no_args_is_help=True)
@@ -39,30 +39,92 @@ def ordered_steps(journey: JourneyDefinition, counts: list[StepCounts]) -> list[
     return sorted(counts, key=lambda c: (c.version, order.get(c.step_id, len(order)), c.step_id))
 
 
+def with_unreached_steps(
+    journey: JourneyDefinition, version: int, counts: list[StepCounts]
+) -> list[StepCounts]:
+    """`counts` and a zero row for every step of `journey` (version `version`) no run reached:
+    a funnel shows where runs stop, so a step nobody got to is part of it."""
+    reached = {c.step_id for c in counts if c.version == version}
+    unreached = [
+        StepCounts(version=version, step_id=step.id, kind=step_kind(step) or "")
+        for step in journey.steps
+        if step.id not in reached
+    ]
+    return ordered_steps(journey, [*counts, *unreached])
+
+
+def no_runs_note(journey: JourneyDefinition) -> str:
+    """Why a funnel is empty, in words, with what would fill it."""
+    entry = f"a {journey.trigger.event} event"
+    if journey.audience is not None:
+        entry += f" or its audience ({journey.audience.segment})"
+    return (
+        f"{journey.id} has no runs yet: no customer has entered it ({entry} starts a run). "
+        "`journeys simulate` runs are not counted here: simulate does not write to the store."
+    )
+
+
 @report_app.command("funnel")
 def funnel(
     journey_id: str,
     chart: Annotated[Path | None, typer.Option(help="Also write the funnel as a PNG.")] = None,
+    wide: Wide = False,
 ) -> None:
     """Per version and step: entered, completed, skipped, exited, converted; messages."""
     journey, store = _journey(journey_id)
     goals = converting_goals(journey)
     runs = store.reports.run_counts(journey_id, goals)
-    overview = table("version", "entered", "running", "completed", "exited", "failed", "converted")
+    steps: list[StepCounts] = []
+    if not runs:
+        console.print(no_runs_note(journey), highlight=False, markup=False)
+    else:
+        latest = store.journeys.get(journey_id)
+        counts = store.reports.step_counts(journey_id, goals)
+        if latest is not None and any(r.version == latest.latest_version for r in runs):
+            steps = with_unreached_steps(journey, latest.latest_version, counts)
+        else:
+            steps = ordered_steps(journey, counts)
+        print_funnel(runs, steps, goals, store, journey_id, wide)
+    if chart is not None:
+        from entrypoints.funnel_chart import draw_funnel
+
+        draw_funnel(journey, steps, chart, empty_note=None if runs else no_runs_note(journey))
+        console.print(f"chart written to {chart}", highlight=False, markup=False)
+
+
+def print_funnel(
+    runs: list[RunCounts],
+    steps: list[StepCounts],
+    goals: list[str],
+    store: Store,
+    journey_id: str,
+    wide: bool,
+) -> None:
+    overview = table(
+        "version",
+        "entered",
+        "running",
+        "completed",
+        "exited",
+        "failed",
+        "converted",
+        title="Runs",
+        wide=wide,
+    )
     for r in runs:
         overview.add_row(
             f"v{r.version}",
             *(str(n) for n in (r.entered, r.running, r.completed, r.exited, r.failed)),
             f"{r.converted} ({_percent(r.converted, r.entered)})",
         )
-    console.print(overview)
-    console.print(f"converted = a goal event ({', '.join(goals) or 'none'}) after entry")
-    steps = ordered_steps(journey, store.reports.step_counts(journey_id, goals))
-    messages: dict[str, list[str]] = {}
-    for m in store.reports.message_counts(journey_id):
-        messages.setdefault(m.step_id, []).append(f"{m.channel} {m.status} {m.count}")
+    print_tables(overview)
+    console.print(
+        f"converted = a goal event ({', '.join(goals) or 'none'}) after entry",
+        highlight=False,
+        markup=False,
+    )
+    several = len({s.version for s in steps}) > 1
     grid = table(
-        "version",
         "step",
         "kind",
         "entered",
@@ -71,53 +133,55 @@ def funnel(
         "exited",
         "failed",
         "converted",
+        title="Steps",
+        wide=wide,
+        optional=("kind", "exited", "failed"),
     )
-    grid.add_column("messages", overflow="fold")
     for s in steps:
         grid.add_row(
-            f"v{s.version}",
-            s.step_id,
+            (f"v{s.version} " if several else "") + s.step_id,
             s.kind,
             *(str(n) for n in (s.entered, s.completed, s.skipped, s.exited, s.failed)),
             f"{s.converted} ({_percent(s.converted, s.entered)})",
-            ", ".join(messages.get(s.step_id, [])),
         )
-    console.print(grid)
-    if chart is not None:
-        from entrypoints.funnel_chart import draw_funnel
-
-        draw_funnel(journey, steps, chart)
-        console.print(f"chart written to {chart}")
+    messages = table("step", "channel", "status", "messages", title="Messages", wide=wide)
+    for m in store.reports.message_counts(journey_id):
+        messages.add_row(m.step_id, m.channel, m.status, str(m.count))
+    print_tables(grid, *([messages] if messages.rows else []))
 
 
 @report_app.command("experiment")
-def experiment(journey_id: str) -> None:
+def experiment(journey_id: str, wide: Wide = False) -> None:
     """Per split variant and holdout arm: entered, converted, rate, lift and its p-value."""
     journey, store = _journey(journey_id)
     counts = store.reports.arms(journey_id, converting_goals(journey))
     if not counts:
         raise fail(f"{journey_id} has no split or holdout step that any run has passed")
     results = judge([(c.step_id, c.kind, Arm(c.arm, c.entered, c.converted)) for c in counts])
-    grid = table("step", "arm", "entered", "converted", "rate", "lift", "p-value", "significant")
+    grid = table("step", "arm", "entered", "converted", "lift", "p-value", wide=wide)
     for row in results:
         versus = row.versus
         lift = "baseline" if versus is None else "-"
-        p_value = significant = ""
+        p_value = ""
         if versus is not None:
             lift = (
                 f"{versus.lift:+.1%} vs {versus.baseline.name}" if versus.lift is not None else "-"
             )
-            p_value = f"{versus.p_value:.4f}" if versus.p_value is not None else "-"
-            significant = "yes" if versus.p_value is not None and versus.p_value < 0.05 else "no"
+            if versus.p_value is not None:
+                p_value = f"{versus.p_value:.4f}" + (" *" if versus.p_value < 0.05 else "")
+            else:
+                p_value = "-"
         grid.add_row(
             row.step_id,
             row.arm.name,
             str(row.arm.entered),
-            str(row.arm.converted),
-            f"{row.arm.rate:.1%}",
+            f"{row.arm.converted} ({row.arm.rate:.1%})",
             lift,
             p_value,
-            significant,
         )
-    console.print(grid)
-    console.print("p-value: two-sided two-proportion z-test; significant at 0.05")
+    print_tables(grid)
+    console.print(
+        "p-value: two-sided two-proportion z-test; * significant at 0.05",
+        highlight=False,
+        markup=False,
+    )

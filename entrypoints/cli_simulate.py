@@ -11,14 +11,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from domain.customers import CustomerProfile
-from domain.journey import JourneyDefinition
+from domain.journey import JourneyDefinition, step_kind
 from domain.loader import load_journey_file
 from domain.problems import JourneyError
 from domain.send_policy import PolicyError, load_policy_file
 from domain.simulation import Behaviour, cohort
 from domain.surveys import nps_of
 from entrypoints.cli_audiences import AsOf, SegmentsFile, as_of_day, load_segments, open_store
-from entrypoints.cli_common import console, fail, service, table
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
 from store.errors import StoreError
 from workers.settings import get_settings
 from workers.simulation_shards import simulate_in_processes
@@ -98,8 +98,13 @@ def simulate_command(
         Path | None,
         typer.Option("--policy", help="Send policy YAML; default JOURNEYS_POLICY_FILE."),
     ] = None,
+    wide: Wide = False,
 ) -> None:
-    """Run the real journey workflow for a cohort on the time-skipping server."""
+    """Run the real journey workflow for a cohort on the time-skipping server.
+
+    Nothing is written to the store: no customers, runs or messages, and `report funnel`
+    does not count a simulation.
+    """
     definition = _journey(journey)
     behaviour = Behaviour(
         open_per_message=open_rate,
@@ -130,13 +135,15 @@ def simulate_command(
         result = simulate_in_processes(
             definition, profiles, days, behaviour, processes, on_day=advance, policy=policy
         )
-    print_result(definition, result)
+    print_result(definition, result, wide)
 
 
-def print_result(journey: JourneyDefinition, result: SimulationResult) -> None:
+def print_result(journey: JourneyDefinition, result: SimulationResult, wide: bool = False) -> None:
     console.print(
         f"[bold]{journey.id}[/bold]: {result.customers} customers over {result.days} days "
-        f"simulated in {result.seconds:.1f}s"
+        f"simulated in {result.seconds:.1f}s on a throwaway time-skipping server; nothing was "
+        "written to the store (`report funnel` does not count these runs)",
+        highlight=False,
     )
     runs = ", ".join(f"{n} {status}" for status, n in sorted(result.runs.items()))
     goals = ", ".join(f"{n} {goal}" for goal, n in sorted(result.goals.items())) or "none"
@@ -144,26 +151,28 @@ def print_result(journey: JourneyDefinition, result: SimulationResult) -> None:
     console.print(
         "customer actions: " + ", ".join(f"{n} {a}" for a, n in sorted(result.actions.items()))
     )
-    funnel = table("step", "kind", "entered", "completed", "skipped", "exited", "failed")
+    funnel = table("step", "kind", "entered", "completed", "skipped", "exited", "failed", wide=wide)
     for step in journey.steps:
         counts = result.steps.get(step.id)
         if counts:
             funnel.add_row(
                 step.id,
-                type(step).__name__.removesuffix("Step").lower(),
+                step_kind(step) or "",
                 *(str(counts[s]) for s in ("entered", "completed", "skipped", "exited", "failed")),
             )
-    console.print(funnel)
-    volume = table("day", "channel", "status", "messages", title="Messages per day")
+    print_tables(funnel)
+    volume = table("day", "channel", "status", "messages", title="Messages per day", wide=wide)
     for (day, channel, status), n in sorted(result.messages.items()):
         volume.add_row(str(day), channel, status, str(n))
-    console.print(volume)
-    deferred = table("day", "channel", "deferred by", "messages", title="Deferrals per day")
+    print_tables(volume)
+    deferred = table(
+        "day", "channel", "deferred by", "messages", title="Deferrals per day", wide=wide
+    )
     for (day, channel, kind), n in sorted(result.deferrals.items()):
         deferred.add_row(str(day), channel, kind.replace("_", " "), str(n))
     total = sum(result.deferrals.values())
     if total:
-        console.print(deferred)
+        print_tables(deferred)
     console.print(f"deferrals: {total} (quiet hours and frequency caps of the send policy)")
     nps, csat = result.scores["nps"], result.scores["csat"]
     score = nps_of(nps)

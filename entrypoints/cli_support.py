@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from app.bootstrap import survey_links
 from app.support import SupportService
 from domain.callbacks import Completion
-from entrypoints.cli_common import console, fail, service, table
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
 from store.callbacks import CallbackRefused, UnknownCallback
 from workers.settings import get_settings
 
@@ -29,11 +29,12 @@ def _support() -> SupportService:
 def list_callbacks(
     queue: Annotated[str | None, typer.Option(help="e.g. retention, managers, supervisors")] = None,
     agent: Annotated[str | None, typer.Option(help="Only tasks this agent holds.")] = None,
+    wide: Wide = False,
 ) -> None:
     """Open and claimed tasks, soonest due first; overdue ones flagged."""
     support = _support()
     now = support.now()
-    grid = table("task", "due", "queue", "customer", "reason", "status", "agent")
+    grid = table("task", "due (UTC)", "queue", "customer", "reason", "status", "agent", wide=wide)
     for task in support.store.callbacks.list(queue, agent):
         due = f"{task.due_at:%Y-%m-%d %H:%M}" + (" OVERDUE" if task.overdue(now) else "")
         queue_name = task.queue + (" (escalated)" if task.escalated else "")
@@ -46,7 +47,7 @@ def list_callbacks(
             task.status,
             task.claimed_by or "-",
         )
-    console.print(grid)
+    print_tables(grid)
 
 
 @callbacks_app.command("claim")
@@ -86,11 +87,14 @@ def complete(
 def surveys_report(
     journey: Annotated[str | None, typer.Option(help="Only this journey.")] = None,
     by: Annotated[str, typer.Option(help="week, month or all")] = "month",
+    wide: Wide = False,
 ) -> None:
     """NPS and CSAT per journey and over time."""
     if by not in ("week", "month", "all"):
         raise fail("--by is week, month or all")
-    grid = table("journey", "survey", "period", "sent", "answers", "NPS", "CSAT", "satisfied")
+    grid = table(
+        "journey", "survey", "period", "sent", "answers", "NPS", "CSAT", "satisfied", wide=wide
+    )
     for row in _support().store.surveys.scores(journey, by):
         grid.add_row(
             row.journey_id or "-",
@@ -102,7 +106,7 @@ def surveys_report(
             "-" if row.csat is None else f"{row.csat:.2f}",
             "-" if row.satisfied is None else f"{row.satisfied:.1f}%",
         )
-    console.print(grid)
+    print_tables(grid)
     console.print(
         "NPS = % promoters (9-10) - % detractors (0-6); CSAT = mean of 1-5, satisfied = 4-5"
     )
