@@ -211,10 +211,14 @@ async def test_events_through_the_api_send_each_email_once_and_leave_a_readable_
     def to_ada() -> list[EmailMessage]:
         return [m for m in stack.mails() if m["To"] == "ada@example.com"]
 
-    await _eventually(lambda: len(to_ada()) >= 2)
+    await _eventually(lambda: len(to_ada()) >= 3)
     await asyncio.sleep(2)  # long enough for a duplicate send to show up
     subjects = sorted(str(m["Subject"]) for m in to_ada())
-    assert subjects == ["Thank you for order o-77", "Welcome aboard, Ada"]
+    assert subjects == [
+        "How satisfied are you with order o-77?",  # the CSAT survey, on delivery
+        "Thank you for order o-77",
+        "Welcome aboard, Ada",
+    ]
 
     timeline = (await api.get(f"/customers/{customer}/timeline")).json()
     runs = {view["run"]["journey_id"]: view["run"] for view in timeline["runs"]}
@@ -224,13 +228,13 @@ async def test_events_through_the_api_send_each_email_once_and_leave_a_readable_
     sent = sorted(
         e["properties"]["step_id"] for e in timeline["events"] if e["type"] == "message_sent"
     )
-    assert sent == ["thanks", "welcome"]  # each delivery is an event in the log, once
-    assert sorted(m["status"] for m in timeline["messages"]) == ["sent", "sent"]
+    assert sent == ["ask_csat", "thanks", "welcome"]  # each delivery is in the log, once
+    assert sorted(m["status"] for m in timeline["messages"]) == ["sent", "sent", "sent"]
 
     client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
     post_purchase = runs["post_purchase"]["workflow_id"]
     status = (await api.get(f"/runs/{post_purchase}")).json()
-    assert status["position"] == "settle"  # delivered: now waiting 3 days to ask for a review
+    assert status["position"] == "ask_csat"  # delivered: now waiting for the CSAT answer
     history = await client.get_workflow_handle(post_purchase).fetch_history()
     kinds = [event.event_type for event in history.events]
     assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED in kinds

@@ -113,12 +113,12 @@ async def test_the_status_query_shows_the_position_and_the_history(
         await handle.signal("customer_event", delivered)
         await env.sleep(timedelta(hours=1))
         status = await handle.query(JourneyWorkflow.status)
-        assert status.position == "settle"
-        assert status.waiting is not None and status.waiting.startswith("until ")
+        assert status.position == "ask_csat"
+        assert status.waiting is not None and status.waiting.startswith("survey sv-")
         assert status.outputs["delivered"]["received"] is True
         assert status.outputs["delivered"]["event"]["event_id"] == delivered.event_id
-        assert status.history[-1].step_id == "settle"
-        assert [e.step_id for e in services.steps][-2:] == ["delivered", "settle"]
+        assert status.history[-1].step_id == "ask_csat"
+        assert [e.step_id for e in services.steps][-2:] == ["delivered", "ask_csat"]
         await handle.result()
 
         final = await handle.query(JourneyWorkflow.status)
@@ -126,10 +126,9 @@ async def test_the_status_query_shows_the_position_and_the_history(
         assert [r.step_id for r in final.history if r.status == "completed"] == [
             "thanks",
             "delivered",
+            "ask_csat",
             "settle",
             "review_request",
-            "wait_csat",
-            "ask_csat",
             "done",
         ]
 

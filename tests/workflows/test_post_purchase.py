@@ -45,7 +45,7 @@ async def signal_at(
     return at
 
 
-async def test_an_order_delivered_in_time_gets_a_review_request_three_days_later_at_ten(
+async def test_an_order_delivered_in_time_gets_a_csat_at_once_then_a_review_request_at_ten(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     env, services = time_skipping_env, FakeServices()
@@ -58,12 +58,15 @@ async def test_an_order_delivered_in_time_gets_a_review_request_three_days_later
 
     assert (outcome.status, outcome.reason) == ("completed", "delivered and review requested")
     sent = {m.step_id: m for m in services.sent_to(buyer.customer_id)}
-    assert list(sent) == ["thanks", "review_request", "ask_csat"]
+    assert list(sent) == ["thanks", "ask_csat", "review_request"]
     assert close_to(sent["thanks"].requested_at, start)
+    assert close_to(sent["ask_csat"].requested_at, delivered_at)
     assert sent["thanks"].category == "transactional"
     assert sent["thanks"].context["trigger"]["order_id"] == "o-100"
+    # No answer: the survey's five days run out, then three more days to 10:00.
     review_at = sent["review_request"].requested_at
-    assert close_to(review_at, next_clock(delivered_at + timedelta(days=3), "10:00", TOKYO))
+    asked_at = sent["ask_csat"].requested_at
+    assert close_to(review_at, next_clock(asked_at + timedelta(days=8), "10:00", TOKYO))
     assert clock(review_at, TOKYO) == "10:00"
     assert not services.updates
     assert sent["thanks"].workflow_id == f"journey/post_purchase/{buyer.customer_id}/o-100"
@@ -91,7 +94,7 @@ async def test_an_order_not_delivered_in_ten_days_gets_an_apology_and_is_flagged
     assert close_to(end.at, start + timedelta(days=24))
 
 
-async def test_a_late_order_delivered_later_still_gets_its_review_request(
+async def test_a_late_order_delivered_later_still_gets_its_survey_and_review_request(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     env, services = time_skipping_env, FakeServices()
@@ -104,8 +107,9 @@ async def test_a_late_order_delivered_later_still_gets_its_review_request(
 
     assert (outcome.status, outcome.reason) == ("completed", "delivered and review requested")
     sent = {m.step_id: m.requested_at for m in services.sent_to(buyer.customer_id)}
-    assert list(sent) == ["thanks", "late_delivery", "review_request", "ask_csat"]
-    expected = next_clock(delivered_at + timedelta(days=3), "10:00", "America/Los_Angeles")
+    assert list(sent) == ["thanks", "late_delivery", "ask_csat", "review_request"]
+    assert close_to(sent["ask_csat"], delivered_at)
+    expected = next_clock(sent["ask_csat"] + timedelta(days=8), "10:00", "America/Los_Angeles")
     assert close_to(sent["review_request"], expected)
 
 
@@ -148,7 +152,7 @@ async def test_a_refund_or_delivery_of_another_order_does_not_touch_this_run(
         outcome = await handle.result()
 
     assert outcome.status == "completed"
-    assert services.sent_steps(buyer.customer_id) == ["thanks", "review_request", "ask_csat"]
+    assert services.sent_steps(buyer.customer_id) == ["thanks", "ask_csat", "review_request"]
     [review] = [m for m in services.sent_to(buyer.customer_id) if m.step_id == "review_request"]
     assert review.requested_at > delivered_at + timedelta(days=3) - timedelta(minutes=1)
 
@@ -161,11 +165,11 @@ async def answer_csat(
     order_id: str,
     score: int,
 ) -> JourneyHandle:
-    """A delivered order whose CSAT survey (asked about a week later) is answered `score`."""
+    """A delivered order whose CSAT survey (asked on delivery) is answered `score` an hour on."""
     handle, _ = await start_order(env, task_queue, customer_id, order_id)
     await env.sleep(timedelta(days=1))
     await signal_at(env, handle, customer_id, "order_delivered", order_id)
-    await env.sleep(timedelta(days=6))
+    await env.sleep(timedelta(hours=1))
     [survey] = [s for s in services.surveys if s.customer_id == customer_id]
     assert (survey.kind, survey.step_id) == ("csat", "ask_csat")
     at = await env.get_current_time()
@@ -218,5 +222,26 @@ async def test_a_csat_of_three_or_more_ends_without_a_callback(
     assert services.callbacks == []
     assert status.outputs["ask_csat"]["score"] == score
     route = [e for e in services.steps if e.step_id == "by_satisfaction"]
-    assert route[-1].detail == "else -> done"
-    assert services.sent_steps(buyer.customer_id) == ["thanks", "review_request", "ask_csat"]
+    assert route[-1].detail == "else -> settle"
+    assert services.sent_steps(buyer.customer_id) == ["thanks", "ask_csat", "review_request"]
+
+
+async def test_an_unanswered_csat_still_gets_the_review_request(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, services = time_skipping_env, FakeServices()
+    buyer = services.customer("silent", timezone=TOKYO)
+    async with journey_worker(env, services) as task_queue:
+        handle, _ = await start_order(env, task_queue, buyer.customer_id, "o-800")
+        await env.sleep(timedelta(days=1))
+        delivered_at = await signal_at(env, handle, buyer.customer_id, "order_delivered", "o-800")
+        outcome = await handle.result()
+
+    assert (outcome.status, outcome.reason) == ("completed", "delivered and review requested")
+    assert services.callbacks == []
+    sent = {m.step_id: m.requested_at for m in services.sent_to(buyer.customer_id)}
+    assert list(sent) == ["thanks", "ask_csat", "review_request"]
+    # Five days without an answer, then the next 10:00 three days on.
+    assert close_to(sent["ask_csat"], delivered_at)
+    expected = next_clock(sent["ask_csat"] + timedelta(days=8), "10:00", TOKYO)
+    assert close_to(sent["review_request"], expected)
