@@ -22,6 +22,7 @@ from domain.customers import Consent, CustomerUpsert
 from domain.events import CustomerEvent
 from domain.survey_links import SurveyLinks
 from domain.surveys import SURVEY_ANSWERED, Answer, Survey, check_score
+from store.callbacks import CallbackRefused
 from store.surveys import AlreadyAnswered
 from store.unit_of_work import append_once, logged, unit_of_work
 
@@ -44,6 +45,18 @@ class SupportService:
         if not agent.strip():
             raise ValueError("say which agent claims the task")
         return self.store.callbacks.claim(task_id, agent, self.now())
+
+    def claim_next(self, agent: str, queue: str | None = None) -> CallbackTask | None:
+        """Claim the open task due soonest (the most overdue first), in `queue` or any; None
+        when no task is open. A task another agent claims first is passed over."""
+        for task in self.store.callbacks.list(queue):
+            if task.status != "open" or task.claimed_by is not None:
+                continue
+            try:
+                return self.claim(task.task_id, agent)
+            except CallbackRefused:
+                continue
+        return None
 
     async def complete(self, task_id: str, completion: Completion) -> CallbackTask:
         """Record the outcome and its event in one transaction, then deliver the event.

@@ -68,6 +68,7 @@ def open_case(
     severity: Annotated[str, typer.Option(help="low, normal, high or urgent")] = "normal",
     channel: Annotated[str, typer.Option(help="How to acknowledge: email, sms")] = "email",
     request_id: Annotated[str | None, typer.Option(help="Makes a retry open one case.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the case id.")] = False,
 ) -> None:
     """Open a case: the customer is acknowledged and the SLA clocks start."""
     try:
@@ -86,6 +87,9 @@ def open_case(
         raise fail(problems) from exc
     except (StoreError, RPCError) as exc:
         raise fail(str(exc)) from exc
+    if quiet:
+        print(state.case_id)
+        return
     _show(state)
 
 

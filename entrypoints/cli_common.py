@@ -191,8 +191,9 @@ class CliTable(Table):
         for header in self.optional:
             candidates.append(_without(candidates[-1], header))
         chosen, left_out = candidates[-1], len(candidates) - 1  # Rich squeezes: last resort
-        # Whole short words come first, then the first column whole, then every column kept.
-        for short, whole_key in product(SHORT_WORDS, (True, False)):
+        # The first column whole comes first (it is the id a user types next: claim, show,
+        # resolve), then whole short words, then every column kept.
+        for whole_key, short in product((True, False), SHORT_WORDS):
             fitted = next(
                 (
                     (k, grid, widths)

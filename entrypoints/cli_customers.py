@@ -74,7 +74,20 @@ def upsert(
     except ValidationError as exc:
         raise fail(_validation_message(exc)) from exc
     profile = service().upsert_customer(change)
-    console.print_json(profile.model_dump_json())
+    new = profile.created_at == profile.updated_at
+    fields = [
+        profile.email or "no email",
+        profile.phone or "no phone",
+        profile.timezone or "UTC (no timezone)",
+        profile.locale,
+    ]
+    if profile.attributes:
+        fields.append(f"attributes {json.dumps(profile.attributes, ensure_ascii=False)}")
+    console.print(
+        f"{profile.customer_id} {'created' if new else 'updated'}: {', '.join(fields)}",
+        highlight=False,
+        markup=False,
+    )
 
 
 @customers_app.command("show")

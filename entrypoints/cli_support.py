@@ -34,7 +34,17 @@ def list_callbacks(
     """Open and claimed tasks, soonest due first; overdue ones flagged."""
     support = _support()
     now = support.now()
-    grid = table("task", "due (UTC)", "queue", "customer", "reason", "status", "agent", wide=wide)
+    grid = table(
+        "task",
+        "due (UTC)",
+        "queue",
+        "customer",
+        "reason",
+        "status",
+        "agent",
+        wide=wide,
+        optional=("queue",),
+    )
     for task in support.store.callbacks.list(queue, agent):
         due = f"{task.due_at:%Y-%m-%d %H:%M}" + (" OVERDUE" if task.overdue(now) else "")
         queue_name = task.queue + (" (escalated)" if task.escalated else "")
@@ -57,6 +67,30 @@ def claim(task_id: str, agent: Annotated[str, typer.Option(help="Who takes the c
     except (UnknownCallback, CallbackRefused, ValueError) as exc:
         raise fail(str(exc)) from exc
     console.print(f"{task.task_id} claimed by {task.claimed_by}: call {task.customer_id}")
+
+
+@callbacks_app.command("next")
+def claim_next(
+    agent: Annotated[str, typer.Option(help="Who takes the call.")],
+    queue: Annotated[str | None, typer.Option(help="Only this queue.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the task id.")] = False,
+) -> None:
+    """Claim the open task due soonest (most overdue first) and say whom to call."""
+    try:
+        task = _support().claim_next(agent, queue)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if task is None:
+        raise fail("no open callback task" + (f" in {queue}" if queue else ""))
+    if quiet:
+        print(task.task_id)
+        return
+    console.print(
+        f"{task.task_id} claimed by {task.claimed_by}: call {task.customer_id} "
+        f"({task.reason}; due {task.due_at:%Y-%m-%d %H:%M} UTC)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @callbacks_app.command("complete")

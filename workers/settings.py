@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.timezones import check_timezone
@@ -57,8 +57,9 @@ class Settings(BaseSettings):
         description="Signs unsubscribe and survey links; the dev stack generates one.",
     )
     public_url: str = Field(
-        default="http://127.0.0.1:8000",
-        description="Base URL customers reach the HTTP entrypoint at (links in messages).",
+        default="",
+        description="Base URL customers reach the HTTP entrypoint at (links in messages); "
+        "the API's own address, http://API_HOST:API_PORT, when empty.",
     )
     timezone: str = Field(
         default="UTC",
@@ -78,6 +79,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")
+
+    @model_validator(mode="after")
+    def _links_reach_this_api(self) -> Settings:
+        if not self.public_url:
+            self.public_url = f"http://{self.api_host}:{self.api_port}"
+        return self
 
     @field_validator("timezone")
     @classmethod

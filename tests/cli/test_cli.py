@@ -130,7 +130,12 @@ def test_customers_upsert_then_show_prints_the_timeline() -> None:
         "seats=3",
     )
     assert code == 0, out
-    assert json.loads(out)["attributes"] == {"plan": "pro", "seats": 3}
+    assert " ".join(out.split()) == (
+        "ada created: ada@example.com, no phone, Asia/Shanghai, en, "
+        'attributes {"plan": "pro", "seats": 3}'
+    )
+    code, out = journeys("customers", "upsert", "ada", "--locale", "zh-CN")
+    assert code == 0 and out.startswith("ada updated: ada@example.com") and "zh-CN" in out
     code, out = journeys("events", "send", "--customer", "ada", "--type", "page_viewed")
     assert code == 0 and "appended" in out
     code, out = journeys("customers", "show", "ada")
