@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.journeys import JourneyService
 from domain.cases import CaseState, OpenCase, StartCase
+from domain.privacy import CustomerErased
 from store.errors import UnknownCustomer
 from workers.settings import Settings
 from workflows.case import CaseWorkflow
@@ -57,6 +58,9 @@ class CaseService:
     async def open(self, request: OpenCase, request_id: str | None = None) -> CaseState:
         if not self.store.customers.exists(request.customer_id):
             raise UnknownCustomer(request.customer_id)
+        erasure = self.store.privacy.get(request.customer_id)
+        if erasure is not None:
+            raise CustomerErased(erasure, "a case is")
         case_id = case_id_for(request_id)
         client = await self.journeys.client()
         try:

@@ -33,6 +33,7 @@ from domain.limits import MAX_WORKFLOW_ID
 from domain.listening import listened_event_types
 from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
+from domain.privacy import CustomerErased
 from domain.runs import Enrollment, StepEvent
 from domain.segments import Segment
 from store.audience_runs import AudienceEntries, AudiencePage
@@ -213,13 +214,17 @@ class JourneyService:
         ]
 
     def _check_keys(self, events: list[CustomerEvent]) -> None:
-        """RefusedEvent for the first event whose correlation value cannot key a run."""
+        """CustomerErased for the first event of an erased customer; RefusedEvent for the first
+        whose correlation value cannot key a run."""
         active = [
             journey
             for record in self.store.journeys.active_latest()
             if (journey := self._load(record)) is not None
         ]
+        erased = self.store.privacy.erased_among(e.customer_id for e in events)
         for index, event in enumerate(events):
+            if event.customer_id in erased:
+                raise CustomerErased(erased[event.customer_id], "its events are")
             problem = key_problem(active, event)
             if problem is not None:
                 raise RefusedEvent(index, ("properties", problem.key), str(problem))
@@ -263,6 +268,8 @@ class JourneyService:
         A failure that may heal propagates (the delivery is retried, later events wait); one
         that will not is reported per journey as `failed` (the delivery is parked).
         """
+        if await asyncio.to_thread(self.store.privacy.get, stored.customer_id) is not None:
+            return []  # erased since it was logged: it starts and reaches nothing
         event = CustomerEvent.model_validate(stored.model_dump(exclude={"seq", "received_at"}))
         logged = LoggedEvent(seq=stored.seq, event=event)
         deliveries: list[Delivery] = []
@@ -373,6 +380,9 @@ class JourneyService:
                 raise JourneyPaused(journey_id)
             if not self.store.customers.exists(customer_id):
                 raise UnknownCustomer(customer_id)
+            erasure = self.store.privacy.get(customer_id)
+            if erasure is not None:
+                raise CustomerErased(erasure, "an enrollment is")
 
         # Off the event loop: the worker that runs this also runs workflow tasks.
         await asyncio.to_thread(check)

@@ -125,6 +125,10 @@ async def reconcile_run(
 
 async def _start_missing(service: JourneyService, run: Enrollment, change: RunChange) -> RunChange:
     store = service.store
+    if await asyncio.to_thread(store.privacy.get, run.customer_id) is not None:
+        change.action = "waiting"
+        change.detail = "the customer is being erased: nothing is started for them"
+        return change
     trigger = (
         None
         if run.trigger_event_id is None

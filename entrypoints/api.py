@@ -44,19 +44,30 @@ from app.journeys import (
     Timeline,
 )
 from app.messaging import MessagingService
+from app.privacy import PrivacyService
 from app.support import SupportService
 from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import ConflictingEvent, CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
+from domain.privacy import CustomerErased
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
-from entrypoints import api_cases, api_catalog, api_delivery, api_messages, api_support
+from entrypoints import (
+    api_cases,
+    api_catalog,
+    api_delivery,
+    api_messages,
+    api_privacy,
+    api_support,
+)
 from entrypoints.api_common import (
     API_KEY_HEADER,
     CONFLICT,
+    ERASED,
     NOT_FOUND,
     TEMPORAL,
+    ErasedDetail,
     ErrorDetail,
     Service,
     invalid,
@@ -81,6 +92,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "cases", "description": "Complaint cases: open, assign, respond, resolve, reopen."},
     {"name": "callbacks", "description": "The callback queue: list, claim, complete."},
     {"name": "reports", "description": "Survey scores: NPS and CSAT per journey and period."},
+    {"name": "privacy", "description": "Export a customer's data; erase a customer."},
 ]
 
 DESCRIPTION = f"""
@@ -261,6 +273,18 @@ async def _conflicting_event(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _customer_erased(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CustomerErased)
+    erasure = exc.erasure
+    body = ErasedDetail(
+        detail=str(exc),
+        customer_id=erasure.customer_id,
+        erased_at=erasure.erased_at,
+        started_at=erasure.started_at,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=409)
+
+
 async def _temporal_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RPCError)
     unreachable = exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
@@ -285,6 +309,7 @@ async def health() -> Health:
     "/customers/{customer_id}",
     tags=["customers"],
     response_model=CustomerProfile,
+    responses=ERASED,
     summary="Create a customer or change some of its fields",
 )
 def put_customer(
@@ -433,7 +458,10 @@ def resume_journey(journey_id: str, service: Service) -> JourneySummary:
     responses={
         200: {"description": "No new run: the customer's running run got the event, or why not."},
         201: {"model": Delivery, "description": "A run was started."},
-        409: {"model": ErrorDetail, "description": "The journey is paused."},
+        409: {
+            "model": ErrorDetail | ErasedDetail,
+            "description": "The journey is paused, or the customer was erased.",
+        },
         **NOT_FOUND,
         **TEMPORAL,
     },
@@ -517,12 +545,14 @@ def create_app(
     app.state.messaging = MessagingService(service, links)
     app.state.cases = CaseService(service)
     app.state.support = SupportService(service, survey_links)
+    app.state.privacy = PrivacyService(service)
     app.state.api_key = api_key.encode()
     app.state.max_batch_events = max_batch_events
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     for error in (UnknownCustomer, UnknownJourney, UnknownEnrollment, UnknownMessage):
         app.add_exception_handler(error, _error(404))
     app.add_exception_handler(JourneyPaused, _error(409))
+    app.add_exception_handler(CustomerErased, _customer_erased)
     app.add_exception_handler(ConflictingEvent, _conflicting_event)
     app.add_exception_handler(RPCError, _temporal_error)
     app.add_exception_handler(RequestValidationError, validation_failed)
@@ -537,6 +567,7 @@ def create_app(
     app.include_router(api_cases.router)
     app.include_router(api_support.public)
     app.include_router(api_support.router)
+    app.include_router(api_privacy.router)
     return app
 
 

@@ -14,6 +14,7 @@ import email.message
 import hmac
 import json
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security, status
@@ -21,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.journeys import JourneyService
 from domain.limits import MAX_NESTING_DEPTH
@@ -41,6 +42,16 @@ class ConflictDetail(ErrorDetail):
 
     event_id: str
     field: str
+
+
+class ErasedDetail(ErrorDetail):
+    """409 for an event, upsert or enrollment of an erased customer: who, and since when."""
+
+    customer_id: str
+    erased_at: datetime | None = Field(
+        description="When the customer was erased; null while the erasure is unfinished."
+    )
+    started_at: datetime
 
 
 # --- authentication ------------------------------------------------------------------------
@@ -272,9 +283,13 @@ UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {
-        "model": ConflictDetail,
-        "description": "The event id was already sent with another body; `field` differs.",
+        "model": ConflictDetail | ErasedDetail,
+        "description": "The event id was already sent with another body (`field` differs), "
+        "or the customer was erased (`erased_at` says when).",
     }
+}
+ERASED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErasedDetail, "description": "The customer was erased."}
 }
 TOO_LARGE: dict[int | str, dict[str, Any]] = {
     413: {

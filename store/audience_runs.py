@@ -28,6 +28,7 @@ from domain.segments import Segment
 from store.db import insert_ignoring, writing
 from store.schema import customer_events, customers, enrollments
 from store.segments import segment_page_query
+from store.tombstones import erasures_among
 
 
 class AudiencePage(BaseModel):
@@ -103,10 +104,14 @@ class AudienceEntries:
                 )
             }
             result = AudiencePage(seen=len(page), last=page[-1][0])
+            # Erased customers are never enrolled again (domain/privacy.py).
+            erased = erasures_among(conn, [customer for customer, _ in page])
             entering: list[Enrollment] = []
             for customer, is_blocked in page:
                 run = earlier.get(customer)
-                if run is not None:
+                if customer in erased:
+                    result.skipped += 1
+                elif run is not None:
                     if run.status == "running":
                         result.resumed.append(run)
                     else:

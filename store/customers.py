@@ -13,6 +13,7 @@ from domain.customers import CustomerProfile, CustomerUpsert
 from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownCustomer
 from store.schema import customers
+from store.tombstones import refuse_erased
 
 # Keeps IN lists well under SQLite's and PostgreSQL's bind-parameter limits.
 _CHUNK = 5000
@@ -89,6 +90,7 @@ class CustomerRepository:
         if conn is None:
             with writing(self._engine) as own:
                 return self.upsert(change, now, own)
+        refuse_erased(conn, [change.customer_id], "an upsert is")
         blank = CustomerProfile(customer_id=change.customer_id, created_at=now, updated_at=now)
         # Insert-if-absent first, then lock: concurrent upserts of one new id then
         # queue on the row lock and each merges into the other's result.
@@ -142,6 +144,7 @@ class CustomerRepository:
             current = _locked(conn, customer_id)
             if current is None:
                 raise UnknownCustomer(customer_id)
+            refuse_erased(conn, [customer_id], "an attribute change is")
             tags = [*current.tags, *(t for t in dict.fromkeys(add_tags) if t not in current.tags)]
             dropped = set(remove_tags)
             changed = current.model_copy(

@@ -23,6 +23,7 @@ from store.customers import lock_customers, missing_in
 from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownCustomer
 from store.schema import customer_events, customers, event_deliveries
+from store.tombstones import refuse_erased
 
 # Rows per import transaction: large enough to amortise a commit, small enough that a
 # SQLite writer never holds the lock long and a PostgreSQL statement stays modest.
@@ -90,6 +91,7 @@ class EventLog:
         unknown = lock_customers(conn, (e.customer_id for e in events))
         if unknown:
             raise UnknownCustomer(next(e.customer_id for e in events if e.customer_id in unknown))
+        refuse_erased(conn, (e.customer_id for e in events), "its events are")
         positions = self._check_logged(conn, first)
         fresh = [event for event_id, event in first.items() if event_id not in positions]
         if fresh:
@@ -174,6 +176,8 @@ class EventLog:
         """
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
+        with reading(self._engine) as conn:
+            refuse_erased(conn, (e.customer_id for e in events), "its events are")
         if new_customer is None:
             unknown = self._missing(e.customer_id for e in events)
             if unknown:

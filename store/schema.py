@@ -367,3 +367,16 @@ surveys = Table(
     Column("answered_at", UTCDateTime()),
     Index(None, "journey_id", "answered_at"),
 )
+
+# --- privacy: the tombstones of erased customers ------------------------------------------------
+
+# One row per erased customer (domain/privacy.py): while it stands, the customer's events,
+# upserts and enrollments are refused. `erased_at` is NULL while the erasure is under way.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("customer_id", String(128), primary_key=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("erased_at", UTCDateTime()),
+    Column("summary", Document, nullable=False),
+)

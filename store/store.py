@@ -15,6 +15,7 @@ from store.event_log import EventLog
 from store.journeys import JourneyRepository
 from store.migrate import upgrade_engine
 from store.outbox import Outbox
+from store.privacy import PrivacyRepository
 from store.projections import ProjectionRepository
 from store.reports import ReportRepository
 from store.runs import RunRepository
@@ -43,6 +44,7 @@ class Store:
         self.cases = CaseRepository(engine)
         self.callbacks = CallbackRepository(engine)
         self.surveys = SurveyRepository(engine)
+        self.privacy = PrivacyRepository(engine)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Store:
