@@ -27,6 +27,7 @@ from entrypoints import (
     cli_customers,
     cli_delivery,
     cli_messages,
+    cli_privacy,
     cli_simulate,
     cli_support,
 )
@@ -316,6 +317,7 @@ cli_catalog.register(cli_customers.events_app)
 cli_audiences.register(app)
 cli_simulate.register(app)
 cli_messages.register(app)
+cli_privacy.register(cli_customers.customers_app)
 cli_cases.register(app)
 cli_support.register(app, report_app)
 app.add_typer(report_app, name="report")

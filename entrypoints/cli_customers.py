@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.journeys import IngestResult, JourneyService, Timeline
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
+from domain.privacy import CustomerErased
 from domain.projections import CustomerMetrics
 from entrypoints.cli_common import Wide, console, errors, fail, print_tables, service, table
 from store.errors import StoreError
@@ -73,7 +74,10 @@ def upsert(
         )
     except ValidationError as exc:
         raise fail(_validation_message(exc)) from exc
-    profile = service().upsert_customer(change)
+    try:
+        profile = service().upsert_customer(change)
+    except CustomerErased as exc:
+        raise fail(str(exc)) from exc
     new = profile.created_at == profile.updated_at
     fields = [
         profile.email or "no email",
