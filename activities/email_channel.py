@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 from email import policy
@@ -61,9 +62,9 @@ class SmtpEmailChannel:
                     "since it could inject headers; fix the template or the profile value"
                 )
             email[name] = value
-        email.set_content(message.text)
+        email.set_content(message.text, cte=body_encoding(message.text))
         if message.html:
-            email.add_alternative(message.html, subtype="html")
+            email.add_alternative(message.html, subtype="html", cte=body_encoding(message.html))
         return email
 
     async def deliver(self, message: RenderedMessage) -> str:
@@ -106,17 +107,47 @@ class SmtpEmailChannel:
         return str(email["Message-ID"])
 
 
+def body_encoding(text: str) -> str:
+    """The transfer encoding of a text part, chosen so the part stays readable as it is
+    (`cat` a captured .eml): 7bit for ASCII, 8bit (UTF-8 as it is) for any other text, and
+    quoted-printable only when a line is longer than SMTP allows (998 bytes). The stdlib's own
+    choice for UTF-8 was base64 as soon as a line passed 78 bytes: one sentence in Chinese."""
+    lines = text.encode("utf-8").splitlines()
+    if max((len(line) for line in lines), default=0) > MAX_LINE_BYTES:
+        return "quoted-printable"
+    return "7bit" if text.isascii() else "8bit"
+
+
+MAX_LINE_BYTES = 998  # RFC 5321 and 5322: a line without its CR LF
+
+
 def flatten(email: EmailMessage, *, utf8: bool, cte_type: str) -> bytes:
     """The message as SMTP sends it. Lines may be up to 998 characters (RFC 5322), so a long
     List-Unsubscribe URL stays one plain ASCII line: folded at 78 it would be RFC 2047-encoded,
-    which mail clients cannot parse as a URL (RFC 8058 one-click breaks)."""
+    which mail clients cannot parse as a URL (RFC 8058 one-click breaks).
+
+    To a server without 8BITMIME (`cte_type` 7bit) 8bit parts go as quoted-printable, which
+    keeps ASCII text readable (the stdlib would pick base64 for UTF-8)."""
     base = policy.SMTPUTF8 if utf8 else policy.SMTP
-    chosen = base.clone(max_line_length=998)
+    chosen = base.clone(max_line_length=MAX_LINE_BYTES)
     if cte_type != "8bit":
         chosen = chosen.clone(cte_type=cte_type)
+        email = _quoted_printable(email)
     with io.BytesIO() as out:
         BytesGenerator(out, policy=chosen).flatten(email)
         return out.getvalue()
+
+
+def _quoted_printable(email: EmailMessage) -> EmailMessage:
+    """A copy of `email` whose 8bit text parts are quoted-printable."""
+    email = copy.deepcopy(email)
+    for part in email.walk():
+        if part.get_content_maintype() == "text" and part["Content-Transfer-Encoding"] == "8bit":
+            assert isinstance(part, EmailMessage)
+            part.set_content(
+                part.get_content(), subtype=part.get_content_subtype(), cte="quoted-printable"
+            )
+    return email
 
 
 def _mail_options(smtp: aiosmtplib.SMTP, *addresses: str) -> tuple[list[str], str]:

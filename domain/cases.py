@@ -4,6 +4,7 @@ that say which update is allowed when (pure, so the workflow's validators can us
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
@@ -11,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.customers import CustomerId
+from domain.durations import format_duration
 from domain.journey import Template
 from domain.messages import Channel
 
@@ -31,6 +33,80 @@ SLA: dict[str, tuple[timedelta, timedelta]] = {
 # A resolved case closes when it is not reopened within this time.
 CLOSE_AFTER = timedelta(days=7)
 
+# Case categories as a customer reads them, per locale; the default wording shows the
+# category as it is. A category missing here (an ops team's own) is shown as it is, too.
+CATEGORY_NAMES: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "account": "账户",
+        "app": "应用",
+        "billing": "账单",
+        "complaint": "投诉",
+        "delivery": "配送",
+        "general": "一般问题",
+        "order": "订单",
+        "other": "其他",
+        "payment": "付款",
+        "privacy": "隐私",
+        "product": "商品",
+        "quality": "商品质量",
+        "refund": "退款",
+        "return": "退货",
+        "service": "服务",
+        "shipping": "物流",
+        "technical": "技术问题",
+        "website": "网站",
+    }
+}
+DURATION_UNITS: dict[str, tuple[tuple[timedelta, str], ...]] = {
+    "zh-CN": (
+        (timedelta(days=1), "天"),
+        (timedelta(hours=1), "小时"),
+        (timedelta(minutes=1), "分钟"),
+        (timedelta(seconds=1), "秒"),
+    )
+}
+
+
+def category_name(category: str, locale: str) -> str:
+    """`category` as a reader of `locale` reads it ("delivery" in zh-CN: "配送")."""
+    return CATEGORY_NAMES.get(locale, {}).get(category, category)
+
+
+def duration_words(value: timedelta, locale: str) -> str:
+    """`value` as a reader of `locale` reads it (1 day in zh-CN: "1 天", 36 hours: "1 天 12
+    小时"); other locales get the `1d12h` spelling the case messages always used."""
+    units = DURATION_UNITS.get(locale)
+    if units is None:
+        return format_duration(value)
+    parts, rest = [], value
+    for size, word in units:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count} {word}")
+    return " ".join(parts) or f"0 {units[-1][1]}"
+
+
+def _localized(expression: str, table: dict[str, str]) -> str:
+    """A template expression: `expression`'s value looked up in `table` (itself if absent)."""
+    literal = json.dumps(table, ensure_ascii=False, sort_keys=True)
+    return f"{{{{ {literal}.get({expression}, {expression}) }}}}"
+
+
+def _zh_cn_acknowledgement() -> Template:
+    # The case workflow gives `first_response_within` in the `1d` spelling: each SLA's
+    # spelling maps to its zh-CN words here, so the message reads "1 天", not "1d".
+    within = {format_duration(first): duration_words(first, "zh-CN") for first, _ in SLA.values()}
+    category = _localized("case.category", CATEGORY_NAMES["zh-CN"])
+    return Template(
+        subject="我们已收到您的反馈：工单 {{ case.case_id }}",
+        text=(
+            "{{ profile.first_name | default('您') }}好，\n\n"
+            f"感谢您的反馈。您的工单 {{{{ case.case_id }}}}（{category}）已创建，"
+            f"我们会在 {_localized('case.first_response_within', within)}内回复您。\n"
+        ),
+    )
+
+
 ACKNOWLEDGEMENT = Template(
     subject="We have your message: case {{ case.case_id }}",
     text=(
@@ -38,16 +114,7 @@ ACKNOWLEDGEMENT = Template(
         "Thank you for telling us. Your case {{ case.case_id }} ({{ case.category }}) is open "
         "and a person will answer within {{ case.first_response_within }}.\n"
     ),
-    locales={
-        "zh-CN": Template(
-            subject="我们已收到您的反馈：工单 {{ case.case_id }}",
-            text=(
-                "{{ profile.first_name | default('您') }}好，\n\n"
-                "感谢您的反馈。您的工单 {{ case.case_id }}（{{ case.category }}）已创建，"
-                "我们会在 {{ case.first_response_within }} 内回复您。\n"
-            ),
-        )
-    },
+    locales={"zh-CN": _zh_cn_acknowledgement()},
 )
 
 

@@ -1,12 +1,99 @@
-"""The Temporal client every process uses: pydantic data converter and tracing, set once."""
+"""The Temporal client every process uses: pydantic data converter and tracing, set once.
+
+Every client and test environment of ours runs on one Temporal runtime per process
+(`core_runtime()`): the SDK core's own log lines go to Python logging (logger
+`temporalio.core`, WARNING and above) instead of straight to stderr with terminal colour codes,
+and the process waits at exit for the runtime's native threads to leave Python (`settle`).
+"""
 
 from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
 
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from workers.settings import Settings
+
+CORE_LOGGER = "temporalio.core"
+
+# Core warnings addressed to whoever runs the Temporal server, about capabilities the server
+# did not advertise: the embedded servers (the time-skipping test server behind `journeys
+# simulate`) never advertise some of them, and a user can do nothing about it.
+OPERATOR_NOTES = ("the server did not advertise",)
+
+_runtime: tuple[int, Runtime] | None = None
+_settle_registered = False
+
+
+class _OperatorNotes(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            return True
+        message = record.getMessage()
+        return not any(note in message for note in OPERATOR_NOTES)
+
+
+def core_logger() -> logging.Logger:
+    logger = logging.getLogger(CORE_LOGGER)
+    if not any(isinstance(f, _OperatorNotes) for f in logger.filters):
+        logger.addFilter(_OperatorNotes())
+    return logger
+
+
+def core_runtime() -> Runtime:
+    """This process's Temporal runtime, made on first use (a runtime does not survive a fork,
+    so a forked process makes its own)."""
+    global _runtime
+    if _runtime is None or _runtime[0] != os.getpid():
+        forwarding = LogForwardingConfig(logger=core_logger(), append_target_to_name=False)
+        logging_config = LoggingConfig(
+            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding
+        )
+        _runtime = (os.getpid(), Runtime(telemetry=TelemetryConfig(logging=logging_config)))
+        settle_at_exit()
+    return _runtime[1]
+
+
+def settle(timeout: float = 2.0) -> bool:
+    """Wait (up to `timeout` seconds) until no native Temporal thread runs Python code.
+
+    The runtime's Rust threads complete each call by running `loop.call_soon_threadsafe` in
+    Python; that call writes to a socket with the GIL released. If the interpreter starts to
+    finalize meanwhile, CPython ends the thread when it asks for the GIL back, and the process
+    aborts (`Fatal Python error: PyGILState_Release`, exit 134; temporalio/sdk-python#300).
+    Sleeping hands the GIL over so such a thread finishes first. Returns whether all did.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(0.001)  # releases the GIL: a thread waiting for it takes it now
+        ours = {thread.ident for thread in threading.enumerate()}
+        if all(ident in ours for ident in sys._current_frames()):
+            return True
+        if time.monotonic() > deadline:
+            return False
+
+
+def settle_at_exit() -> None:
+    """Run `settle` at interpreter exit (once), before finalization: atexit handlers run while
+    other threads can still take the GIL."""
+    global _settle_registered
+    if not _settle_registered:
+        atexit.register(settle)
+        _settle_registered = True
 
 
 async def connect(settings: Settings) -> Client:
@@ -23,4 +110,5 @@ async def connect(settings: Settings) -> Client:
         interceptors=[TracingInterceptor()],
         tls=tls,
         api_key=settings.temporal_api_key,
+        runtime=core_runtime(),
     )

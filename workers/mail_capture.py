@@ -1,7 +1,9 @@
 """The dev stack's SMTP capture: a real SMTP server (aiosmtpd) that keeps every message it gets.
 
 Each accepted message is written to `<directory>/<n>-<message-id>.eml` and kept in memory, so
-the CLI, tests and benchmarks can read what was "sent" without a real mail relay.
+the CLI, tests and benchmarks can read what was "sent" without a real mail relay. `n` goes on
+from the highest number already in the directory (the dev stack keeps it across restarts), so
+names never collide and sort in the order the messages arrived.
 
 For failure tests it can be told, like the provider sink, to answer the next commands at a
 stage (`RCPT` or `DATA`) with an error code, to stall before answering a stage, or to keep a
@@ -44,6 +46,16 @@ class CapturedMail:
     def text(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))
         return part.get_content() if part is not None else ""
+
+
+def highest_number(directory: Path) -> int:
+    """The highest `<n>-` prefix of the .eml files in `directory`; 0 when there are none."""
+    numbers = [
+        int(match.group(1))
+        for path in directory.glob("*.eml")
+        if (match := re.match(r"(\d+)-", path.name))
+    ]
+    return max(numbers, default=0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -123,6 +135,7 @@ class MailCapture:
         self.port = port or free_port(host)
         self._lock = threading.Lock()
         self._mails: list[CapturedMail] = []
+        self._next = 1
         self._controller: Controller | None = None
         self.faults = Faults()
 
@@ -154,6 +167,8 @@ class MailCapture:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._next = max(self._next, highest_number(self.directory) + 1)
         self._controller = Controller(_Handler(self), hostname=self.host, port=self.port)
         self._controller.start()
 
@@ -172,11 +187,17 @@ class MailCapture:
     def _keep(self, sender: str, recipients: tuple[str, ...], content: bytes) -> None:
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
+        token = re.sub(r"[^A-Za-z0-9]+", "", str(message["Message-ID"] or ""))[:40]
         with self._lock:
-            number = len(self._mails) + 1
-            token = re.sub(r"[^A-Za-z0-9]+", "", str(message["Message-ID"] or ""))[:40]
-            path = self.directory / f"{number:06d}-{token or 'message'}.eml"
-            path.write_bytes(content)
+            while True:  # "x": a file of another capture (or an earlier run) is never replaced
+                path = self.directory / f"{self._next:06d}-{token or 'message'}.eml"
+                self._next += 1
+                try:
+                    with path.open("xb") as out:
+                        out.write(content)
+                    break
+                except FileExistsError:
+                    continue
             self._mails.append(CapturedMail(path, sender, recipients, message))
 
     def mails(self) -> list[CapturedMail]:

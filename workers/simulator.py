@@ -64,6 +64,7 @@ from domain.send_policy import SendPolicy
 from domain.simulation import Behaviour, Model, listened_events
 from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyLink
 from workers.binaries import temporal_test_server
+from workers.client import core_runtime
 from workers.journey_stand_ins import JourneyStandIns
 from workflows.journey import JourneyWorkflow
 
@@ -348,8 +349,12 @@ async def simulate(
 ) -> SimulationResult:
     """Run `journey` for every profile over `days` simulated days; count what happened."""
     began = time.perf_counter()
+    # Our runtime: the SDK core's warnings for server operators are not printed (the
+    # time-skipping server does not advertise every capability); its real errors still are.
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=temporal_test_server()
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=temporal_test_server(),
+        runtime=core_runtime(),
     )
     try:
         return await _run(env, journey, profiles, days, behaviour, on_day, began, policy)
