@@ -2,6 +2,8 @@
 
 Conditions (`survey.csat <= 2`) and templates (`Hello {{ profile.first_name }}`) both go
 through here; nothing is ever `eval`-ed, and attribute tricks such as `().__class__` are refused.
+Besides Jinja's own filters there is `category_name(locale)`, which shows a case category in
+the customer's language (`{{ trigger.category | category_name('zh-CN') }}` reads "配送").
 
 Every render and evaluation also runs under a budget (domain/limits.py): loop iterations and
 calls, the size of every string or list an operator, filter or method makes, the size of the
@@ -32,6 +34,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 from markupsafe import Markup
 
+from domain.cases import category_name
 from domain.limits import (
     MAX_INT_BITS,
     MAX_OPERATIONS,
@@ -275,6 +278,15 @@ def _count_loops(iterable: Any) -> Any:
     return _Counted(iterable)
 
 
+def _category_name(value: Any, locale: str) -> Any:
+    """`{{ trigger.category | category_name('zh-CN') }}`: a case category as a reader of
+    `locale` reads it ("delivery": "配送"); an unknown category, or a value that is no string
+    (a missing one stays missing, so a strict render still names it), is left as it is."""
+    if isinstance(value, str) and isinstance(locale, str):
+        return category_name(value, locale)
+    return value
+
+
 def _literal(text: str) -> Markup:
     return Markup(text)
 
@@ -327,6 +339,7 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(finalize=_finalize, **options)
+        self.filters["category_name"] = _category_name
         self.filters = {name: _bounded_filter(name, f) for name, f in self.filters.items()}
         self.globals["range"] = _safe_range
         self.globals.pop("lipsum", None)  # lipsum(n=10**6) writes a million paragraphs
