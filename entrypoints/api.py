@@ -79,6 +79,7 @@ from store.journeys import JourneySummary
 from store.store import Store
 from workers.client import connect
 from workers.settings import Settings
+from workers.tracing import instrument_api
 
 RUN_QUERY_TIMEOUT = 10.0
 
@@ -568,6 +569,7 @@ def create_app(
     app.include_router(api_support.public)
     app.include_router(api_support.router)
     app.include_router(api_privacy.router)
+    instrument_api(app)
     return app
 
 

@@ -16,7 +16,6 @@ import threading
 import time
 
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
@@ -27,6 +26,7 @@ from temporalio.runtime import (
 )
 
 from workers.settings import Settings
+from workers.tracing import temporal_interceptors
 
 CORE_LOGGER = "temporalio.core"
 
@@ -107,7 +107,7 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
-        interceptors=[TracingInterceptor()],
+        interceptors=temporal_interceptors(),
         tls=tls,
         api_key=settings.temporal_api_key,
         runtime=core_runtime(),

@@ -6,11 +6,9 @@ import logging
 import sys
 
 import structlog
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from workers.settings import Settings
+from workers.tracing import configure_tracing
 
 JOURNEY_FIELDS = ("journey", "version", "customer", "step", "run")
 
@@ -68,11 +66,7 @@ def configure(settings: Settings) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
     )
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        if settings.otel_console:
-            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
-        trace.set_tracer_provider(provider)
+    configure_tracing(settings)
     if unknown:
         log().warning(f"{unknown}; logging at INFO")
 

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector traces are sent to, e.g. http://127.0.0.1:4318.",
+    )
 
     @model_validator(mode="after")
     def _links_reach_this_api(self) -> Settings:

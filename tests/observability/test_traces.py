@@ -1,0 +1,91 @@
+"""Traces: an HTTP request's span is the parent of the workflow it starts, and that workflow's
+spans are the parents of its activities' (API -> StartWorkflow -> RunWorkflow -> send_message)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.api.conftest import event, eventually, new_customer
+from tests.observability.conftest import Observed
+from workers.settings import Settings
+from workers.tracing import configure_tracing, traces_url
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    provider = configure_tracing(Settings())
+    provider.add_span_processor(processor)
+    yield exporter
+    processor.shutdown()
+
+
+def _parent(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> ReadableSpan | None:
+    return by_id.get(span.parent.span_id) if span.parent is not None else None
+
+
+def _ancestry(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
+    names = []
+    current: ReadableSpan | None = span
+    while current is not None:
+        names.append(current.name)
+        current = _parent(current, by_id)
+    return names
+
+
+async def test_a_signup_request_is_the_parent_of_its_run_and_of_the_run_s_send(
+    spans: InMemorySpanExporter, observed: Observed
+) -> None:
+    customer_id = await new_customer(observed.api)
+    response = await observed.api.post("/events", json=event(customer_id, "signed_up"))
+    assert response.status_code == 202, response.text
+
+    def sent() -> list[ReadableSpan]:
+        return [
+            s
+            for s in spans.get_finished_spans()
+            if s.name == "RunActivity:send_message"
+            and _mentions(s, f"journey/onboarding/{customer_id}")
+        ]
+
+    async def probe() -> list[ReadableSpan]:
+        return sent()
+
+    [send] = await eventually(probe, what="the welcome's send_message span")
+    trace = [s for s in spans.get_finished_spans() if s.context.trace_id == send.context.trace_id]
+    by_id = {s.context.span_id: s for s in trace}
+    # Temporal's interceptor hangs the workflow's spans (its run, its activities' starts) under
+    # the span of the client call that reached it, here the request's signal-with-start.
+    assert _ancestry(send, by_id) == [
+        "RunActivity:send_message",
+        "StartActivity:send_message",
+        "SignalWithStartWorkflow:JourneyWorkflow",
+        "POST /events",
+    ]
+    [run] = [s for s in trace if s.name == "RunWorkflow:JourneyWorkflow"]
+    assert _ancestry(run, by_id)[1:] == ["SignalWithStartWorkflow:JourneyWorkflow", "POST /events"]
+    [request] = [s for s in trace if s.parent is None]
+    assert request.name == "POST /events"
+    assert (request.attributes or {}).get("http.route") == "/events"
+    assert (request.attributes or {}).get("http.status_code") == 202
+    # The request's own ASGI send/receive spans are left out: one span per request.
+    assert [s.name for s in trace if s.name.startswith("POST /events")] == ["POST /events"]
+
+
+def _mentions(span: ReadableSpan, workflow_id: str) -> bool:
+    attributes = span.attributes or {}
+    return attributes.get("temporalWorkflowID") == workflow_id
+
+
+def test_an_endpoint_is_a_collector_base_address_or_its_traces_url() -> None:
+    assert traces_url("http://otel:4318") == "http://otel:4318/v1/traces"
+    assert traces_url("http://otel:4318/") == "http://otel:4318/v1/traces"
+    assert traces_url("https://otel/v1/traces") == "https://otel/v1/traces"
+    with pytest.raises(ValueError, match="JOURNEYS_OTEL_ENDPOINT"):
+        traces_url("otel:4318")
