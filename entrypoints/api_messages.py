@@ -1,7 +1,8 @@
 """HTTP: messages and send decisions, consent, the suppression list, provider feedback, and
 the public unsubscribe page (a signed link; GET shows a button, POST unsubscribes, which is
 also what mail clients' one-click unsubscribe sends, RFC 8058), and the public open pixel and
-click-through links of tracked email (domain/tracking.py)."""
+click-through links of tracked email (domain/tracking.py). The public pages speak the
+customer's language, else the browser's (entrypoints/public_texts.py)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from domain.messages import OutboxMessage
 from domain.tokens import TokenError
 from domain.tracking import PIXEL_GIF
 from entrypoints.api_common import CONFLICT, NOT_FOUND, TEMPORAL, invalid, protected_router
+from entrypoints.public_texts import channel_name, page_locale, refusal, texts
 from store.send_ledger import SendDecision
 from store.suppression import Suppression
 
@@ -178,9 +180,12 @@ def delete_suppression(channel: str, address: str, messaging: Messaging) -> None
 # --- the public unsubscribe page ---------------------------------------------------------------
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
+
+
+def _page(locale: str, title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<!doctype html><html lang='{html.escape(locale)}'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
         status_code=status,
@@ -188,39 +193,55 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
 
 
-def _refused(exc: TokenError) -> HTMLResponse:
+def _refused(exc: TokenError, locale: str) -> HTMLResponse:
     status = 410 if exc.reason == "expired" else 400
-    return _page("This link cannot be used", f"<p>{html.escape(str(exc))}</p>", status)
+    why = refusal(exc.reason, str(exc), locale)
+    return _page(locale, texts(locale)["bad"], f"<p>{html.escape(why)}</p>", status)
+
+
+def _locale(messaging: MessagingService, customer_id: str | None, accept: str | None) -> str:
+    """The customer's language when the link names one, else the browser's."""
+    profile = messaging.store.customers.get(customer_id) if customer_id else None
+    return page_locale(profile.locale if profile else None, accept)
 
 
 @public.get("/unsubscribe", include_in_schema=False)
-def unsubscribe_page(token: str, messaging: Messaging) -> HTMLResponse:
+def unsubscribe_page(
+    token: str, messaging: Messaging, accept_language: AcceptLanguage = None
+) -> HTMLResponse:
     if messaging.links is None:
-        return _page("Unsubscribe is not available", "", 503)
+        locale = page_locale(None, accept_language)
+        return _page(locale, texts(locale)["unsubscribe.unavailable"], "", 503)
     try:
         request = messaging.links.read(token, messaging.now())
     except TokenError as exc:
-        return _refused(exc)
+        return _refused(exc, page_locale(None, accept_language))
+    locale = _locale(messaging, request.customer_id, accept_language)
+    words = texts(locale)
+    question = words["unsubscribe.question"].format(channel=channel_name(request.channel, locale))
     form = (
-        f"<p>Stop {html.escape(request.channel)} messages about offers and news?</p>"
+        f"<p>{html.escape(question)}</p>"
         f"<form method='post' action='/unsubscribe?token={html.escape(token)}'>"
-        "<button type='submit'>Unsubscribe</button></form>"
+        f"<button type='submit'>{html.escape(words['unsubscribe.button'])}</button></form>"
     )
-    return _page("Unsubscribe", form)
+    return _page(locale, words["unsubscribe.title"], form)
 
 
 @public.post("/unsubscribe", include_in_schema=False)
-async def unsubscribe(token: str, messaging: Messaging) -> HTMLResponse:
+async def unsubscribe(
+    token: str, messaging: Messaging, accept_language: AcceptLanguage = None
+) -> HTMLResponse:
     if messaging.links is None:
-        return _page("Unsubscribe is not available", "", 503)
+        locale = page_locale(None, accept_language)
+        return _page(locale, texts(locale)["unsubscribe.unavailable"], "", 503)
     try:
-        _, channel = await messaging.unsubscribe(token)
+        customer_id, channel = await messaging.unsubscribe(token)
     except TokenError as exc:
-        return _refused(exc)
-    return _page(
-        "You are unsubscribed",
-        f"<p>You will get no more marketing {html.escape(channel)} messages from us.</p>",
-    )
+        return _refused(exc, page_locale(None, accept_language))
+    locale = _locale(messaging, customer_id, accept_language)
+    words = texts(locale)
+    done = words["unsubscribe.done_body"].format(channel=channel_name(channel, locale))
+    return _page(locale, words["unsubscribe.done"], f"<p>{html.escape(done)}</p>")
 
 
 # --- open and click tracking -------------------------------------------------------------------
@@ -241,11 +262,13 @@ async def open_pixel(token: str, messaging: Messaging) -> Response:
 
 
 @public.get("/t/c/{token}", include_in_schema=False, response_model=None)
-async def click_through(token: str, messaging: Messaging) -> Response:
+async def click_through(
+    token: str, messaging: Messaging, accept_language: AcceptLanguage = None
+) -> Response:
     """302 to the URL inside the signature (never one from the request) after recording
     `message_clicked`; a forged link gets 400, an expired one 410, and nothing is recorded."""
     try:
         url = await messaging.track_click(token)
     except TokenError as exc:
-        return _refused(exc)
+        return _refused(exc, page_locale(None, accept_language))
     return RedirectResponse(url, status_code=302, headers=NO_STORE)

@@ -1,5 +1,6 @@
 """HTTP: the callback queue (list, claim, complete), survey reports, and the public survey
-answer page (a plain HTML form that works without JavaScript, in the customer's locale)."""
+answer page (a plain HTML form that works without JavaScript, in the customer's language, else
+the browser's; wording in entrypoints/public_texts.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Annotated
 from urllib.parse import parse_qs
 
 from annotated_types import MaxLen
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -17,6 +18,7 @@ from domain.callbacks import CallbackTask, Completion
 from domain.surveys import SCORES, Answer, Survey
 from domain.tokens import TokenError
 from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
+from entrypoints.public_texts import page_locale, refusal, texts
 from store.callbacks import CallbackRefused, UnknownCallback
 from store.surveys import AlreadyAnswered, SurveyScores
 
@@ -101,47 +103,45 @@ def survey_report(
 
 # --- the public answer page --------------------------------------------------------------------
 
-TEXTS = {
-    "en": {
-        "nps": "How likely are you to recommend us to a friend? (0 = not at all, 10 = very)",
-        "csat": "How satisfied are you? (1 = very unsatisfied, 5 = very satisfied)",
-        "comment": "Anything you want to tell us? (optional)",
-        "send": "Send",
-        "thanks": "Thank you for your answer!",
-        "done": "You have already answered this survey. Thank you!",
-        "bad": "This link cannot be used",
-        "range": "Please choose one of the scores.",
-        "long": "Your comment is too long: please keep it to {limit} characters.",
-    },
-    "zh-CN": {
-        "nps": "您有多大可能向朋友推荐我们？（0 = 完全不会，10 = 非常可能）",
-        "csat": "您对这次服务满意吗？（1 = 非常不满意，5 = 非常满意）",
-        "comment": "还有什么想告诉我们的吗？（选填）",
-        "send": "提交",
-        "thanks": "感谢您的回答！",
-        "done": "您已经回答过这份问卷，谢谢！",
-        "bad": "此链接无法使用",
-        "range": "请选择一个分数。",
-        "long": "您的留言太长了：请控制在 {limit} 个字符以内。",
-    },
-}
+AcceptLanguage = Annotated[str | None, Header(include_in_schema=False)]
 
 
-def _texts(support: SupportService, survey: Survey | None) -> dict[str, str]:
-    profile = support.store.customers.get(survey.customer_id) if survey else None
-    locale = profile.locale if profile else "en"
-    return TEXTS.get(locale) or TEXTS.get(locale.split("-")[0], TEXTS["en"])
+def _locale(support: SupportService, token: str, accept: str | None) -> str:
+    """The language of the customer the link names (a genuine one), else the browser's."""
+    profile = None
+    if support.links is not None:
+        try:
+            _, customer_id = support.links.read(token, support.now())
+        except TokenError:
+            pass
+        else:
+            profile = support.store.customers.get(customer_id)
+    return page_locale(profile.locale if profile else None, accept)
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(locale: str, title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<!doctype html><html lang='{html.escape(locale)}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
         status_code=status,
         headers=NO_FRAMING,
     )
+
+
+def _refused(exc: TokenError | UnknownSurvey, locale: str) -> HTMLResponse:
+    expired = isinstance(exc, TokenError) and exc.reason == "expired"
+    reason = exc.reason if isinstance(exc, TokenError) else "unknown_survey"
+    why = refusal(reason, str(exc), locale)
+    return _page(
+        locale, texts(locale)["bad"], f"<p>{html.escape(why)}</p>", 410 if expired else 400
+    )
+
+
+def _unavailable(accept: str | None) -> HTMLResponse:
+    locale = page_locale(None, accept)
+    return _page(locale, texts(locale)["survey.unavailable"], "", 503)
 
 
 def _form(token: str, survey: Survey, texts: dict[str, str], note: str = "") -> str:
@@ -162,44 +162,48 @@ def _form(token: str, survey: Survey, texts: dict[str, str], note: str = "") -> 
 
 
 @public.get("/s/{token}", include_in_schema=False)
-def survey_page(token: str, support: Support) -> HTMLResponse:
+def survey_page(
+    token: str, support: Support, accept_language: AcceptLanguage = None
+) -> HTMLResponse:
     if support.links is None:
-        return _page("Surveys are not available", "", 503)
+        return _unavailable(accept_language)
+    locale = _locale(support, token, accept_language)
     try:
         survey = support.survey_for(token)
     except (TokenError, UnknownSurvey) as exc:
-        texts = TEXTS["en"]
-        status = 410 if isinstance(exc, TokenError) and exc.reason == "expired" else 400
-        return _page(texts["bad"], f"<p>{html.escape(str(exc))}</p>", status)
-    texts = _texts(support, survey)
+        return _refused(exc, locale)
+    words = texts(locale)
     if survey.answered_at is not None:
-        return _page(texts["done"], "", 409)
-    return _page(survey.kind.upper(), _form(token, survey, texts))
+        return _page(locale, words["done"], "", 409)
+    return _page(locale, words[f"survey.title.{survey.kind}"], _form(token, survey, words))
 
 
 @public.post("/s/{token}", include_in_schema=False)
-async def answer(token: str, request: Request, support: Support) -> HTMLResponse:
+async def answer(
+    token: str, request: Request, support: Support, accept_language: AcceptLanguage = None
+) -> HTMLResponse:
     if support.links is None:
-        return _page("Surveys are not available", "", 503)
+        return _unavailable(accept_language)
     fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+    locale = _locale(support, token, accept_language)
     try:
         survey = support.survey_for(token)
     except (TokenError, UnknownSurvey) as exc:
-        status = 410 if isinstance(exc, TokenError) and exc.reason == "expired" else 400
-        return _page(TEXTS["en"]["bad"], f"<p>{html.escape(str(exc))}</p>", status)
-    texts = _texts(support, survey)
+        return _refused(exc, locale)
+    words = texts(locale)
+    title = words[f"survey.title.{survey.kind}"]
     comment = fields.get("comment", [""])[0]
     if len(comment) > MAX_COMMENT:
-        note = texts["long"].format(limit=MAX_COMMENT)
-        return _page(survey.kind.upper(), _form(token, survey, texts, note), 422)
+        note = words["long"].format(limit=MAX_COMMENT)
+        return _page(locale, title, _form(token, survey, words, note), 422)
     try:
         given = Answer(score=int(fields.get("score", [""])[0]), comment=comment)
         await support.answer(token, given)
     except (ValueError, ValidationError) as exc:
         if isinstance(exc, AlreadyAnswered):
-            return _page(texts["done"], "", 409)
+            return _page(locale, words["done"], "", 409)
         note = (
-            f"{texts['range']} ({exc})" if not isinstance(exc, ValidationError) else texts["range"]
+            f"{words['range']} ({exc})" if not isinstance(exc, ValidationError) else words["range"]
         )
-        return _page(survey.kind.upper(), _form(token, survey, texts, note), 422)
-    return _page(texts["thanks"], "")
+        return _page(locale, title, _form(token, survey, words, note), 422)
+    return _page(locale, words["thanks"], "")
