@@ -27,6 +27,7 @@ from workers.client import connect
 from workers.dev_server import DevServer
 from workers.logging_setup import configure, log
 from workers.mail_capture import MailCapture
+from workers.metrics import serve_metrics
 from workers.provider_sink import provider_sink
 from workers.settings import Settings
 from workers.worker import activities_for, build_worker, default_channels
@@ -117,6 +118,8 @@ async def run_worker(settings: Settings, store: Store) -> None:
             audiences.enroll_audience_batch,
         ],
     )
+    # A daemon thread: it ends with the process.
+    serve_metrics(settings.metrics_port, store)
     log().info(
         "worker started",
         task_queue=settings.temporal_task_queue,
@@ -141,6 +144,7 @@ async def run_api(settings: Settings, store: Store, api_key: str) -> None:
         max_batch_events=settings.max_batch_events,
         links=unsubscribe_links(settings),
         survey_links=survey_links(settings),
+        metrics_public=settings.metrics_public,
     )
     await serve(app, settings.api_host, settings.api_port)
 

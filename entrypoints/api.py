@@ -70,6 +70,7 @@ from entrypoints.api_common import (
     ErasedDetail,
     ErrorDetail,
     Service,
+    authenticate,
     invalid,
     protected_router,
     validation_failed,
@@ -78,6 +79,7 @@ from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, Unk
 from store.journeys import JourneySummary
 from store.store import Store
 from workers.client import connect
+from workers.metrics import CONTENT_TYPE, exposition, registry_for
 from workers.settings import Settings
 from workers.tracing import instrument_api
 
@@ -304,6 +306,15 @@ router = protected_router()
 @public.get("/health", tags=["health"], response_model=Health)
 async def health() -> Health:
     return Health()
+
+
+# Prometheus' text format, not JSON: out of the OpenAPI document (README: Observability).
+@public.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    if not request.app.state.metrics_public:
+        authenticate(request)
+    body = await asyncio.to_thread(exposition, request.app.state.metrics)
+    return Response(body, media_type=CONTENT_TYPE)
 
 
 @router.put(
@@ -533,8 +544,10 @@ def create_app(
     max_batch_events: int = 1000,
     links: UnsubscribeLinks | None = None,
     survey_links: SurveyLinks | None = None,
+    metrics_public: bool = False,
 ) -> FastAPI:
-    """The API over `service`; requests must carry `api_key`; `links` signs unsubscribe links."""
+    """The API over `service`; requests must carry `api_key` (/metrics too unless
+    `metrics_public`); `links` signs unsubscribe links."""
     if not api_key:
         raise ValueError("an API key is required (set JOURNEYS_API_KEY)")
     if max_request_bytes < 1 or max_batch_events < 1:
@@ -549,6 +562,8 @@ def create_app(
     app.state.privacy = PrivacyService(service)
     app.state.api_key = api_key.encode()
     app.state.max_batch_events = max_batch_events
+    app.state.metrics = registry_for(service.store)
+    app.state.metrics_public = metrics_public
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     for error in (UnknownCustomer, UnknownJourney, UnknownEnrollment, UnknownMessage):
         app.add_exception_handler(error, _error(404))
@@ -602,6 +617,7 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         max_batch_events=settings.max_batch_events,
         links=UnsubscribeLinks(secret, settings.public_url) if secret else None,
         survey_links=SurveyLinks(secret, settings.public_url) if secret else None,
+        metrics_public=settings.metrics_public,
     )
 
     @asynccontextmanager

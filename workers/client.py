@@ -25,6 +25,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from workers.metrics import temporal_metrics
 from workers.settings import Settings
 from workers.tracing import temporal_interceptors
 
@@ -54,16 +55,29 @@ def core_logger() -> logging.Logger:
     return logger
 
 
-def core_runtime() -> Runtime:
+def telemetry(metrics_port: int = 0) -> TelemetryConfig:
+    """The runtime's telemetry: core logs forwarded to Python logging; the SDK's metrics in
+    Prometheus format on `metrics_port` when it is set (JOURNEYS_TEMPORAL_METRICS_PORT)."""
+    forwarding = LogForwardingConfig(logger=core_logger(), append_target_to_name=False)
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding
+    )
+    return TelemetryConfig(logging=logging_config, metrics=temporal_metrics(metrics_port))
+
+
+def core_runtime(metrics_port: int = 0) -> Runtime:
     """This process's Temporal runtime, made on first use (a runtime does not survive a fork,
-    so a forked process makes its own)."""
+    so a forked process makes its own); `metrics_port` counts only for the first call."""
     global _runtime
     if _runtime is None or _runtime[0] != os.getpid():
-        forwarding = LogForwardingConfig(logger=core_logger(), append_target_to_name=False)
-        logging_config = LoggingConfig(
-            filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding
-        )
-        _runtime = (os.getpid(), Runtime(telemetry=TelemetryConfig(logging=logging_config)))
+        try:
+            runtime = Runtime(telemetry=telemetry(metrics_port))
+        except Exception as exc:  # the core raises a bare RuntimeError for a taken port
+            raise RuntimeError(
+                f"JOURNEYS_TEMPORAL_METRICS_PORT={metrics_port}: cannot serve the Temporal "
+                f"SDK's metrics there ({exc})"
+            ) from exc
+        _runtime = (os.getpid(), runtime)
         settle_at_exit()
     return _runtime[1]
 
@@ -110,5 +124,5 @@ async def connect(settings: Settings) -> Client:
         interceptors=temporal_interceptors(),
         tls=tls,
         api_key=settings.temporal_api_key,
-        runtime=core_runtime(),
+        runtime=core_runtime(settings.temporal_metrics_port),
     )

@@ -83,6 +83,21 @@ class Settings(BaseSettings):
         default=None,
         description="OTLP/HTTP collector traces are sent to, e.g. http://127.0.0.1:4318.",
     )
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Where a worker serves Prometheus metrics (/metrics); 0 is off.",
+    )
+    metrics_public: bool = Field(
+        default=False, description="Serve the API's /metrics without the API key."
+    )
+    temporal_metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Where the Temporal SDK serves its own Prometheus metrics; 0 is off.",
+    )
 
     @model_validator(mode="after")
     def _links_reach_this_api(self) -> Settings:
