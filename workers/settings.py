@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,23 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_sender: str = "journeys@localhost"
+    smtp_tls: Literal["off", "starttls", "tls"] = Field(
+        default="off",
+        description="starttls (port 587), tls (implicit, port 465) or off (the dev capture); "
+        "the relay's certificate is verified whenever TLS is on.",
+    )
+    smtp_username: str | None = Field(
+        default=None, description="SMTP AUTH login; needs JOURNEYS_SMTP_TLS starttls or tls."
+    )
+    smtp_password: str | None = Field(default=None, description="SMTP AUTH password.")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of a private CA that signed the relay's certificate "
+        "(then only that CA is trusted).",
+    )
+    smtp_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds each SMTP step may take before it is retried."
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_key: str | None = None

@@ -44,7 +44,16 @@ def utc_now() -> datetime:
 def default_channels(settings: Settings) -> dict[str, Channel]:
     """SMTP email always; SMS and webhook when their provider endpoints are configured."""
     channels: dict[str, Channel] = {
-        "email": SmtpEmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+        "email": SmtpEmailChannel(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_sender,
+            timeout=settings.smtp_timeout,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            ca_file=settings.smtp_ca_file,
+        )
     }
     if settings.sms_url:
         channels["sms"] = HttpChannel("sms", settings.sms_url, token=settings.sms_token)

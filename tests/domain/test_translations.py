@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from domain.expressions import render
+from domain.expressions import BudgetError, render
 from domain.journey import TemplateVariant
+from domain.limits import MAX_VALUE_SIZE
 from domain.loader import load_journey_file
 from domain.rendering import render_message
 from domain.template_check import sample_context
@@ -90,3 +91,11 @@ def test_the_category_name_filter_leaves_a_number_as_it_is_and_a_missing_value_m
     assert render("{{ 7 | category_name('zh-CN') }}", {}) == "7"
     with pytest.raises(ValueError, match="has no attribute 'category'"):
         render("{{ trigger.category | category_name('zh-CN') }}", {"trigger": {}})
+
+
+def test_the_category_name_filter_runs_under_the_render_budget() -> None:
+    loops = "{% for i in range(10000) %}{% for j in range(10000) %}{{ c | category_name('zh-CN') }}"
+    with pytest.raises(BudgetError):
+        render(loops + "{% endfor %}{% endfor %}", {"c": "delivery"})
+    with pytest.raises(BudgetError):
+        render("{{ c | category_name('zh-CN') }}", {"c": "x" * (MAX_VALUE_SIZE + 1)})
