@@ -54,9 +54,11 @@ from domain.privacy import CustomerErased
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import (
+    api_audit,
     api_cases,
     api_catalog,
     api_delivery,
+    api_keys,
     api_messages,
     api_privacy,
     api_support,
@@ -69,10 +71,12 @@ from entrypoints.api_common import (
     TEMPORAL,
     ErasedDetail,
     ErrorDetail,
+    RateLimiter,
     Service,
     authenticate,
     invalid,
     protected_router,
+    requires,
     validation_failed,
 )
 from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney, UnknownMessage
@@ -319,6 +323,7 @@ async def metrics(request: Request) -> Response:
 
 @router.put(
     "/customers/{customer_id}",
+    dependencies=[requires("customers:write")],
     tags=["customers"],
     response_model=CustomerProfile,
     responses=ERASED,
@@ -344,6 +349,7 @@ def put_customer(
 
 @router.get(
     "/customers/{customer_id}",
+    dependencies=[requires("customers:read")],
     tags=["customers"],
     response_model=CustomerProfile,
     responses=NOT_FOUND,
@@ -357,6 +363,7 @@ def get_customer(customer_id: str, service: Service) -> CustomerProfile:
 
 @router.get(
     "/customers/{customer_id}/timeline",
+    dependencies=[requires("customers:read")],
     tags=["customers"],
     response_model=Timeline,
     responses=NOT_FOUND,
@@ -368,6 +375,7 @@ def get_timeline(customer_id: str, service: Service) -> Timeline:
 
 @router.post(
     "/events",
+    dependencies=[requires("events:write")],
     tags=["events"],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=IngestResult,
@@ -387,6 +395,7 @@ async def post_event(event: CustomerEvent, service: Service) -> IngestResult:
 
 @router.post(
     "/events/batch",
+    dependencies=[requires("events:write")],
     tags=["events"],
     status_code=status.HTTP_202_ACCEPTED,
     response_model=list[IngestResult],
@@ -410,13 +419,19 @@ async def post_events(batch: EventBatch, request: Request, service: Service) -> 
         raise invalid(("body", "events", exc.index, *exc.field), str(exc), None) from exc
 
 
-@router.get("/journeys", tags=["journeys"], response_model=list[JourneySummary])
+@router.get(
+    "/journeys",
+    dependencies=[requires("journeys:read")],
+    tags=["journeys"],
+    response_model=list[JourneySummary],
+)
 def list_journeys(service: Service) -> list[JourneySummary]:
     return service.journeys()
 
 
 @router.get(
     "/journeys/{journey_id}",
+    dependencies=[requires("journeys:read")],
     tags=["journeys"],
     response_model=JourneyDetail,
     response_model_exclude_none=True,
@@ -443,6 +458,7 @@ def get_journey(
 
 @router.post(
     "/journeys/{journey_id}/pause",
+    dependencies=[requires("journeys:write")],
     tags=["journeys"],
     response_model=JourneySummary,
     responses=NOT_FOUND,
@@ -454,6 +470,7 @@ def pause_journey(journey_id: str, service: Service) -> JourneySummary:
 
 @router.post(
     "/journeys/{journey_id}/resume",
+    dependencies=[requires("journeys:write")],
     tags=["journeys"],
     response_model=JourneySummary,
     responses=NOT_FOUND,
@@ -465,6 +482,7 @@ def resume_journey(journey_id: str, service: Service) -> JourneySummary:
 
 @router.post(
     "/journeys/{journey_id}/enrollments",
+    dependencies=[requires("enroll")],
     tags=["journeys"],
     response_model=Delivery,
     responses={
@@ -509,6 +527,7 @@ async def enroll(
 
 @router.get(
     "/runs/{workflow_id:path}",
+    dependencies=[requires("runs:read")],
     tags=["runs"],
     response_model=RunSnapshot,
     responses={
@@ -544,6 +563,8 @@ def create_app(
     max_batch_events: int = 1000,
     links: UnsubscribeLinks | None = None,
     survey_links: SurveyLinks | None = None,
+    rate_limit_per_minute: int = 0,
+    rate_limit_ingest_per_minute: int | None = None,
     metrics_public: bool = False,
 ) -> FastAPI:
     """The API over `service`; requests must carry `api_key` (/metrics too unless
@@ -562,6 +583,7 @@ def create_app(
     app.state.privacy = PrivacyService(service)
     app.state.api_key = api_key.encode()
     app.state.max_batch_events = max_batch_events
+    app.state.rate_limiter = RateLimiter(rate_limit_per_minute, rate_limit_ingest_per_minute)
     app.state.metrics = registry_for(service.store)
     app.state.metrics_public = metrics_public
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
@@ -584,6 +606,8 @@ def create_app(
     app.include_router(api_support.public)
     app.include_router(api_support.router)
     app.include_router(api_privacy.router)
+    app.include_router(api_keys.router)
+    app.include_router(api_audit.router)
     instrument_api(app)
     return app
 
@@ -617,6 +641,8 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         max_batch_events=settings.max_batch_events,
         links=UnsubscribeLinks(secret, settings.public_url) if secret else None,
         survey_links=SurveyLinks(secret, settings.public_url) if secret else None,
+        rate_limit_per_minute=settings.rate_limit_per_minute,
+        rate_limit_ingest_per_minute=settings.rate_limit_ingest_per_minute,
         metrics_public=settings.metrics_public,
     )
 

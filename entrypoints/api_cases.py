@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from app.cases import CaseRefused, CaseService, UnknownCase
 from domain.cases import Assign, CaseState, Note, OpenCase, Reopen, Resolve, Respond
-from entrypoints.api_common import NOT_FOUND, TEMPORAL, ErrorDetail, protected_router
+from entrypoints.api_common import NOT_FOUND, TEMPORAL, ErrorDetail, protected_router, requires
 
 router = protected_router()
 REFUSED: dict[int | str, dict[str, object]] = {
@@ -37,7 +37,14 @@ async def _change(cases: CaseService, case_id: str, update: str, payload: BaseMo
         raise HTTPException(404, str(exc)) from exc
 
 
-@router.post("/cases", tags=["cases"], response_model=CaseState, status_code=201, responses=REFUSED)
+@router.post(
+    "/cases",
+    dependencies=[requires("cases:write")],
+    tags=["cases"],
+    response_model=CaseState,
+    status_code=201,
+    responses=REFUSED,
+)
 async def open_case(
     request: OpenCase,
     cases: Cases,
@@ -47,7 +54,9 @@ async def open_case(
     return await cases.open(request, idempotency_key)
 
 
-@router.get("/cases", tags=["cases"], response_model=list[CaseState])
+@router.get(
+    "/cases", dependencies=[requires("cases:read")], tags=["cases"], response_model=list[CaseState]
+)
 def list_cases(
     cases: Cases,
     status: str | None = None,
@@ -58,7 +67,13 @@ def list_cases(
     return cases.store.cases.list(status, queue, customer_id, limit)
 
 
-@router.get("/cases/{case_id}", tags=["cases"], response_model=CaseState, responses=REFUSED)
+@router.get(
+    "/cases/{case_id}",
+    dependencies=[requires("cases:read")],
+    tags=["cases"],
+    response_model=CaseState,
+    responses=REFUSED,
+)
 async def get_case(case_id: str, cases: Cases) -> CaseState:
     """The case's state and history (live from its workflow)."""
     try:
@@ -67,30 +82,56 @@ async def get_case(case_id: str, cases: Cases) -> CaseState:
         raise HTTPException(404, str(exc)) from exc
 
 
-@router.post("/cases/{case_id}/assign", tags=["cases"], response_model=CaseState, responses=REFUSED)
+@router.post(
+    "/cases/{case_id}/assign",
+    dependencies=[requires("cases:write")],
+    tags=["cases"],
+    response_model=CaseState,
+    responses=REFUSED,
+)
 async def assign(case_id: str, change: Assign, cases: Cases) -> CaseState:
     return await _change(cases, case_id, "assign", change)
 
 
-@router.post("/cases/{case_id}/notes", tags=["cases"], response_model=CaseState, responses=REFUSED)
+@router.post(
+    "/cases/{case_id}/notes",
+    dependencies=[requires("cases:write")],
+    tags=["cases"],
+    response_model=CaseState,
+    responses=REFUSED,
+)
 async def add_note(case_id: str, note: Note, cases: Cases) -> CaseState:
     return await _change(cases, case_id, "add_note", note)
 
 
 @router.post(
-    "/cases/{case_id}/respond", tags=["cases"], response_model=CaseState, responses=REFUSED
+    "/cases/{case_id}/respond",
+    dependencies=[requires("cases:write")],
+    tags=["cases"],
+    response_model=CaseState,
+    responses=REFUSED,
 )
 async def respond(case_id: str, reply: Respond, cases: Cases) -> CaseState:
     return await _change(cases, case_id, "respond", reply)
 
 
 @router.post(
-    "/cases/{case_id}/resolve", tags=["cases"], response_model=CaseState, responses=REFUSED
+    "/cases/{case_id}/resolve",
+    dependencies=[requires("cases:write")],
+    tags=["cases"],
+    response_model=CaseState,
+    responses=REFUSED,
 )
 async def resolve(case_id: str, change: Resolve, cases: Cases) -> CaseState:
     return await _change(cases, case_id, "resolve", change)
 
 
-@router.post("/cases/{case_id}/reopen", tags=["cases"], response_model=CaseState, responses=REFUSED)
+@router.post(
+    "/cases/{case_id}/reopen",
+    dependencies=[requires("cases:write")],
+    tags=["cases"],
+    response_model=CaseState,
+    responses=REFUSED,
+)
 async def reopen(case_id: str, change: Reopen, cases: Cases) -> CaseState:
     return await _change(cases, case_id, "reopen", change)

@@ -4,13 +4,14 @@ and which published journeys listen for each (domain/event_catalog.py holds the 
 from __future__ import annotations
 
 from domain.event_catalog import EventCatalog, event_catalog
-from entrypoints.api_common import Service, protected_router
+from entrypoints.api_common import Service, protected_router, requires
 
 router = protected_router()
 
 
 @router.get(
     "/events/types",
+    dependencies=[requires("events:read")],
     tags=["events"],
     response_model=EventCatalog,
     summary="Every event type: recorded by the product or sent by producers, with the "

@@ -1,4 +1,5 @@
-"""What every HTTP router shares: API-key authentication, the service dependency, errors.
+"""What every HTTP router shares: keys resolved to a role, the permission each endpoint
+declares, per-key rate limits, the service dependency, errors.
 
 api.py assembles the app; routers for other concerns live in their own api_*.py modules, take
 `protected_router()` (or a plain APIRouter for public pages) and are included by create_app.
@@ -11,9 +12,10 @@ every 422, whether the body's syntax, a field or a rule across fields is what is
 from __future__ import annotations
 
 import email.message
-import hmac
 import json
-from collections.abc import Callable, Coroutine
+import math
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,8 +26,12 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from app.audit import Auditor
 from app.journeys import JourneyService
+from app.keys import KeyService
+from domain.audit import Actor
 from domain.limits import MAX_NESTING_DEPTH
+from domain.roles import allows, roles_for
 
 API_KEY_HEADER = "X-API-Key"
 CHALLENGE = 'Bearer realm="journeys", ApiKey realm="journeys" header="X-API-Key"'
@@ -54,7 +60,7 @@ class ErasedDetail(ErrorDetail):
     started_at: datetime
 
 
-# --- authentication ------------------------------------------------------------------------
+# --- authentication and roles ----------------------------------------------------------------
 
 _api_key = APIKeyHeader(
     name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey", description="The API key."
@@ -64,39 +70,159 @@ _bearer = HTTPBearer(
 )
 
 
-def authenticate(request: Request) -> None:
-    """Raise 401 unless the request carries the API key (as X-API-Key or a bearer token)."""
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": CHALLENGE}
+    )
+
+
+def keys_of(request: Request) -> KeyService:
+    """The app's key service: the bootstrap key (JOURNEYS_API_KEY) and the stored keys."""
+    state = request.app.state
+    keys: KeyService | None = getattr(state, "keys", None)
+    if keys is None:
+        keys = KeyService(auditor_of(request), state.api_key.decode())
+        state.keys = keys
+    return keys
+
+
+def auditor_of(request: Request) -> Auditor:
+    state = request.app.state
+    auditor: Auditor | None = getattr(state, "auditor", None)
+    if auditor is None:
+        service: JourneyService = state.service
+        auditor = Auditor(service.store, service.clock)
+        state.auditor = auditor
+    return auditor
+
+
+def authenticate(request: Request) -> Actor:
+    """Who calls: the key (X-API-Key or a bearer token) resolved to its name and role.
+
+    401 for no key, or a key that is unknown or revoked. Resolved once per request."""
+    known: Actor | None = getattr(request.state, "actor", None)
+    if known is not None:
+        return known
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     bearer = credentials.strip() if scheme.lower() == "bearer" else None
-    _check_key(request, [request.headers.get(API_KEY_HEADER), bearer])
+    offered = [value for value in (request.headers.get(API_KEY_HEADER), bearer) if value]
+    if not offered:
+        raise _unauthorized(
+            f"missing API key: send {API_KEY_HEADER}: <key> or Authorization: Bearer <key>"
+        )
+    found = keys_of(request).resolve(offered)
+    if found is None:
+        raise _unauthorized("invalid API key: unknown or revoked key")
+    name, role = found
+    actor = Actor(name=name, role=role, address=request.client.host if request.client else None)
+    request.state.actor = actor
+    return actor
+
+
+def authorize(actor: Actor, permission: str) -> None:
+    """403 naming the roles that may, unless `actor`'s role holds `permission`."""
+    if not allows(actor.role, permission):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"key {actor.name!r} has role {actor.role!r}; this needs role "
+            f"{' or '.join(roles_for(permission))} ({permission})",
+        )
 
 
 def require_api_key(
     request: Request,
     key: Annotated[str | None, Security(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    """The key as a dependency: documents both schemes in OpenAPI; GuardedRoute has already
-    checked it before the body was read."""
-    _check_key(request, [key, bearer.credentials if bearer else None])
+) -> Actor:
+    """The caller as a dependency: documents both schemes in OpenAPI; GuardedRoute has
+    already resolved the key before the body was read."""
+    return authenticate(request)
 
 
-def _check_key(request: Request, candidates: list[str | None]) -> None:
-    offered = [value for value in candidates if value]
-    if not offered:
+class Requires:
+    """The dependency an endpoint declares: `dependencies=[requires("cases:write")]`."""
+
+    def __init__(self, permission: str) -> None:
+        roles_for(permission)  # an unknown permission fails at import, not per request
+        self.permission = permission
+
+    def __call__(self, actor: Annotated[Actor, Depends(require_api_key)]) -> Actor:
+        authorize(actor, self.permission)
+        return actor
+
+
+def requires(permission: str) -> Any:
+    """Declare the permission (domain/roles.py) an endpoint needs."""
+    return Depends(Requires(permission))
+
+
+# The actor of a request whose endpoint declared its permission.
+Caller = Annotated[Actor, Depends(require_api_key)]
+
+
+def declared_permission(dependencies: Sequence[Any]) -> str | None:
+    for dependency in dependencies:
+        if isinstance(getattr(dependency, "dependency", None), Requires):
+            return str(dependency.dependency.permission)
+    return None
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """A token bucket per key name, held in this API process's memory: each API process (behind
+    a load balancer) counts on its own, and a restart refills every bucket.
+
+    A key may spend a minute's allowance at once, then one request per 60/limit seconds.
+    `per_minute` 0 turns the limit off; `ingest` keys are limited by `ingest_per_minute`
+    alone, and not at all when it is None.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        ingest_per_minute: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_minute = per_minute
+        self.ingest_per_minute = ingest_per_minute
+        self._clock = clock
+        # key name -> (tokens left, when last counted); the event loop is the only writer.
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def limit_for(self, role: str) -> int:
+        if role == "ingest":
+            return self.ingest_per_minute or 0
+        return self.per_minute
+
+    def retry_after(self, actor: Actor) -> int | None:
+        """Take one request from `actor`'s bucket: None if allowed, else seconds to wait."""
+        limit = self.limit_for(actor.role)
+        if limit <= 0:
+            return None
+        now = self._clock()
+        rate = limit / 60.0
+        tokens, then = self._buckets.get(actor.name, (float(limit), now))
+        tokens = min(float(limit), tokens + (now - then) * rate)
+        if tokens >= 1.0:
+            self._buckets[actor.name] = (tokens - 1.0, now)
+            return None
+        self._buckets[actor.name] = (tokens, now)
+        return max(1, math.ceil((1.0 - tokens) / rate))
+
+
+def check_rate(request: Request, actor: Actor) -> None:
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return
+    wait = limiter.retry_after(actor)
+    if wait is not None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"missing API key: send {API_KEY_HEADER}: <key> or Authorization: Bearer <key>",
-            headers={"WWW-Authenticate": CHALLENGE},
-        )
-    expected: bytes = request.app.state.api_key
-    # Every offered key is compared, in constant time, so timing reveals nothing.
-    matches = [hmac.compare_digest(value.encode(), expected) for value in offered]
-    if not any(matches):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid API key",
-            headers={"WWW-Authenticate": CHALLENGE},
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"key {actor.name!r} is over its limit of {limiter.limit_for(actor.role)} requests "
+            f"a minute (JOURNEYS_RATE_LIMIT_PER_MINUTE); retry in {wait} s",
+            headers={"Retry-After": str(wait)},
         )
 
 
@@ -204,15 +330,32 @@ async def check_body(request: Request) -> None:
 
 
 class GuardedRoute(APIRoute):
-    """A protected endpoint: the API key is checked before the body is read (a malformed body
-    without a key is 401, not 422), then the body is checked as `check_body` says."""
+    """A protected endpoint: the key is resolved and its role checked against the permission
+    the endpoint declares (`requires`) before the body is read (a malformed body without a
+    key is 401, not 422), then the key's rate is counted, then the body is checked as
+    `check_body` says. An endpoint that declares no permission is for admins only."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        self.permission = declared_permission(kwargs.get("dependencies") or [])
+        roles = roles_for(self.permission or "keys:admin")
+        kwargs["responses"] = {
+            **(kwargs.get("responses") or {}),
+            403: {
+                "model": ErrorDetail,
+                "description": f"The key's role may not do this: it needs {' or '.join(roles)}.",
+            },
+        }
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         has_body = self.body_field is not None
+        permission = self.permission or "keys:admin"
 
         async def guarded(request: Request) -> Response:
-            authenticate(request)
+            actor = authenticate(request)
+            authorize(actor, permission)
+            check_rate(request, actor)
             if has_body:
                 await check_body(request)
             return await handler(request)
@@ -221,10 +364,10 @@ class GuardedRoute(APIRoute):
 
 
 def protected_router(**kwargs: Any) -> APIRouter:
-    """A router whose every endpoint needs the API key."""
+    """A router whose every endpoint needs a key; each declares its permission (`requires`)."""
     return APIRouter(
         dependencies=[Depends(require_api_key)],
-        responses={**UNAUTHORIZED, **TOO_LARGE},
+        responses={**UNAUTHORIZED, **TOO_LARGE, **RATE_LIMITED},
         route_class=GuardedRoute,
         **kwargs,
     )
@@ -279,7 +422,19 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorDetail, "description": "Not found."}
 }
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorDetail, "description": "Missing or wrong API key."}
+    401: {"model": ErrorDetail, "description": "Missing API key, or one unknown or revoked."}
+}
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorDetail,
+        "description": "The key is over its requests a minute (JOURNEYS_RATE_LIMIT_PER_MINUTE).",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds until the key may send again.",
+                "schema": {"type": "integer"},
+            }
+        },
+    }
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {

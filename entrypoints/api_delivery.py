@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.reconcile import RunChange, reconcile
-from entrypoints.api_common import Service, protected_router
+from entrypoints.api_common import Service, protected_router, requires
 from store.deliveries import DeliveryRecord
 
 READY_TIMEOUT = 3.0
@@ -64,6 +64,7 @@ async def ready(service: Service) -> JSONResponse:
 
 @router.get(
     "/events/failed",
+    dependencies=[requires("runs:read")],
     tags=["events"],
     response_model=list[DeliveryRecord],
     summary="Events whose delivery was parked: failed for a reason that will not heal",
@@ -78,6 +79,7 @@ def failed_events(
 
 @router.post(
     "/events/{event_id}/retry",
+    dependencies=[requires("runs:write")],
     tags=["events"],
     response_model=DeliveryRecord,
     responses={404: {"description": "No parked delivery for this event."}},
@@ -94,6 +96,7 @@ async def retry_event(event_id: str, service: Service) -> DeliveryRecord:
 
 @router.post(
     "/runs/reconcile",
+    dependencies=[requires("runs:write")],
     tags=["runs"],
     response_model=list[RunChange],
     summary="Check running runs against Temporal and repair the store where it differs",

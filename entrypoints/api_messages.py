@@ -27,7 +27,14 @@ from domain.events import ConflictingEvent
 from domain.messages import OutboxMessage
 from domain.tokens import TokenError
 from domain.tracking import PIXEL_GIF
-from entrypoints.api_common import CONFLICT, NOT_FOUND, TEMPORAL, invalid, protected_router
+from entrypoints.api_common import (
+    CONFLICT,
+    NOT_FOUND,
+    TEMPORAL,
+    invalid,
+    protected_router,
+    requires,
+)
 from entrypoints.public_texts import channel_name, page_locale, refusal, texts
 from store.send_ledger import SendDecision
 from store.suppression import Suppression
@@ -76,7 +83,12 @@ def get_messaging(request: Request) -> MessagingService:
 Messaging = Annotated[MessagingService, Depends(get_messaging)]
 
 
-@router.get("/messages", tags=["messages"], response_model=list[OutboxMessage])
+@router.get(
+    "/messages",
+    dependencies=[requires("messages:read")],
+    tags=["messages"],
+    response_model=list[OutboxMessage],
+)
 def list_messages(
     messaging: Messaging,
     customer_id: str | None = None,
@@ -91,7 +103,12 @@ def list_messages(
     )
 
 
-@router.get("/decisions", tags=["messages"], response_model=list[SendDecision])
+@router.get(
+    "/decisions",
+    dependencies=[requires("messages:read")],
+    tags=["messages"],
+    response_model=list[SendDecision],
+)
 def list_decisions(
     messaging: Messaging,
     customer_id: str | None = None,
@@ -105,6 +122,7 @@ def list_decisions(
 
 @router.put(
     "/customers/{customer_id}/consent",
+    dependencies=[requires("consent:write")],
     tags=["customers"],
     response_model=CustomerProfile,
     responses={**NOT_FOUND, **CONFLICT, **TEMPORAL},
@@ -125,6 +143,7 @@ async def put_consent(
 
 @router.get(
     "/journeys/{journey_id}/steps/{step_id}/preview",
+    dependencies=[requires("messages:read")],
     tags=["journeys"],
     response_model=Preview,
     responses=NOT_FOUND,
@@ -140,7 +159,12 @@ def preview(
     return messaging.preview(journey_id, step_id, customer_id, locale)
 
 
-@router.get("/suppressions", tags=["messages"], response_model=list[Suppression])
+@router.get(
+    "/suppressions",
+    dependencies=[requires("messages:read")],
+    tags=["messages"],
+    response_model=list[Suppression],
+)
 def list_suppressions(
     messaging: Messaging, channel: str | None = None, limit: Limit = 100
 ) -> list[Suppression]:
@@ -149,6 +173,7 @@ def list_suppressions(
 
 @router.post(
     "/providers/feedback",
+    dependencies=[requires("messages:write")],
     tags=["messages"],
     response_model=FeedbackOutcome,
     responses={**CONFLICT, **TEMPORAL},
@@ -168,6 +193,7 @@ async def provider_feedback(report: Feedback, messaging: Messaging) -> FeedbackO
 
 @router.delete(
     "/suppressions/{channel}/{address}",
+    dependencies=[requires("consent:write")],
     tags=["messages"],
     status_code=204,
     responses=NOT_FOUND,

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 
 from app.privacy import CustomerExport, ErasureReport, PrivacyService
 from domain.privacy import CustomerErased
-from entrypoints.api_common import NOT_FOUND, TEMPORAL, ErrorDetail, protected_router
+from entrypoints.api_common import NOT_FOUND, TEMPORAL, ErrorDetail, protected_router, requires
 
 router = protected_router()
 
@@ -31,6 +31,7 @@ Privacy = Annotated[PrivacyService, Depends(get_privacy)]
 
 @router.get(
     "/customers/{customer_id}/export",
+    dependencies=[requires("customers:export")],
     tags=["privacy"],
     response_model=CustomerExport,
     responses={**NOT_FOUND, **GONE},
@@ -48,6 +49,7 @@ def export_customer(customer_id: str, privacy: Privacy) -> CustomerExport:
 
 @router.delete(
     "/customers/{customer_id}",
+    dependencies=[requires("customers:erase")],
     tags=["privacy"],
     response_model=ErasureReport,
     responses={**NOT_FOUND, **TEMPORAL},

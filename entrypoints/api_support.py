@@ -17,7 +17,7 @@ from app.support import SupportService, UnknownSurvey
 from domain.callbacks import CallbackTask, Completion
 from domain.surveys import SCORES, Answer, Survey
 from domain.tokens import TokenError
-from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router
+from entrypoints.api_common import NOT_FOUND, ErrorDetail, protected_router, requires
 from entrypoints.public_texts import page_locale, refusal, texts
 from store.callbacks import CallbackRefused, UnknownCallback
 from store.surveys import AlreadyAnswered, SurveyScores
@@ -51,7 +51,12 @@ class QueuedTask(CallbackTask):
     is_overdue: bool = False
 
 
-@router.get("/callbacks", tags=["callbacks"], response_model=list[QueuedTask])
+@router.get(
+    "/callbacks",
+    dependencies=[requires("callbacks:read")],
+    tags=["callbacks"],
+    response_model=list[QueuedTask],
+)
 def list_callbacks(
     support: Support, queue: str | None = None, agent: str | None = None
 ) -> list[QueuedTask]:
@@ -64,7 +69,11 @@ def list_callbacks(
 
 
 @router.post(
-    "/callbacks/{task_id}/claim", tags=["callbacks"], response_model=CallbackTask, responses=REFUSED
+    "/callbacks/{task_id}/claim",
+    dependencies=[requires("callbacks:write")],
+    tags=["callbacks"],
+    response_model=CallbackTask,
+    responses=REFUSED,
 )
 def claim(task_id: str, body: Claim, support: Support) -> CallbackTask:
     try:
@@ -77,6 +86,7 @@ def claim(task_id: str, body: Claim, support: Support) -> CallbackTask:
 
 @router.post(
     "/callbacks/{task_id}/complete",
+    dependencies=[requires("callbacks:write")],
     tags=["callbacks"],
     response_model=CallbackTask,
     responses=REFUSED,
@@ -91,7 +101,12 @@ async def complete(task_id: str, completion: Completion, support: Support) -> Ca
         raise HTTPException(409, str(exc)) from exc
 
 
-@router.get("/reports/surveys", tags=["reports"], response_model=list[SurveyScores])
+@router.get(
+    "/reports/surveys",
+    dependencies=[requires("reports:read")],
+    tags=["reports"],
+    response_model=list[SurveyScores],
+)
 def survey_report(
     support: Support,
     journey_id: str | None = None,

@@ -22,10 +22,12 @@ from domain.loader import load_journey_file
 from domain.problems import JourneyError, Problem
 from entrypoints import (
     cli_audiences,
+    cli_audit,
     cli_cases,
     cli_catalog,
     cli_customers,
     cli_delivery,
+    cli_keys,
     cli_messages,
     cli_privacy,
     cli_simulate,
@@ -319,6 +321,8 @@ cli_simulate.register(app)
 cli_messages.register(app)
 cli_privacy.register(cli_customers.customers_app)
 cli_cases.register(app)
+cli_keys.register(app)
+cli_audit.register(app)
 cli_support.register(app, report_app)
 app.add_typer(report_app, name="report")
 app.add_typer(audiences_app, name="audiences")

@@ -380,3 +380,36 @@ erasures = Table(
     Column("erased_at", UTCDateTime()),
     Column("summary", Document, nullable=False),
 )
+
+# --- access: API keys and the audit log ---------------------------------------------------------
+
+# One row per key ever created; the key itself is never stored, only its SHA-256. A revoked
+# key keeps its row (and its name: audit entries name it), with `revoked_at` set.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime()),
+    Column("revoked_at", UTCDateTime()),
+)
+
+# Append-only: rows are inserted and read, never updated or deleted.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", RowId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("address", String(64)),
+    Column("details", Document, nullable=False),
+    Index(None, "actor", "seq"),
+    Index(None, "action", "seq"),
+    Index(None, "at"),
+    sqlite_autoincrement=True,
+)

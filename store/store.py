@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from store.audit import AuditLog
 from store.callbacks import CallbackRepository
 from store.cases import CaseRepository
 from store.customers import CustomerRepository
@@ -13,6 +14,7 @@ from store.db import make_engine
 from store.deliveries import DeliveryQueue
 from store.event_log import EventLog
 from store.journeys import JourneyRepository
+from store.keys import KeyRepository
 from store.migrate import upgrade_engine
 from store.outbox import Outbox
 from store.privacy import PrivacyRepository
@@ -44,6 +46,8 @@ class Store:
         self.cases = CaseRepository(engine)
         self.callbacks = CallbackRepository(engine)
         self.surveys = SurveyRepository(engine)
+        self.keys = KeyRepository(engine)
+        self.audit = AuditLog(engine)
         self.privacy = PrivacyRepository(engine)
 
     @classmethod

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     api_key: str | None = None
     max_request_bytes: int = 1_048_576
     max_batch_events: int = 1000
+    rate_limit_per_minute: int = Field(
+        default=600,
+        ge=0,
+        description="Requests a minute each API key may send, counted per API process; "
+        "0 is off. Ingest keys are not limited unless JOURNEYS_RATE_LIMIT_INGEST_PER_MINUTE.",
+    )
+    rate_limit_ingest_per_minute: int | None = Field(
+        default=None, ge=0, description="Requests a minute each ingest key may send; unset: off."
+    )
     journeys_dir: Path = REPO_ROOT / "journeys"
     segments_file: Path = Field(
         default=REPO_ROOT / "journeys" / "segments" / "segments.yaml",

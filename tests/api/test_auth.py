@@ -39,7 +39,7 @@ async def test_a_request_with_a_wrong_key_is_refused(
 ) -> None:
     response = await anonymous.get("/journeys", headers=headers)
     assert response.status_code == 401
-    assert response.json() == {"detail": "invalid API key"}
+    assert response.json() == {"detail": "invalid API key: unknown or revoked key"}
     assert "WWW-Authenticate" in response.headers
 
 

@@ -341,7 +341,7 @@ async def test_the_openapi_document_declares_the_errors_the_api_answers(
             responses = operation["responses"]
             if path.startswith("/health"):
                 continue
-            assert {"401", "413"} <= set(responses), (method, path)
+            assert {"401", "403", "413"} <= set(responses), (method, path)
             if "requestBody" in operation or operation.get("parameters"):
                 schema = responses["422"]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/HTTPValidationError"}, path
