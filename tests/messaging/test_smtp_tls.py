@@ -22,15 +22,21 @@ import pytest_asyncio
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import RenderedMessage, TransientDeliveryError
 from activities.email_channel import SmtpConfigurationError, SmtpEmailChannel
 from app.journeys import JourneyService
 from domain.customers import CustomerUpsert
+from entrypoints.api import running
 from store.store import Store
 from tests.messaging.test_email_delivery import RECEIPT
-from workers.mail_capture import free_port
+from tests.messaging.test_exactly_once import Deployment
+from workers.dev_server import DevServer
+from workers.mail_capture import MailCapture, _Handler, free_port
+from workers.provider_sink import provider_sink
 from workers.settings import Settings
 from workers.worker import activities_for, build_worker, default_channels
 
@@ -397,3 +403,102 @@ async def test_a_refused_login_fails_the_message_once_with_its_reason_recorded(
     assert decision.decision == "failed" and "535" in decision.reason
     lines = [r.getMessage() for r in caplog.records if "misconfigured" in r.getMessage()]
     assert len(lines) == 1 and "JOURNEYS_SMTP_PASSWORD" in lines[0]
+
+
+# --- exactly once over TLS: a real worker killed during DATA --------------------------------
+
+
+class TlsMailCapture(MailCapture):
+    """The dev capture (its faults, hold and release included) behind STARTTLS and AUTH."""
+
+    def __init__(self, directory: Path, tls: ssl.SSLContext, relay: Relay) -> None:
+        super().__init__(directory)
+        self._tls, self.relay = tls, relay
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._controller = Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self.port,
+            tls_context=self._tls,
+            require_starttls=True,
+            auth_required=True,
+            authenticator=self.relay.authenticate,
+        )
+        self._controller.start()
+
+
+@pytest_asyncio.fixture
+async def tls_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Deployment]:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    relay = Relay("127.0.0.1", 0)
+    capture = TlsMailCapture(tmp_path / "mail", server_tls, relay)
+    # `journeys worker` reads these from its environment, which Deployment.worker passes on
+    for name, value in {
+        "JOURNEYS_SMTP_TLS": "starttls",
+        "JOURNEYS_SMTP_USERNAME": USER,
+        "JOURNEYS_SMTP_PASSWORD": PASSWORD,
+        "JOURNEYS_SMTP_CA_FILE": str(ca_file),
+        "JOURNEYS_SECRET_KEY": "tls-kill-test-secret",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = DevServer(tmp_path / "temporal.db", "127.0.0.1", free_port(), free_port())
+    await server.start(tmp_path / "temporal.log")
+    store = Store.open(f"sqlite:///{tmp_path}/store.db")
+    app = provider_sink()
+    capture.start()
+    try:
+        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+
+        async def connect() -> Client:
+            return client
+
+        queue = f"tls-once-{uuid.uuid4().hex[:6]}"
+        service = JourneyService(store, connect, queue)
+        service.publish_definition(RECEIPT)
+        async with running(app) as url:
+            yield Deployment(tmp_path, server, store, service, app.state.sink, url, queue, capture)
+    finally:
+        capture.release()
+        capture.stop()
+        store.close()
+        server.stop()
+
+
+async def test_a_worker_killed_during_data_over_starttls_does_not_email_twice(
+    tls_deployment: Deployment,
+) -> None:
+    d = tls_deployment
+    d.store.customers.upsert(
+        CustomerUpsert(customer_id="eve", email="eve@example.com"), datetime.now(UTC)
+    )
+    d.capture.hold(600)  # the relay takes the whole message and keeps its reply to DATA back
+
+    def sending() -> None:
+        [row] = d.store.outbox.for_customer("eve")
+        assert row.status == "sending", "the row is committed as sending before DATA"
+
+    await d.kill_mid_send(
+        "mail_receipt",
+        "eve",
+        lambda: d.capture.count() >= 1,
+        release=d.capture.release,
+        before_kill=sending,
+    )
+    assert d.capture.commands("DATA") == 1, "the second worker sent the email again"
+    [received] = d.capture.to("eve@example.com")
+    [message] = d.store.outbox.for_customer("eve")
+    assert received.idempotency_key == message.idempotency_key
+    assert message.status == "uncertain"
+    assert isinstance(d.capture, TlsMailCapture)
+    # the first worker logged in over STARTTLS; the second found the row sending, sent nothing
+    assert d.capture.relay.sessions_with_a_login() == 1
+    profile = d.store.customers.get("eve")
+    assert profile is not None and "receipt_done" in profile.tags, "the journey went on"
