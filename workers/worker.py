@@ -27,6 +27,7 @@ from domain.send_policy import SendPolicy
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from store.store import Store
+from workers.logging_setup import JourneyLogContext
 from workers.settings import Settings, get_settings
 from workflows.audience import AudienceEnrollmentWorkflow
 from workflows.case import CaseWorkflow
@@ -138,6 +139,8 @@ def build_worker(
         workflows=workflows or WORKFLOWS,
         activities=activities,
         workflow_runner=workflow_runner(),
+        # The client's own interceptors (tracing) come first; the worker adds these.
+        interceptors=[JourneyLogContext()],
         activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=64,

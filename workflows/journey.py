@@ -763,6 +763,20 @@ class JourneyWorkflow:
             *self.state.history[-199:],
             StepRecord(step_id=step.id, kind=kind, status=status, detail=detail, at=now),
         ]
+        # workflow.logger is silent while replaying; the fields are every run line's own.
+        note = workflow.logger.warning if status == "failed" else workflow.logger.debug
+        note(
+            f"step {status}",
+            extra={
+                "journey": inp.journey.id,
+                "version": inp.version,
+                "customer": inp.customer_id,
+                "step": step.id,
+                "workflow_id": workflow.info().workflow_id,
+                "kind": kind,
+                "detail": detail[:200],
+            },
+        )
         self.pending.append(
             StepEvent(
                 workflow_id=workflow.info().workflow_id,

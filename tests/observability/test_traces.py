@@ -16,14 +16,24 @@ from workers.settings import Settings
 from workers.tracing import configure_tracing, traces_url
 
 
+class _Switched(SimpleSpanProcessor):
+    """Exports while on: the process's provider keeps its processors for good."""
+
+    on = True
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.on:
+            super().on_end(span)
+
+
 @pytest.fixture(scope="module")
 def spans() -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider = configure_tracing(Settings())
-    provider.add_span_processor(processor)
+    processor = _Switched(exporter)
+    configure_tracing(Settings()).add_span_processor(processor)
     yield exporter
-    processor.shutdown()
+    processor.on = False
+    exporter.clear()
 
 
 def _parent(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> ReadableSpan | None:
