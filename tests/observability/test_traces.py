@@ -3,6 +3,11 @@ spans are the parents of its activities' (API -> StartWorkflow -> RunWorkflow ->
 
 from __future__ import annotations
 
+import http.server
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.api.conftest import event, eventually, new_customer
 from tests.observability.conftest import Observed
-from workers.settings import Settings
+from workers.settings import REPO_ROOT, Settings
 from workers.tracing import configure_tracing, traces_url
 
 
@@ -99,3 +104,45 @@ def test_an_endpoint_is_a_collector_base_address_or_its_traces_url() -> None:
     assert traces_url("https://otel/v1/traces") == "https://otel/v1/traces"
     with pytest.raises(ValueError, match="JOURNEYS_OTEL_ENDPOINT"):
         traces_url("otel:4318")
+
+
+class _Collector(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[str, str, bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_spans_leave_the_process_over_otlp_http_to_the_configured_endpoint() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    script = (
+        "from opentelemetry import trace\n"
+        "from workers.settings import Settings\n"
+        "from workers.tracing import configure_tracing\n"
+        "provider = configure_tracing(Settings())\n"
+        "with trace.get_tracer('test').start_as_current_span('exported-span'):\n"
+        "    pass\n"
+        "assert provider.force_flush(10_000)\n"
+    )
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "JOURNEYS_OTEL_ENDPOINT": endpoint},
+            cwd=REPO_ROOT,
+            check=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    [(path, content_type, body)] = _Collector.received
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    assert b"exported-span" in body and b"journeys" in body  # the span and service.name
