@@ -86,6 +86,9 @@ async def test_the_api_s_metrics_show_a_run_its_message_and_the_support_queues(
     assert value(after, "journeys_deliveries", status="pending") >= 0
     assert ("journeys_deliveries", frozenset({("status", "parked")})) in after
     assert ("journeys_deliveries_oldest_pending_seconds", frozenset()) in after
+    assert value(after, "process_resident_memory_bytes") > 0
+    assert ("python_info", frozenset()) not in after  # python_info carries labels
+    assert any(name == "python_info" for name, _ in after)
 
 
 async def test_the_api_s_metrics_need_the_key_unless_made_public(observed: Observed) -> None:
