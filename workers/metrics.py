@@ -13,6 +13,8 @@ cache) come from its own Prometheus endpoint on `JOURNEYS_TEMPORAL_METRICS_PORT`
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +37,7 @@ from store import schema
 from store.store import Store
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+CACHE_SECONDS = 5.0
 OPEN_CALLBACKS = ("open", "claimed")
 OPEN_CASES = ("open",)
 
@@ -44,15 +47,25 @@ def _label(value: Any) -> str:
 
 
 class StoreCollector(Collector):
-    """The installation's state in the store, read on each scrape (a few indexed GROUP BYs)."""
+    """The installation's state in the store, read on scrape (a few GROUP BYs, some over whole
+    tables): at most once per `max_age` seconds, so several scrapers cost one read."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, max_age: float = CACHE_SECONDS) -> None:
         self.store = store
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] | None = None
 
     def describe(self) -> Iterable[Metric]:
         return []  # computed on scrape: the registry must not collect to describe
 
     def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] >= self.max_age:
+                self._cached = (time.monotonic(), list(self._read()))
+            return iter(self._cached[1])
+
+    def _read(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
         with self.store.engine.connect() as conn:
 
@@ -197,11 +210,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def registry_for(store: Store) -> CollectorRegistry:
+def registry_for(store: Store, max_age: float = CACHE_SECONDS) -> CollectorRegistry:
     """The store's series and this process's own (process_*: CPU, memory, open files; python_*:
     garbage collection, version)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store))
+    registry.register(StoreCollector(store, max_age))
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)
     return registry
@@ -212,13 +225,15 @@ def exposition(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
 
 
-def serve_metrics(port: int, store: Store, host: str = "0.0.0.0") -> Any:
+def serve_metrics(
+    port: int, store: Store, host: str = "0.0.0.0", max_age: float = CACHE_SECONDS
+) -> Any:
     """Serve the store's metrics at http://host:port/metrics in a thread (a worker's endpoint);
     returns the server (shut it down with `.shutdown()`), None when `port` is 0 (off)."""
     if not port:
         return None
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry_for(store))
+        server, _thread = start_http_server(port, addr=host, registry=registry_for(store, max_age))
     except OSError as exc:
         raise RuntimeError(
             f"JOURNEYS_METRICS_PORT={port}: cannot serve metrics on {host}:{port} ({exc})"

@@ -19,7 +19,7 @@ from entrypoints.api import create_app
 from tests.api.conftest import API_KEY, SURVEY_LINKS, event, eventually, new_customer
 from tests.observability.conftest import Observed
 from workers.client import telemetry
-from workers.metrics import serve_metrics
+from workers.metrics import StoreCollector, serve_metrics
 from workers.worker import activities_for, build_worker
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -163,3 +163,12 @@ async def test_the_temporal_sdk_serves_its_own_metrics_on_the_runtime_s_port(
     names = {name for name, _ in found}
     assert "temporal_workflow_task_execution_latency_count" in names, sorted(names)
     assert any(name.startswith("temporal_request") for name in names), sorted(names)
+
+
+def test_the_store_is_read_at_most_once_per_max_age(observed: Observed) -> None:
+    cached = StoreCollector(observed.store, max_age=60)
+    first, again = list(cached.collect()), list(cached.collect())
+    assert first and all(a is b for a, b in zip(first, again, strict=True))
+    uncached = StoreCollector(observed.store, max_age=0)
+    one, two = list(uncached.collect()), list(uncached.collect())
+    assert not any(a is b for a, b in zip(one, two, strict=True))
