@@ -4,12 +4,17 @@ A use case that has a transaction records its entry in it (`conn=`), so the chan
 entry commit together; one whose change is a single repository call or a Temporal call
 records it right after the change succeeds. An action without an actor (a worker acting on
 its own, a customer's link) is not audited.
+
+Who acts is set once per request or command by the entrypoint (`acting_as`: the API's key
+check, the CLI's `service()`), a context variable that follows the request into threads and
+tasks, so the use cases need not carry it through every signature.
 """
 
 from __future__ import annotations
 
 import getpass
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +22,13 @@ from sqlalchemy import Connection
 
 from domain.audit import Actor, AuditAction, AuditPage
 from store.store import Store
+
+_acting: ContextVar[Actor | None] = ContextVar("journeys_actor", default=None)
+
+
+def acting_as(actor: Actor | None) -> None:
+    """Who the rest of this request or command acts as."""
+    _acting.set(actor)
 
 
 def cli_actor() -> Actor:
@@ -46,7 +58,7 @@ class Auditor:
         details: dict[str, Any] | None = None,
         conn: Connection | None = None,
     ) -> None:
-        who = actor or self.default
+        who = actor or _acting.get() or self.default
         if who is None:
             return
         self.store.audit.record(who, action, target, self.clock(), details, conn=conn)

@@ -11,6 +11,7 @@ separated by commas; see workflows/case.py); without one they wait in the suppor
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -73,7 +74,15 @@ class CaseService:
             )
         except WorkflowAlreadyStartedError:
             handle = client.get_workflow_handle(case_workflow_id(case_id))
-        return await self.state(case_id, handle)
+        state = await self.state(case_id, handle)
+        await asyncio.to_thread(
+            self.journeys.auditor.record,
+            None,
+            "case.open",
+            case_id,
+            {"customer_id": request.customer_id, "severity": request.severity},
+        )
+        return state
 
     async def state(
         self, case_id: str, handle: WorkflowHandle[Any, Any] | None = None
@@ -97,6 +106,13 @@ class CaseService:
         handle = client.get_workflow_handle(case_workflow_id(case_id))
         try:
             state: CaseState = await handle.execute_update(update, payload, result_type=CaseState)
+            await asyncio.to_thread(
+                self.journeys.auditor.record,
+                None,
+                f"case.{update}",  # type: ignore[arg-type]
+                case_id,
+                payload.model_dump(mode="json"),
+            )
             return state
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause

@@ -21,9 +21,11 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.audit import Auditor
 from app.delivery import Deliverer, describe, is_transient
 from app.reconcile import ENTRY_MEMO, reconcile_run
 from domain.audiences import AudienceBatch, EnrollBatch
+from domain.audit import AuditAction
 from domain.contracts import EnrollCustomer, RunSnapshot
 from domain.customers import CustomerProfile, CustomerUpsert
 from domain.entry import KeyTooLong, correlation_key, decide_entry, key_problem, workflow_id
@@ -146,6 +148,7 @@ class JourneyService:
         self.clock = clock
         self._definitions: dict[tuple[str, int], JourneyDefinition] = {}
         self.deliverer = Deliverer(store.deliveries, self._deliver_stored, clock=clock)
+        self.auditor = Auditor(store, clock)
 
     async def client(self) -> Client:
         if self._client is None:
@@ -160,13 +163,16 @@ class JourneyService:
         return self.publish_definition(journey)
 
     def publish_definition(self, journey: JourneyDefinition) -> JourneyVersionRecord:
-        return self.store.journeys.publish(
+        record = self.store.journeys.publish(
             journey.id,
             journey.name,
             journey.category,
             journey.model_dump(mode="json", by_alias=True, exclude_none=True),
             self.clock(),
         )
+        if record.created:
+            self.auditor.record(None, "journey.publish", journey.id, {"version": record.version})
+        return record
 
     def publish_directory(self, directory: Path) -> list[JourneyVersionRecord]:
         return [self.publish(path) for path in sorted(directory.glob("*.yaml"))]
@@ -181,7 +187,10 @@ class JourneyService:
         return self._definition(record)
 
     def set_status(self, journey_id: str, status: str) -> JourneySummary:
-        return self.store.journeys.set_status(journey_id, status, self.clock())  # type: ignore[arg-type]
+        summary = self.store.journeys.set_status(journey_id, status, self.clock())  # type: ignore[arg-type]
+        action: AuditAction = "journey.pause" if status == "paused" else "journey.resume"
+        self.auditor.record(None, action, journey_id, {"status": status})
+        return summary
 
     def _definition(self, record: JourneyVersionRecord) -> JourneyDefinition:
         key = (record.journey_id, record.version)
@@ -401,6 +410,14 @@ class JourneyService:
                 self.store.events.append_many, [event], self.clock(), None, journey_id
             )
             repeated = appended.duplicate
+        if not repeated:
+            await asyncio.to_thread(
+                self.auditor.record,
+                None,
+                "enrollment.create",
+                f"{journey_id}/{customer_id}",
+                {"event_id": event.event_id, "request_id": request_id},
+            )
         records = await self._settle([customer_id], [event], SETTLE_SECONDS)
         found = records.get(event.event_id)
         if found is None or found.status == "pending":

@@ -233,6 +233,9 @@ class MessagingService:
                 properties={"source": source, **{k: bool(v) for k, v in wanted.items()}},
             )
             event = append_once(conn, self.store.events, event, now)
+            self.journeys.auditor.record(
+                None, "consent.change", customer_id, {"source": source, **wanted}, conn=conn
+            )
         return profile, event
 
     async def unsubscribe(self, token: str) -> tuple[str, str]:

@@ -44,7 +44,9 @@ class SupportService:
     def claim(self, task_id: str, agent: str) -> CallbackTask:
         if not agent.strip():
             raise ValueError("say which agent claims the task")
-        return self.store.callbacks.claim(task_id, agent, self.now())
+        task = self.store.callbacks.claim(task_id, agent, self.now())
+        self.journeys.auditor.record(None, "callback.claim", task_id, {"agent": agent})
+        return task
 
     def claim_next(self, agent: str, queue: str | None = None) -> CallbackTask | None:
         """Claim the open task due soonest (the most overdue first), in `queue` or any; None
@@ -94,6 +96,14 @@ class SupportService:
                     conn,
                 )
             event = append_once(conn, self.store.events, event, now)
+            if not retry:
+                self.journeys.auditor.record(
+                    None,
+                    "callback.complete",
+                    task_id,
+                    {"outcome": task.outcome, "agent": completion.agent},
+                    conn=conn,
+                )
         return task, event
 
     def survey_for(self, token: str) -> Survey:

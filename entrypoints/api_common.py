@@ -26,7 +26,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from app.audit import Auditor
+from app.audit import Auditor, acting_as
 from app.journeys import JourneyService
 from app.keys import KeyService
 from domain.audit import Actor
@@ -116,6 +116,7 @@ def authenticate(request: Request) -> Actor:
     name, role = found
     actor = Actor(name=name, role=role, address=request.client.host if request.client else None)
     request.state.actor = actor
+    acting_as(actor)
     return actor
 
 

@@ -89,6 +89,7 @@ async def retry_event(event_id: str, service: Service) -> DeliveryRecord:
     record = await asyncio.to_thread(service.store.deliveries.retry, event_id, service.clock())
     if record is None:
         raise HTTPException(404, f"no parked delivery for event {event_id!r}")
+    await asyncio.to_thread(service.auditor.record, None, "event.retry", event_id)
     await service.deliverer.deliver_customer(record.customer_id)
     found = await asyncio.to_thread(service.store.deliveries.for_events, [event_id])
     return found[event_id]
@@ -106,4 +107,8 @@ async def reconcile_runs(
     journey_id: Annotated[str | None, Query(max_length=128)] = None,
     dry_run: bool = False,
 ) -> list[RunChange]:
-    return await reconcile(service, journey_id, repair=not dry_run)
+    changes = await reconcile(service, journey_id, repair=not dry_run)
+    if not dry_run:
+        details = {"journey_id": journey_id, "repaired": len(changes)}
+        await asyncio.to_thread(service.auditor.record, None, "run.reconcile", "runs", details)
+    return changes

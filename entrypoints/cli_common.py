@@ -17,6 +17,7 @@ from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
+from app.audit import acting_as, cli_actor
 from app.bootstrap import make_service, open_store
 from app.journeys import JourneyService
 from workers.settings import get_settings
@@ -26,6 +27,7 @@ errors = Console(stderr=True)
 
 
 def service() -> JourneyService:
+    acting_as(cli_actor())  # what the command changes is audited as cli:<os user>, admin
     settings = get_settings()
     return make_service(settings, open_store(settings))
 

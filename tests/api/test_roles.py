@@ -49,7 +49,7 @@ def _operations() -> list[tuple[str, str, str]]:
             continue
         assert route.permission is not None, f"{route.path} declares no permission (requires)"
         path = re.sub(r"\{([^}:]+)(:path)?\}", lambda m: f"roles-{m.group(1)}", route.path)
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             found.append((method, path, route.permission))
     return found
 
