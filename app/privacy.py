@@ -133,6 +133,13 @@ class PrivacyService:
         terminated = await self._end_workflows(customer_id)
         erasure, summary = await asyncio.to_thread(self.privacy.scrub, customer_id, self.now())
         assert erasure.erased_at is not None
+        await asyncio.to_thread(
+            self.journeys.auditor.record,
+            None,
+            "customer.erase",
+            customer_id,
+            {"workflows_terminated": terminated},
+        )
         return ErasureReport(
             customer_id=customer_id,
             already_erased=False,

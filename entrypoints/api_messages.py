@@ -201,6 +201,7 @@ async def provider_feedback(report: Feedback, messaging: Messaging) -> FeedbackO
 def delete_suppression(channel: str, address: str, messaging: Messaging) -> None:
     if not messaging.store.suppressions.remove(channel, address):
         raise HTTPException(404, f"{address} is not suppressed on {channel}")
+    messaging.journeys.auditor.record(None, "suppression.remove", f"{channel}/{address}")
 
 
 # --- the public unsubscribe page ---------------------------------------------------------------

@@ -96,3 +96,12 @@ async def test_the_log_pages_by_cursor_and_filters(api: httpx.AsyncClient, stack
     assert (
         await api.get("/audit", params={"action": "nonsense"}, headers=ADMIN)
     ).status_code == 422
+
+
+async def test_an_erasure_is_recorded(api: httpx.AsyncClient) -> None:
+    customer = await new_customer(api)
+    erased = await api.delete(f"/customers/{customer}", headers=ADMIN)
+    assert erased.status_code == 200, erased.text
+    erasures = await _entries(api, action="customer.erase")
+    [entry] = [e for e in erasures if e["target"] == customer]
+    assert entry["actor"] == "env:JOURNEYS_API_KEY" and entry["role"] == "admin"
