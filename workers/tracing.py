@@ -10,6 +10,7 @@ workflow's spans the parents of its activities'.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -56,8 +57,13 @@ def configure_tracing(settings: Settings) -> TracerProvider:
         # Imported here: the exporter pulls in protobuf and requests, which only it needs.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(endpoint=traces_url(settings.otel_endpoint))
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        try:
+            url = traces_url(settings.otel_endpoint)
+        except ValueError as exc:
+            # As an unknown log level: the process runs, and says once why nothing is exported.
+            logging.getLogger(__name__).warning("%s; spans are not exported", exc)
+        else:
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
     if settings.otel_console:
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(provider)

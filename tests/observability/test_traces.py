@@ -146,3 +146,26 @@ def test_spans_leave_the_process_over_otlp_http_to_the_configured_endpoint() -> 
     [(path, content_type, body)] = _Collector.received
     assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
     assert b"exported-span" in body and b"journeys" in body  # the span and service.name
+
+
+def test_an_endpoint_that_is_not_a_url_is_named_in_one_warning_and_exports_nothing() -> None:
+    script = (
+        "from workers.settings import Settings\n"
+        "from workers.logging_setup import configure\n"
+        "configure(Settings())\n"
+        "from opentelemetry import trace\n"
+        "assert not trace.get_tracer_provider()._active_span_processor._span_processors\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "JOURNEYS_OTEL_ENDPOINT": "collector:4318"},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == (
+        "JOURNEYS_OTEL_ENDPOINT='collector:4318' is not an http(s) URL (an OTLP/HTTP "
+        "collector, e.g. http://127.0.0.1:4318); spans are not exported"
+    )
