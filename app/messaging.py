@@ -176,7 +176,9 @@ class MessagingService:
         self.store = journeys.store
         self.links = links
         # Tracked links are signed by the workers with the unsubscribe links' secret.
-        self.tracking = TrackingLinks(links.secret, links.public_url) if links else None
+        self.tracking = (
+            TrackingLinks(links.secret, links.public_url, links.previous) if links else None
+        )
         self._policy = policy
 
     def now(self) -> datetime:

@@ -3,6 +3,10 @@
 A token is `<base64url JSON payload>.<base64url HMAC-SHA256>`; the payload names its purpose
 and expiry, so a token made for one purpose is refused for another, and a changed byte or a
 wrong key is refused as forged. Nothing is stored: the signature is the proof.
+
+Rotation: tokens are signed with the current key only, and verified against the current key
+and the previous ones (JOURNEYS_SECRET_KEY_PREVIOUS), so links already in inboxes keep
+working while every process moves to a new key.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -54,8 +59,13 @@ def sign(secret: str, purpose: str, claims: dict[str, Any], expires_at: datetime
     return f"{body}.{_signature(secret, body)}"
 
 
-def verify(secret: str, purpose: str, token: str, now: datetime) -> dict[str, Any]:
-    """The claims of a genuine, unexpired token for `purpose`; TokenError otherwise."""
+def verify(
+    secret: str, purpose: str, token: str, now: datetime, *, previous: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The claims of a genuine, unexpired token for `purpose`; TokenError otherwise.
+
+    A token signed with `secret` or with one of the `previous` keys is genuine.
+    """
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("malformed", "the link is malformed (too long)")
     body, dot, signature = token.partition(".")
@@ -63,7 +73,10 @@ def verify(secret: str, purpose: str, token: str, now: datetime) -> dict[str, An
         raise TokenError("malformed", "the link is malformed (no signature)")
     if not _PART.match(body) or not _PART.match(signature):
         raise TokenError("malformed", "the link is malformed (not a token)")
-    if not hmac.compare_digest(signature, _signature(secret, body)):
+    keys = [key for key in (secret, *previous) if key]
+    # Every key is tried (no early exit), so the time taken does not tell which one matched.
+    matches = [hmac.compare_digest(signature, _signature(key, body)) for key in keys]
+    if not any(matches):
         raise TokenError("forged", "the link's signature does not match: it was altered")
     try:
         payload = json.loads(_unb64(body))

@@ -67,6 +67,8 @@ def _digest(*parts: str) -> str:
 class TrackingLinks:
     secret: str
     public_url: str
+    # Keys links were signed with before a rotation: still accepted, never used to sign.
+    previous: tuple[str, ...] = ()
 
     @property
     def _base(self) -> str:
@@ -108,7 +110,7 @@ class TrackingLinks:
 
     def read_open(self, token: str, now: datetime) -> TrackedOpen:
         """The open a genuine, unexpired pixel token names; TokenError otherwise."""
-        claims = verify(self.secret, OPEN, token, now)
+        claims = verify(self.secret, OPEN, token, now, previous=self.previous)
         customer, key = claims.get("c"), claims.get("m")
         if not isinstance(customer, str) or not isinstance(key, str):
             raise TokenError("malformed", "the link does not name a message")
@@ -116,7 +118,7 @@ class TrackingLinks:
 
     def read_click(self, token: str, now: datetime) -> TrackedClick:
         """The click a genuine, unexpired link token names; TokenError otherwise."""
-        claims = verify(self.secret, CLICK, token, now)
+        claims = verify(self.secret, CLICK, token, now, previous=self.previous)
         customer, key, url = claims.get("c"), claims.get("m"), claims.get("u")
         if not isinstance(customer, str) or not isinstance(key, str) or not isinstance(url, str):
             raise TokenError("malformed", "the link does not name a message and a target")

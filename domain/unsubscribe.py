@@ -24,6 +24,8 @@ class UnsubscribeRequest:
 class UnsubscribeLinks:
     secret: str
     public_url: str
+    # Keys links were signed with before a rotation: still accepted, never used to sign.
+    previous: tuple[str, ...] = ()
 
     def token(self, customer_id: str, channel: str, now: datetime) -> str:
         return sign(self.secret, PURPOSE, {"c": customer_id, "ch": channel}, now + VALID_FOR)
@@ -34,7 +36,7 @@ class UnsubscribeLinks:
 
     def read(self, token: str, now: datetime) -> UnsubscribeRequest:
         """The request a genuine, unexpired token carries; TokenError otherwise."""
-        claims = verify(self.secret, PURPOSE, token, now)
+        claims = verify(self.secret, PURPOSE, token, now, previous=self.previous)
         customer, channel = claims.get("c"), claims.get("ch")
         if not isinstance(customer, str) or channel not in get_args(Channel):
             raise TokenError("malformed", "the link does not name a customer and a channel")

@@ -12,7 +12,15 @@ import yaml
 from rich.markup import escape
 from temporalio.service import RPCError
 
-from app.bootstrap import open_store, resolve_api_key, run_api, run_dev
+from app.bootstrap import (
+    MissingSecret,
+    check_shared_secrets,
+    open_store,
+    resolve_api_key,
+    run_api,
+    run_dev,
+    until_signal,
+)
 from app.bootstrap import run_worker as _run_worker
 from app.journeys import JourneyPaused, JourneyService
 from app.schedules import sync_published
@@ -39,7 +47,7 @@ from entrypoints.cli_enrollment import audiences_app
 from entrypoints.cli_reports import report_app
 from store.errors import StoreError
 from workers.logging_setup import configure
-from workers.settings import get_settings
+from workers.settings import Settings, get_settings
 
 app = typer.Typer(
     help="journeys: event-sourced customer journeys on Temporal.",
@@ -78,6 +86,9 @@ def journey_files(paths: list[Path]) -> list[Path]:
 # --- processes -----------------------------------------------------------------------------
 
 
+# Each runs until SIGTERM or Ctrl-C, then stops cleanly (app/bootstrap.py) and exits 0.
+
+
 @app.command()
 def dev() -> None:
     """Run the embedded stack: Temporal dev server (SQLite file), SMTP capture, worker, API."""
@@ -85,41 +96,56 @@ def dev() -> None:
     try:
         asyncio.run(run_dev(settings, console))
     except KeyboardInterrupt:
-        console.print("stopped")
+        pass
     except (RuntimeError, TimeoutError) as exc:
         raise fail(str(exc)) from exc
+    console.print("stopped")
+
+
+def _shared_secrets(settings: Settings) -> None:
+    """Exit 2 with one line naming the missing variable (never wrapped: logs grep it)."""
+    try:
+        check_shared_secrets(settings)
+    except MissingSecret as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
 def worker() -> None:
-    """Run a worker against JOURNEYS_TEMPORAL_ADDRESS (journeys and their activities)."""
+    """Run a worker against JOURNEYS_TEMPORAL_ADDRESS (needs JOURNEYS_SECRET_KEY)."""
     settings = get_settings()
     configure(settings)
+    _shared_secrets(settings)
     store = open_store(settings)
     try:
-        asyncio.run(_run_worker(settings, store))
+        asyncio.run(until_signal(lambda stop: _run_worker(settings, store, stop)))
     except KeyboardInterrupt:
-        console.print("stopped")
+        pass
     finally:
         store.close()
+    console.print("stopped")
 
 
 @app.command()
 def api() -> None:
-    """Serve the HTTP API on JOURNEYS_API_HOST:JOURNEYS_API_PORT (needs JOURNEYS_API_KEY)."""
+    """Serve the HTTP API on JOURNEYS_API_HOST:JOURNEYS_API_PORT (needs JOURNEYS_API_KEY and
+    JOURNEYS_SECRET_KEY)."""
     settings = get_settings()
     configure(settings)
     try:
         key = resolve_api_key(settings, create=False)
     except RuntimeError as exc:
         raise fail(str(exc)) from exc
+    _shared_secrets(settings)
     store = open_store(settings)
     try:
-        asyncio.run(run_api(settings, store, key))
+        asyncio.run(until_signal(lambda stop: run_api(settings, store, key, stop)))
     except KeyboardInterrupt:
-        console.print("stopped")
+        pass
     finally:
         store.close()
+    console.print("stopped")
 
 
 # --- journeys ------------------------------------------------------------------------------

@@ -88,8 +88,14 @@ class DevServer:
         self.database.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("ab") as log:
             # umask 077: the server's database (every run's history) is its owner's only.
+            # Its own session: a Ctrl-C in the terminal reaches `journeys dev` alone, which
+            # stops the worker first and this server last (stop()), never the other way round.
             return subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, umask=0o077
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                umask=0o077,
+                start_new_session=True,
             )
 
     def stop(self) -> None:

@@ -81,7 +81,13 @@ class Settings(BaseSettings):
     provider_port: int = Field(default=8025, description="The dev stack's SMS/webhook sink.")
     secret_key: str | None = Field(
         default=None,
-        description="Signs unsubscribe and survey links; the dev stack generates one.",
+        description="Signs unsubscribe, survey and tracking links; required by `journeys api` "
+        "and `journeys worker` (the same value in every process); the dev stack generates one.",
+    )
+    secret_key_previous: str | None = Field(
+        default=None,
+        description="The key before a rotation: links it signed are still accepted, new links "
+        "are signed with JOURNEYS_SECRET_KEY only.",
     )
     public_url: str = Field(
         default="",
@@ -97,6 +103,12 @@ class Settings(BaseSettings):
     )
     tracking: bool = Field(
         default=True, description="Open pixel and tracked links in HTML email (needs a secret)."
+    )
+    worker_shutdown_grace_seconds: float = Field(
+        default=8.0,
+        ge=0,
+        description="On SIGTERM or Ctrl-C a worker stops polling and gives running activities "
+        "this long to finish before it cancels them.",
     )
     max_cached_workflows: int = Field(
         default=1000,

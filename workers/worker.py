@@ -8,7 +8,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -129,7 +129,10 @@ def build_worker(
     workflows: list[type] | None = None,
     max_concurrent_activities: int = 64,
     max_cached_workflows: int | None = None,
+    graceful_shutdown: timedelta = timedelta(0),
 ) -> Worker:
+    """`graceful_shutdown`: how long `shutdown()` lets running activities finish before it
+    cancels them (`journeys worker` passes JOURNEYS_WORKER_SHUTDOWN_GRACE_SECONDS)."""
     if max_cached_workflows is None:
         max_cached_workflows = get_settings().max_cached_workflows
     cache_workflow_bytecode()
@@ -145,4 +148,5 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=64,
         max_cached_workflows=max_cached_workflows,
+        graceful_shutdown_timeout=graceful_shutdown,
     )

@@ -83,6 +83,7 @@ class Deployment:
             "JOURNEYS_TEMPORAL_TASK_QUEUE": self.queue,
             "JOURNEYS_DATABASE_URL": f"sqlite:///{self.tmp}/store.db",
             "JOURNEYS_DATA_DIR": str(self.tmp / "data"),
+            "JOURNEYS_SECRET_KEY": "exactly-once-secret-key",
             "JOURNEYS_SMS_URL": f"{self.sink_url}/sms",
             "JOURNEYS_SMTP_HOST": self.capture.host,
             "JOURNEYS_SMTP_PORT": str(self.capture.port),
