@@ -27,10 +27,12 @@ from fastapi import (
     Response,
     status,
 )
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -555,6 +557,18 @@ async def get_run(workflow_id: str, service: Service) -> RunSnapshot:
 # --- assembly ------------------------------------------------------------------------------
 
 
+async def _no_route_without_a_key(request: Request, exc: Exception) -> Response:
+    """A path no route matches (a workflow id with a newline, say) is 401 without a valid key,
+    as every protected path is: authentication comes before anything about the path."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        try:
+            authenticate(request)
+        except HTTPException as refused:
+            exc = refused
+    return await http_exception_handler(request, exc)
+
+
 def create_app(
     service: JourneyService,
     api_key: str,
@@ -594,6 +608,7 @@ def create_app(
     app.add_exception_handler(ConflictingEvent, _conflicting_event)
     app.add_exception_handler(RPCError, _temporal_error)
     app.add_exception_handler(RequestValidationError, validation_failed)
+    app.add_exception_handler(StarletteHTTPException, _no_route_without_a_key)
     _document_batch_limit(app, max_batch_events)
     app.include_router(public)
     app.include_router(api_delivery.public)

@@ -332,6 +332,16 @@ async def test_a_malformed_body_without_a_key_is_401(
     }
 
 
+@pytest.mark.parametrize("path", ["/runs/journey/a%0Ab", "/no-such-path", "/customers/a%0A/x"])
+async def test_a_path_no_route_matches_is_401_without_a_key_and_404_with_one(
+    anonymous: httpx.AsyncClient, api: httpx.AsyncClient, path: str
+) -> None:
+    refused = await anonymous.get(path)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (await api.get(path)).status_code == 404
+
+
 async def test_the_openapi_document_declares_the_errors_the_api_answers(
     api: httpx.AsyncClient,
 ) -> None:
