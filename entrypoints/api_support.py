@@ -44,7 +44,9 @@ Support = Annotated[SupportService, Depends(get_support)]
 
 
 class Claim(BaseModel):
-    agent: str = Field(min_length=1, max_length=64)
+    agent: str = Field(
+        min_length=1, max_length=64, pattern=r"\S", description="Who takes the call."
+    )
 
 
 class QueuedTask(CallbackTask):

@@ -56,6 +56,8 @@ async def test_refused_callback_completions_put_no_outcome_in_the_customers_log(
     outcome = {"agent": "mo", "outcome": "reached"}
     unclaimed = await api.post(f"/callbacks/{task_id}/complete", json=outcome)
     assert unclaimed.status_code == 409 and "claim it first" in unclaimed.json()["detail"]
+    blank = await api.post(f"/callbacks/{task_id}/claim", json={"agent": "   "})
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["body", "agent"]
     assert (await api.post(f"/callbacks/{task_id}/claim", json={"agent": "mo"})).status_code == 200
     other = await api.post(f"/callbacks/{task_id}/complete", json=outcome | {"agent": "lin"})
     assert other.status_code == 409 and "claimed by mo, not lin" in other.json()["detail"]
