@@ -6,6 +6,7 @@ Real processes on free ports: `journeys dev` (whose Temporal server must not out
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -160,8 +161,6 @@ def test_journeys_dev_stops_every_child_on_a_signal(
 
 @pytest.fixture
 def temporal(tmp_path: Path) -> Iterator[DevServer]:
-    import asyncio
-
     server = DevServer(tmp_path / "temporal.db", "127.0.0.1", free_port(), free_port())
     asyncio.run(server.start(tmp_path / "temporal.log"))
     try:
@@ -214,3 +213,74 @@ def test_journeys_api_exits_0_on_sigterm(tmp_path: Path) -> None:
     output = log.read_text(errors="replace")
     assert process.returncode == 0, output
     assert "Traceback" not in output
+
+
+GREETING = """\
+id: shutdown_greeting
+name: Shutdown greeting
+category: transactional
+trigger: {event: shutdown_test_started, re_entry: always}
+templates:
+  hello:
+    subject: "Hello"
+    text: "Hello from a worker that is stopping."
+steps:
+  - id: hello
+    send: {channel: email, template: hello}
+"""
+
+
+def test_a_worker_stopped_mid_send_lets_the_send_finish_first(
+    tmp_path: Path, temporal: DevServer
+) -> None:
+    from app.journeys import JourneyService
+    from domain.customers import CustomerUpsert
+    from domain.loader import load_journey_file
+    from store.store import Store
+    from workers.client import connect
+    from workers.mail_capture import MailCapture
+    from workers.settings import Settings
+
+    database = f"sqlite:///{tmp_path}/store.db"
+    queue = "shutdown-grace"
+    journey = tmp_path / "greeting.yaml"
+    journey.write_text(GREETING)
+    store = Store.open(database)
+    settings = Settings(temporal_address=temporal.address, temporal_task_queue=queue)
+    service = JourneyService(store, lambda: connect(settings), queue)
+    service.publish_definition(load_journey_file(journey))
+    service.upsert_customer(CustomerUpsert(customer_id="grace-ada", email="ada@example.com"))
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text("{}\n")
+    with MailCapture(tmp_path / "mail") as capture:
+        capture.stall("DATA", 3.0)  # the send is in flight when the worker is told to stop
+        env = {
+            **base_env(tmp_path / "data"),
+            "JOURNEYS_DATABASE_URL": database,
+            "JOURNEYS_TEMPORAL_ADDRESS": temporal.address,
+            "JOURNEYS_TEMPORAL_TASK_QUEUE": queue,
+            "JOURNEYS_SMTP_HOST": capture.host,
+            "JOURNEYS_SMTP_PORT": str(capture.port),
+            "JOURNEYS_POLICY_FILE": str(policy_file),
+            "JOURNEYS_SECRET_KEY": SECRET,
+            "JOURNEYS_WORKER_SHUTDOWN_GRACE_SECONDS": "10",
+        }
+        log = tmp_path / "worker.log"
+        process = start("worker", env, log)
+        try:
+            asyncio.run(service.enroll("shutdown_greeting", "grace-ada"))
+            deadline = time.monotonic() + 60
+            while capture.commands("DATA") < 1:
+                assert process.poll() is None, log.read_text(errors="replace")
+                assert time.monotonic() < deadline, log.read_text(errors="replace")
+                time.sleep(0.05)
+            stop(process, signal.SIGTERM)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        output = log.read_text(errors="replace")
+        assert process.returncode == 0, output
+        assert len(list(capture.directory.glob("*.eml"))) == 1
+    statuses = [message.status for message in store.outbox.for_customer("grace-ada")]
+    store.close()
+    assert statuses == ["sent"], output
