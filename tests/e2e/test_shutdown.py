@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -284,3 +285,37 @@ def test_a_worker_stopped_mid_send_lets_the_send_finish_first(
     statuses = [message.status for message in store.outbox.for_customer("grace-ada")]
     store.close()
     assert statuses == ["sent"], output
+
+
+def test_journeys_api_answers_the_request_in_flight_when_told_to_stop(tmp_path: Path) -> None:
+    env = {
+        **base_env(tmp_path / "data"),
+        "JOURNEYS_API_KEY": "shutdown-api-key",
+        "JOURNEYS_SECRET_KEY": SECRET,
+    }
+    log = tmp_path / "api.log"
+    process = start("api", env, log)
+    body = b'{"email": "drain@example.com"}'
+    try:
+        port = int(env["JOURNEYS_API_PORT"])
+        wait_healthy(process, f"http://127.0.0.1:{port}/health", log)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            # The headers are in; the body is still on its way when SIGTERM arrives.
+            conn.sendall(
+                b"PUT /customers/drained HTTP/1.1\r\nHost: api\r\n"
+                b"X-API-Key: shutdown-api-key\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            )
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert process.poll() is None, "the API exited with a request in flight"
+            conn.sendall(body)
+            reply = conn.recv(65536)
+        stop(process, signal.SIGTERM)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log.read_text(errors="replace")
+    assert reply.startswith(b"HTTP/1.1 200 "), reply
+    assert process.returncode == 0, output
