@@ -11,6 +11,7 @@ about 10-20 s on one core.
 
 from __future__ import annotations
 
+import copy
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -123,15 +124,15 @@ def mutated_documents(draw: st.DrawFn) -> str:
         keys = list(container) if isinstance(container, dict) else list(range(len(container)))
         action = draw(st.sampled_from(["replace", "delete", "insert", "copy_step"]))
         if action == "replace" and keys:
-            container[draw(st.sampled_from(keys))] = draw(values)
+            container[draw(st.sampled_from(keys))] = copy.deepcopy(draw(values))
         elif action == "delete" and keys:
             del container[draw(st.sampled_from(keys))]
         elif action == "insert":
             if isinstance(container, dict):
                 key = draw(st.sampled_from(["id", "goto", "for", "when", "x", "on_outcome"]))
-                container[key] = draw(values)
+                container[key] = copy.deepcopy(draw(values))
             else:
-                container.append(draw(values))
+                container.append(copy.deepcopy(draw(values)))
         elif action == "copy_step" and isinstance(document.get("steps"), list):
             steps = document["steps"]
             if steps:
