@@ -46,6 +46,7 @@ from domain.eligibility import RECIPIENT_RULES, Eligibility, SendFacts, Suppress
 from domain.events import CustomerEvent
 from domain.expressions import ExpressionError
 from domain.messages import OutboxMessage, recipient_of
+from domain.privacy import CustomerErased
 from domain.rendering import render_message
 from domain.send_policy import SendPolicy
 from domain.tracking import TrackingLinks
@@ -115,7 +116,15 @@ class MessagingActivities:
             draft, decided = await asyncio.to_thread(self._draft, request, profile)
             if decided is not None and decided.verdict == "defer":
                 return await asyncio.to_thread(self._defer, request, decided)
-            message, created = await asyncio.to_thread(outbox.reserve, draft)
+            try:
+                message, created = await asyncio.to_thread(outbox.reserve, draft)
+            except CustomerErased:
+                # Erased while this send was on its way: nothing is kept, nothing goes out.
+                return MessageOutcome(
+                    idempotency_key=request.idempotency_key,
+                    status="skipped",
+                    detail="customer erased",
+                )
             if message.status != "pending":
                 if created:
                     await asyncio.to_thread(

@@ -12,6 +12,7 @@ from domain.messages import MessageStatus, OutboxMessage
 from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownMessage
 from store.schema import outbox
+from store.tombstones import refuse_erased
 
 _STATUSES = frozenset(get_args(MessageStatus))
 
@@ -29,8 +30,13 @@ class Outbox:
         self._engine = engine
 
     def reserve(self, msg: OutboxMessage) -> tuple[OutboxMessage, bool]:
-        """Store `msg` if its key is new: (msg, True); else (the stored message, False)."""
+        """Store `msg` if its key is new: (msg, True); else (the stored message, False).
+
+        CustomerErased, and nothing stored, when the customer has a tombstone: checked in the
+        same transaction, so a send that reaches the outbox after an erasure began keeps no
+        address or body (the erasure writes its tombstone before it ends the workflows)."""
         with writing(self._engine) as conn:
+            refuse_erased(conn, [msg.customer_id], "a message")
             # RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT here.
             inserted = conn.execute(
                 insert_ignoring(conn, outbox, "idempotency_key")

@@ -101,3 +101,19 @@ def test_listings_are_newest_first_and_filter(store: Store) -> None:
     assert [m.idempotency_key for m in store.outbox.list(status="sent")] == ["k-1"]
     assert [m.idempotency_key for m in store.outbox.for_customer("c-1", limit=2)] == ["k-2", "k-1"]
     assert store.outbox.get("missing") is None
+
+
+def test_a_message_for_a_customer_being_erased_is_refused_and_nothing_kept(
+    store: Store, customer: str
+) -> None:
+    """The erasure writes its tombstone first; a send reaching the outbox after that (its
+    workflow already being ended) must not store the address and body the scrub has passed."""
+    from datetime import UTC, datetime
+
+    from domain.privacy import CustomerErased
+
+    draft = message("k-erased", customer_id=customer)
+    store.privacy.begin(customer, datetime(2026, 12, 2, tzinfo=UTC))
+    with pytest.raises(CustomerErased):
+        store.outbox.reserve(draft)
+    assert store.outbox.get("k-erased") is None
