@@ -26,9 +26,7 @@ def audit(
     log: AuditLog,
     after: Annotated[int | None, Query(ge=0, description="The `next` of the page before.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    since: Annotated[
-        AwareDatetime | None, Query(description="At or after this time.")
-    ] = None,
+    since: Annotated[AwareDatetime | None, Query(description="At or after this time.")] = None,
     actor: Annotated[str | None, Query(max_length=128, description="A key's name.")] = None,
     action: AuditAction | None = None,
 ) -> AuditPage:
