@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
+from tests.e2e.test_dev_stack import _wait_until_healthy
 from workers.mail_capture import free_port
 
 pytestmark = pytest.mark.e2e
@@ -99,6 +99,7 @@ class Stack:
     data: Path
     env: dict[str, str]
     process: subprocess.Popen[bytes]
+    api: str
 
     def log(self) -> str:
         return (self.data / "stack.log").read_text(errors="replace")
@@ -132,21 +133,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    running = Stack(data, env, process)
+    running = Stack(data, env, process, f"http://127.0.0.1:{ports['api']}")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"journeys dev exited early:\n{running.log()}")
-            try:
-                url = f"http://127.0.0.1:{ports['api']}/health"
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"journeys dev did not become healthy:\n{running.log()}")
-            time.sleep(0.3)
+        _wait_until_healthy(running)  # type: ignore[arg-type]  # the same fields it reads
         yield running
     finally:
         process.send_signal(signal.SIGINT)
