@@ -403,9 +403,8 @@ class MessagingService:
         context = sample_context(journey) | {"profile": profile.template_context()}
         if self.links is not None:
             context["unsubscribe_url"] = self.links.url(customer_id, channel, self.now())
-        decided = decide_send(
-            self._send_facts(journey, journey.category_of(step_id), channel, profile, recipient)
-        )
+        category = journey.category_of(step_id)
+        decided = decide_send(self._send_facts(journey, category, channel, profile, recipient))
         verdict: Verdict | Literal["fail"] = decided.verdict
         rule, reason = decided.rule, decided.reason
         try:
@@ -422,7 +421,7 @@ class MessagingService:
             step_id=step_id,
             customer_id=customer_id,
             channel=channel,
-            category=journey.category_of(step_id),
+            category=category,
             locale=parts.locale,
             recipient=recipient,
             timezone=profile.timezone,
