@@ -9,6 +9,7 @@ from typing import Any, get_args
 from sqlalchemy import Engine, select, update
 
 from domain.messages import MessageStatus, OutboxMessage
+from store.customers import lock_customers
 from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownMessage
 from store.schema import outbox
@@ -34,8 +35,12 @@ class Outbox:
 
         CustomerErased, and nothing stored, when the customer has a tombstone: checked in the
         same transaction, so a send that reaches the outbox after an erasure began keeps no
-        address or body (the erasure writes its tombstone before it ends the workflows)."""
+        address or body (the erasure writes its tombstone before it ends the workflows). The
+        customer's row lock comes first, the one the erasure's tombstone and scrub take
+        (PostgreSQL; SQLite has one writer at a time): a reservation that found no tombstone
+        commits before the tombstone can, so the scrub sees its row."""
         with writing(self._engine) as conn:
+            lock_customers(conn, [msg.customer_id])
             refuse_erased(conn, [msg.customer_id], "a message")
             # RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT here.
             inserted = conn.execute(

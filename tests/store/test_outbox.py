@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import store.outbox as outbox_module
 from domain.messages import OutboxMessage
 from store.errors import UnknownMessage
 from store.store import Store
@@ -117,3 +118,50 @@ def test_a_message_for_a_customer_being_erased_is_refused_and_nothing_kept(
     with pytest.raises(CustomerErased):
         store.outbox.reserve(draft)
     assert store.outbox.get("k-erased") is None
+
+
+def test_a_send_checked_just_before_the_tombstone_cannot_outlive_the_scrub(
+    store: Store, customer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two transactions at once: a reservation has found no tombstone and not yet inserted
+    when the erasure stands its tombstone and scrubs. The reservation holds the customer's
+    lock (PostgreSQL; SQLite's one writer), so the erasure waits for it and its scrub then
+    finds the row."""
+
+    checked, go = threading.Event(), threading.Event()
+    original = outbox_module.refuse_erased
+
+    def check_then_pause(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        checked.set()
+        go.wait(10)
+
+    monkeypatch.setattr(outbox_module, "refuse_erased", check_then_pause)
+    errors: list[BaseException] = []
+
+    def run(action: Any) -> threading.Thread:
+        def target() -> None:
+            try:
+                action()
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        return thread
+
+    def erase() -> None:
+        store.privacy.begin(customer, T0)
+        store.privacy.scrub(customer, T0)
+
+    send = run(lambda: store.outbox.reserve(message("k-race", customer_id=customer)))
+    assert checked.wait(10)
+    eraser = run(erase)
+    eraser.join(1.0)  # without the shared lock the erasure finishes here, the send still open
+    go.set()
+    send.join(10)
+    eraser.join(10)
+    assert errors == []
+    kept = store.outbox.get("k-race")
+    assert kept is not None
+    assert (kept.recipient, kept.subject, kept.body_text) == (None, "", "")
