@@ -17,8 +17,8 @@ ROLE_HELP: dict[Role, str] = {
     "admin": "everything, including keys, the audit log and erasure",
     "ops": "journeys, segments, audiences, reports and runs; reads everything a viewer reads",
     "support": "customers, timelines, cases, callbacks, consent, enrollments and exports; "
-    "reads everything a viewer reads",
-    "viewer": "read only: every GET but the admin ones",
+    "reads everything a viewer reads but the metrics",
+    "viewer": "read only: every GET but the admin ones, /metrics included",
     "ingest": "for integrations: POST /events, /events/batch and customer upserts only",
 }
 
@@ -50,6 +50,8 @@ PERMISSIONS: dict[str, tuple[Role, ...]] = {
     "callbacks:write": ("support",),
     "keys:admin": (),
     "audit:read": (),
+    # GET /metrics (unless JOURNEYS_METRICS_PUBLIC): for dashboards and scrapers, not support.
+    "metrics:read": ("ops", "viewer"),
 }
 
 

@@ -315,12 +315,24 @@ async def health() -> Health:
 
 
 # Prometheus' text format, not JSON: out of the OpenAPI document (README: Observability).
-@public.get("/metrics", include_in_schema=False)
+# Behind a key with metrics:read, or on `public_metrics` when JOURNEYS_METRICS_PUBLIC is set.
+guarded_metrics = protected_router()
+public_metrics = APIRouter()
+
+
 async def metrics(request: Request) -> Response:
-    if not request.app.state.metrics_public:
-        authenticate(request)
     body = await asyncio.to_thread(exposition, request.app.state.metrics)
     return Response(body, media_type=CONTENT_TYPE)
+
+
+guarded_metrics.add_api_route(
+    "/metrics",
+    metrics,
+    methods=["GET"],
+    dependencies=[requires("metrics:read")],
+    include_in_schema=False,
+)
+public_metrics.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 
 
 @router.put(
@@ -581,8 +593,8 @@ def create_app(
     rate_limit_ingest_per_minute: int | None = None,
     metrics_public: bool = False,
 ) -> FastAPI:
-    """The API over `service`; requests must carry `api_key` (/metrics too unless
-    `metrics_public`); `links` signs unsubscribe links."""
+    """The API over `service`; requests must carry `api_key` (/metrics too, with a role
+    holding metrics:read, unless `metrics_public`); `links` signs unsubscribe links."""
     if not api_key:
         raise ValueError("an API key is required (set JOURNEYS_API_KEY)")
     if max_request_bytes < 1 or max_batch_events < 1:
@@ -599,7 +611,6 @@ def create_app(
     app.state.max_batch_events = max_batch_events
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute, rate_limit_ingest_per_minute)
     app.state.metrics = registry_for(service.store)
-    app.state.metrics_public = metrics_public
     app.add_middleware(BodySizeLimit, max_bytes=max_request_bytes)
     for error in (UnknownCustomer, UnknownJourney, UnknownEnrollment, UnknownMessage):
         app.add_exception_handler(error, _error(404))
@@ -611,6 +622,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _no_route_without_a_key)
     _document_batch_limit(app, max_batch_events)
     app.include_router(public)
+    app.include_router(public_metrics if metrics_public else guarded_metrics)
     app.include_router(api_delivery.public)
     app.include_router(api_delivery.router)
     app.include_router(api_catalog.router)

@@ -122,6 +122,26 @@ async def test_viewer_reads_but_does_not_write_and_ingest_only_sends(
     assert put.status_code == 200, put.text
 
 
+async def test_metrics_need_their_own_permission_unless_made_public(
+    stack: Stack, role_keys: dict[str, str]
+) -> None:
+    """ops and viewer scrape /metrics, support and ingest get 403; made public, anyone."""
+    for public in (False, True):
+        app = create_app(stack.service, api_key=API_KEY, metrics_public=public)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            codes = {
+                role: (await client.get("/metrics", headers={"X-API-Key": key})).status_code
+                for role, key in role_keys.items()
+            }
+            anonymous = (await client.get("/metrics")).status_code
+        if public:
+            assert (codes, anonymous) == ({role: 200 for role in ROLES}, 200)
+        else:
+            expected = {"admin": 200, "ops": 200, "viewer": 200, "support": 403, "ingest": 403}
+            assert (codes, anonymous) == (expected, 401)
+
+
 async def test_a_key_made_over_the_api_works_until_it_is_revoked(
     client: httpx.AsyncClient,
 ) -> None:
