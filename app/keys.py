@@ -47,6 +47,8 @@ class KeyService:
     def revoke(self, name: str, actor: Actor | None = None) -> ApiKey:
         with unit_of_work(self.store.engine) as conn:
             record = self.store.keys.revoke(name, self.auditor.clock(), conn=conn)
+            # A revoked key's console sign-ins end with it.
+            self.store.console_sessions.remove_for_key(name, conn)
             self.auditor.record(actor, "key.revoke", name, {"role": record.role}, conn=conn)
         return record
 

@@ -31,6 +31,8 @@ AuditAction = Literal[
     "audience.enroll",
     "key.create",
     "key.revoke",
+    "console.sign_in",
+    "console.sign_out",
     "customer.erase",
     "run.reconcile",
     "event.retry",

@@ -56,6 +56,7 @@ from domain.privacy import CustomerErased
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import (
+    console,
     api_audit,
     api_cases,
     api_catalog,
@@ -592,6 +593,7 @@ def create_app(
     rate_limit_per_minute: int = 0,
     rate_limit_ingest_per_minute: int | None = None,
     metrics_public: bool = False,
+    workspace_timezone: str = "UTC",
 ) -> FastAPI:
     """The API over `service`; requests must carry `api_key` (/metrics too, with a role
     holding metrics:read, unless `metrics_public`); `links` signs unsubscribe links."""
@@ -635,6 +637,7 @@ def create_app(
     app.include_router(api_privacy.router)
     app.include_router(api_keys.router)
     app.include_router(api_audit.router)
+    console.mount(app, workspace_timezone=workspace_timezone)
     instrument_api(app)
     return app
 
@@ -671,6 +674,7 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         rate_limit_per_minute=settings.rate_limit_per_minute,
         rate_limit_ingest_per_minute=settings.rate_limit_ingest_per_minute,
         metrics_public=settings.metrics_public,
+        workspace_timezone=settings.timezone,
     )
 
     @asynccontextmanager

@@ -413,3 +413,18 @@ audit_log = Table(
     Index(None, "at"),
     sqlite_autoincrement=True,
 )
+
+# Console sign-ins: the cookie holds a random token, the row only its SHA-256. A row is the
+# whole session: who signed in (a key's name and role), its CSRF token, and when it ends.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("address", String(64)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index(None, "expires_at"),
+)

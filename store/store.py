@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from store.audit import AuditLog
 from store.callbacks import CallbackRepository
 from store.cases import CaseRepository
+from store.console_sessions import ConsoleSessionRepository
 from store.customers import CustomerRepository
 from store.db import make_engine
 from store.deliveries import DeliveryQueue
@@ -47,6 +48,7 @@ class Store:
         self.callbacks = CallbackRepository(engine)
         self.surveys = SurveyRepository(engine)
         self.keys = KeyRepository(engine)
+        self.console_sessions = ConsoleSessionRepository(engine)
         self.audit = AuditLog(engine)
         self.privacy = PrivacyRepository(engine)
 

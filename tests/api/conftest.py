@@ -10,6 +10,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -67,9 +68,9 @@ class Stack:
     task_queue: str = ""
 
 
-@pytest_asyncio.fixture(scope="session")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    db = tmp_path_factory.mktemp("api") / "journeys.db"
+@asynccontextmanager
+async def running_stack(db: Path) -> AsyncIterator[Stack]:
+    """A store in the SQLite file `db`, a Temporal dev server and a worker, for a block."""
     store = Store.open(f"sqlite:///{db}")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
@@ -100,6 +101,12 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
     finally:
         await env.shutdown()
         store.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path_factory.mktemp("api") / "journeys.db") as running:
+        yield running
 
 
 def make_app(stack: Stack) -> FastAPI:

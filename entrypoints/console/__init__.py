@@ -1,0 +1,56 @@
+"""The web console, served by the API process under /console/.
+
+Each module holds the pages of one area on its own router; `mount` adds them all, the static
+files, and a not-found page for any other console path. Pages parse and present: they call
+the app's services (app/) and render templates; no business rule lives here.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from entrypoints.console import (
+    callbacks,
+    cases,
+    customers,
+    journeys,
+    messages,
+    overview,
+    reports,
+    runs,
+    sign_in,
+)
+from entrypoints.console.i18n import gettext_for
+from entrypoints.console.web import (
+    PREFIX,
+    STATIC,
+    ConsoleError,
+    console_router,
+    signed_in,
+)
+
+PAGES = (sign_in, overview, journeys, customers, runs, cases, callbacks, messages, reports)
+
+_fallback = console_router()
+
+
+@_fallback.get("/{rest:path}")
+def not_found(request: Request, rest: str) -> Response:
+    _ = gettext_for(signed_in(request).locale)
+    raise ConsoleError(404, _("There is no such page in the console."))
+
+
+def mount(app: FastAPI, *, workspace_timezone: str = "UTC") -> None:
+    """Serve the console from `app` under /console/."""
+    app.state.workspace_timezone = workspace_timezone
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+
+    @app.get(PREFIX, include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+    for module in PAGES:
+        app.include_router(module.router)
+    app.include_router(_fallback)
