@@ -18,7 +18,7 @@ from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 
-from entrypoints.console.i18n import zh_catalog
+from entrypoints.console.i18n import catalog_files, zh_catalog
 
 CONSOLE = Path(__file__).resolve().parents[1] / "entrypoints" / "console"
 METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
@@ -82,6 +82,21 @@ def _parts(value: object) -> list[object]:
     return list(value) if isinstance(value, tuple | list) else [value]
 
 
+def disagreements() -> list[str]:
+    """Msgids two .po files translate differently (the console would show only the first)."""
+    seen: dict[str, tuple[str, object]] = {}
+    found = []
+    for path, catalog in catalog_files():
+        for entry in catalog:
+            if not entry.id:
+                continue
+            key = str(_parts(entry.id)[0])
+            if key in seen and seen[key][1] != entry.string:
+                found.append(f"{key!r}: {seen[key][0]} and {path.name} differ")
+            seen.setdefault(key, (path.name, entry.string))
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--unused", action="store_true", help="list entries no source uses")
@@ -94,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     lacking = missing()
     for source in lacking:
         print(f"{source.file}:{source.line}: {source.msgid}")
-    return 1 if lacking else 0
+    differing = disagreements()
+    for line in differing:
+        print(f"translated differently: {line}")
+    return 1 if lacking or differing else 0
 
 
 if __name__ == "__main__":

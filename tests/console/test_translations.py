@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from scripts.console_catalog import mismatched_placeholders, missing, sources, unused
+from scripts.console_catalog import (
+    disagreements,
+    mismatched_placeholders,
+    missing,
+    sources,
+    unused,
+)
 
 
 def test_the_console_has_strings_to_translate() -> None:
@@ -20,3 +26,7 @@ def test_translations_keep_every_placeholder() -> None:
 
 def test_the_catalogs_hold_no_entry_that_no_page_uses() -> None:
     assert not unused()
+
+
+def test_a_string_in_two_catalogs_is_translated_the_same_in_both() -> None:
+    assert not disagreements()
