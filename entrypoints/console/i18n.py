@@ -37,7 +37,7 @@ def zh_catalog() -> Catalog:
     """Every zh-CN .po file of the console, merged; where two files hold one msgid, the first
     file (by name) wins (tests/console/test_translations.py insists that they agree)."""
     merged = Catalog(locale="zh_CN", domain="console")
-    for path, part in catalog_files():
+    for _path, part in catalog_files():
         for message in part:
             if message.id and merged.get(message.id) is None:
                 merged[message.id] = message
