@@ -9,15 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from temporalio.client import WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from app import schedules as audience_schedules
+from app.audience_runs import AudienceRuns
 from app.journeys import JourneyService
 from domain.audiences import AudienceProgress, EnrollAudience
 from entrypoints.cli_common import console, fail, service
 from store.errors import StoreError
-from workflows.audience import AudienceEnrollmentWorkflow
 
 audiences_app = typer.Typer(
     help="Enroll segments into journeys: on their schedules, or now.", no_args_is_help=True
@@ -79,24 +78,11 @@ def run(
 
 
 async def _run_with_progress(svc: JourneyService, request: EnrollAudience) -> AudienceProgress:
-    client = await svc.client()
-    handle: WorkflowHandle[
-        AudienceEnrollmentWorkflow, AudienceProgress
-    ] = await client.start_workflow(
-        AudienceEnrollmentWorkflow.run,
-        request,
-        id=f"audience/{request.journey_id}/{request.run_key}",
-        task_queue=svc.task_queue,
-    )
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task(f"enrolling {request.segment}", total=None)
-        result = asyncio.ensure_future(handle.result())
-        while not result.done():
-            await asyncio.wait([result], timeout=0.5)
-            progress = await handle.query(AudienceEnrollmentWorkflow.progress)
-            if progress is not None:
-                bar.update(task, total=progress.total, completed=progress.processed)
-        final = result.result()
-        bar.update(task, total=final.total, completed=final.processed)
-    return final
+
+        def show(progress: AudienceProgress) -> None:
+            bar.update(task, total=progress.total, completed=progress.processed)
+
+        return await AudienceRuns(svc).run(request, show)
