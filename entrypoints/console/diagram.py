@@ -46,7 +46,7 @@ EdgeKind = Literal[
 ]
 Gettext = Callable[[str], str]
 
-NODE_W = 224
+NODE_W = 236
 NODE_H = 70
 NAMED_NODE_H = 86  # with a fourth line: the id under the step's name
 END_W, END_H = 96, 34
@@ -332,18 +332,20 @@ def _layers(count: int, edges: list[tuple[int, int]], forward: list[int]) -> dic
     return layer
 
 
-def _isotonic(targets: list[float]) -> list[float]:
-    """The non-decreasing sequence closest to `targets` (pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [sum, count]
-    for value in targets:
-        blocks.append([value, 1])
+def _isotonic(targets: list[float], weights: list[float]) -> list[float]:
+    """The non-decreasing sequence closest to `targets` by weighted squares (pool adjacent
+    violators)."""
+    blocks: list[list[float]] = []  # [weighted sum, weight, items]
+    for value, weight in zip(targets, weights, strict=True):
+        blocks.append([value * weight, weight, 1])
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
-            total, size = blocks.pop()
+            total, weight_sum, size = blocks.pop()
             blocks[-1][0] += total
-            blocks[-1][1] += size
+            blocks[-1][1] += weight_sum
+            blocks[-1][2] += size
     out: list[float] = []
-    for total, size in blocks:
-        out += [total / size] * int(size)
+    for total, weight_sum, size in blocks:
+        out += [total / weight_sum] * int(size)
     return out
 
 
@@ -410,12 +412,17 @@ def _layout(count: int, widths: list[float], edges: list[tuple[int, int]]) -> _L
         for i, item in enumerate(row):
             cursor += separation(row[i - 1], item) if i else 0
             offsets.append(cursor)
-        fitted = _isotonic([desired[item] - off for item, off in zip(row, offsets, strict=True)])
+        # A step holds its place; an edge passing through (a dummy) gives way.
+        fitted = _isotonic(
+            [desired[item] - off for item, off in zip(row, offsets, strict=True)],
+            [1.0 if width[item] > DUMMY_W else 0.1 for item in row],
+        )
         for item, value, off in zip(row, fitted, offsets, strict=True):
             x[item] = value + off
 
-    for sweep in range(10):
-        direction = ("down", "up", "both")[min(sweep % 2 + (sweep >= 8) * 2, 2)]
+    # Align to parents and children by turns, then to both, and last to the parents: a
+    # straight run of steps then stands in one column under where it starts.
+    for direction in ("down", "up") * 3 + ("both", "both", "down", "down"):
         levels = range(depth) if direction != "up" else range(depth - 1, -1, -1)
         for level in levels:
             desired = {}
@@ -425,7 +432,35 @@ def _layout(count: int, widths: list[float], edges: list[tuple[int, int]]) -> _L
                 ]
                 desired[item] = sum(x[n] for n in near) / len(near) if near else x[item]
             place(rows[level], desired)
+    _straighten(chains, rows, x, separation)
     return _Layout(x=x, layer=layer, width=width, chains=chains, back=sorted(back), edges=edges)
+
+
+def _straighten(
+    chains: dict[int, list[int]],
+    rows: list[list[int]],
+    x: dict[int, float],
+    separation: Callable[[int, int], float],
+) -> None:
+    """Run each long edge straight down through the layers it crosses, where there is room."""
+    where = {item: (level, i) for level, row in enumerate(rows) for i, item in enumerate(row)}
+    for chain in chains.values():
+        dummies = chain[1:-1]
+        if not dummies:
+            continue
+        for candidate in sorted({x[d] for d in dummies}, key=lambda v: abs(v - x[chain[0]])):
+            fits = True
+            for dummy in dummies:
+                level, i = where[dummy]
+                row = rows[level]
+                if i > 0 and candidate - x[row[i - 1]] < separation(row[i - 1], dummy):
+                    fits = False
+                if i + 1 < len(row) and x[row[i + 1]] - candidate < separation(dummy, row[i + 1]):
+                    fits = False
+            if fits:
+                for dummy in dummies:
+                    x[dummy] = candidate
+                break
 
 
 # --- drawing ---------------------------------------------------------------------------------
@@ -758,7 +793,7 @@ def _node_markup(
             css_class="kind",
             bold=True,
         ),
-        svg_text(heading, left, box.top + 39, width=inner, size=14, bold=True, css_class="name"),
+        svg_text(heading, left, box.top + 39, width=inner, size=13.5, bold=True, css_class="name"),
         svg_text(detail, left, box.top + 58, width=inner, size=12, fill=MUTED, css_class="detail"),
     ]
     if named:
