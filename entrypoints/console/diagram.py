@@ -109,10 +109,12 @@ def _moves(step: Step, following: str, _: Gettext) -> list[Transition]:
 
     match step:
         case SendStep():
-            moves = [move(following, "next")]
-            if step.send.on_failure != CONTINUE:
-                moves.append(move(step.send.on_failure, "failure", _("fails")))
-            return moves
+            if step.send.on_failure == CONTINUE:
+                return [move(following, "next")]
+            return [
+                move(following, "next", _("sent")),
+                move(step.send.on_failure, "failure", _("fails")),
+            ]
         case WaitForStep():
             return [
                 move(following, "next", _("received")),
@@ -567,8 +569,9 @@ def journey_diagram(
         k_out = lane_out.get(source, 0)
         k_in = lane_in.get(target, 0)
         lane_out[source], lane_in[target] = k_out + 1, k_in + 1
-        y0 = (boxes[source].top + boxes[source].bottom) / 2 + 8 + 9 * k_out
-        y1 = (boxes[target].top + boxes[target].bottom) / 2 - 8 - 9 * k_in
+        spread = 18 if source == target else 8  # a loop onto itself needs room to show
+        y0 = (boxes[source].top + boxes[source].bottom) / 2 + spread + 9 * k_out
+        y1 = (boxes[target].top + boxes[target].bottom) / 2 - spread - 9 * k_in
         x0, x1 = boxes[source].right, boxes[target].right + 6
         lane = right_of[edge]
         r = min(10.0, abs(y0 - y1) / 2)
@@ -594,7 +597,8 @@ def journey_diagram(
                 if kind == "curve":
                     cx, cy = _bezier(p0, p1, t)
                 else:
-                    cx, cy = p0[0], p0[1] + (p1[1] - p0[1]) * t
+                    # Beside a lane going up, not on it: lanes run close to each other.
+                    cx, cy = p0[0] + 4 + w / 2, p0[1] + (p1[1] - p0[1]) * t
                 box = _Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
                 cost = sum(box.overlap(other) for other in taken)
                 if best is None or cost < best[0]:

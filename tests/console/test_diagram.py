@@ -79,7 +79,10 @@ def test_a_node_per_step_and_an_edge_per_move_the_engine_can_make(journey_id: st
 
 @pytest.mark.parametrize("journey_id", BUILT_INS)
 def test_nodes_and_labels_do_not_overlap_and_fit_in_the_view(journey_id: str) -> None:
-    root = parse(journey_diagram(built_in(journey_id), {"x": 1}))
+    assert_apart(parse(journey_diagram(built_in(journey_id), {"x": 1})))
+
+
+def assert_apart(root: ET.Element) -> None:
     boxes = [rect(g) for g in nodes(root).values()]
     boxes += [rect(g) for g in edges(root) if g.find(f"{SVG}rect") is not None]
     for i, a in enumerate(boxes):
@@ -185,7 +188,8 @@ def test_every_step_kind_is_drawn_with_its_moves() -> None:
             {"id": "finish", "end": "done"},
         ]
     )
-    root = parse(journey_diagram(journey))
+    root = parse(journey_diagram(journey, {"call": 12}))
+    assert_apart(root)
     drawn = edge_map(root)
     kinds = {key: g.get("data-kind") for key, g in drawn.items()}
     assert kinds[("control", "ab")] == "holdout"
@@ -193,7 +197,9 @@ def test_every_step_kind_is_drawn_with_its_moves() -> None:
     assert label(drawn[("ab", "mail")]) == "A 75%"
     assert label(drawn[("ab", "text")]) == "B 25%"
     assert kinds[("mail", END)] == "failure"
+    assert label(drawn[("mail", "to_wait")]) == "sent"
     assert kinds[("text", "hook")] == "next"  # its failure target is the next step anyway
+    assert label(drawn[("text", "hook")]) == "sent / fails"
     assert kinds[("to_wait", "wait_a_day")] == "goto"
     assert label(drawn[("clicked", "tag")]) == "received / timeout"
     assert kinds[("check", "ask")] == "branch"
