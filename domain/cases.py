@@ -239,3 +239,31 @@ def new_state(case_id: str, request: OpenCase, now: datetime) -> CaseState:
         resolution_due=now + resolution,
         history=[CaseEntry(at=now, action="opened", text=request.summary)],
     )
+
+
+SlaState = Literal["breached", "due_soon", "fine"]
+SLA_STATES: tuple[SlaState, ...] = ("breached", "due_soon", "fine")
+# A deadline closer than this is "due soon" (the queue shows it before it breaches).
+DUE_SOON = timedelta(hours=1)
+
+
+def next_deadline(state: CaseState) -> datetime | None:
+    """The SLA deadline the case works towards: the first response until it is given, then
+    the resolution; None once the case is resolved or closed (no SLA runs)."""
+    if state.status != "open":
+        return None
+    if state.first_response_at is None:
+        return min(state.first_response_due, state.resolution_due)
+    return state.resolution_due
+
+
+def sla_state(state: CaseState, now: datetime) -> SlaState:
+    """breached (a deadline has passed), due_soon (one is within DUE_SOON) or fine."""
+    deadline = next_deadline(state)
+    if deadline is None:
+        return "fine"
+    if deadline <= now:
+        return "breached"
+    if deadline - now <= DUE_SOON:
+        return "due_soon"
+    return "fine"
