@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -127,3 +128,21 @@ def follow_up_id(task: CallbackTask) -> str:
     if sep and count.isdigit():
         return f"{root}.{int(count) + 1}"
     return f"{task.task_id}.1"
+
+
+def local_call_back_at(wall_clock: str, timezone: str) -> datetime:
+    """A call-back time the agent picked on the customer's wall clock (`YYYY-MM-DDTHH:MM`, as
+    an HTML datetime-local field sends it) as a UTC instant; ValueError saying why for text
+    that is not such a time or a time that clock skips (a daylight-saving gap)."""
+    try:
+        naive = datetime.fromisoformat(wall_clock)
+    except ValueError:
+        raise ValueError(f"{wall_clock!r} is not a date and time YYYY-MM-DDTHH:MM") from None
+    if naive.tzinfo is not None:
+        raise ValueError(f"{wall_clock!r} should be a wall-clock time, without an offset")
+    zone = ZoneInfo(timezone)
+    local = naive.replace(tzinfo=zone)
+    instant = local.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != naive:
+        raise ValueError(f"{wall_clock} does not exist in {timezone} (the clocks skip it)")
+    return instant
