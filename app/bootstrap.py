@@ -356,6 +356,7 @@ def _print_addresses(
     console.print(f"  Temporal server   {temporal.address}  (file {temporal.database})")
     console.print(f"  Temporal Web UI   {temporal.ui_url}")
     console.print(f"  HTTP API          {api}   (OpenAPI: {api}/docs)")
+    console.print(f"  Web console       {api}/console/   (sign in with the API key)")
     console.print(f"  API key           {api_key}   (header X-API-Key)")
     console.print(
         f"  SMTP capture      {capture.host}:{capture.port}  (mail in {capture.directory})"

@@ -56,7 +56,6 @@ from domain.privacy import CustomerErased
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import (
-    console,
     api_audit,
     api_cases,
     api_catalog,
@@ -65,6 +64,7 @@ from entrypoints import (
     api_messages,
     api_privacy,
     api_support,
+    console,
 )
 from entrypoints.api_common import (
     API_KEY_HEADER,
@@ -594,6 +594,8 @@ def create_app(
     rate_limit_ingest_per_minute: int | None = None,
     metrics_public: bool = False,
     workspace_timezone: str = "UTC",
+    temporal_ui_url: str = "http://127.0.0.1:8233",
+    temporal_namespace: str = "default",
 ) -> FastAPI:
     """The API over `service`; requests must carry `api_key` (/metrics too, with a role
     holding metrics:read, unless `metrics_public`); `links` signs unsubscribe links."""
@@ -637,7 +639,12 @@ def create_app(
     app.include_router(api_privacy.router)
     app.include_router(api_keys.router)
     app.include_router(api_audit.router)
-    console.mount(app, workspace_timezone=workspace_timezone)
+    console.mount(
+        app,
+        workspace_timezone=workspace_timezone,
+        temporal_ui_url=temporal_ui_url,
+        temporal_namespace=temporal_namespace,
+    )
     instrument_api(app)
     return app
 
@@ -675,6 +682,8 @@ def create_app_from_settings(settings: Settings) -> FastAPI:
         rate_limit_ingest_per_minute=settings.rate_limit_ingest_per_minute,
         metrics_public=settings.metrics_public,
         workspace_timezone=settings.timezone,
+        temporal_ui_url=settings.temporal_ui_url or settings.default_temporal_ui_url(),
+        temporal_namespace=settings.temporal_namespace,
     )
 
     @asynccontextmanager

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_api_key: str | None = None
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description="The Temporal Web UI's address, for the console's links to a run "
+        "(default: the dev stack's UI on the Temporal host at JOURNEYS_TEMPORAL_UI_PORT).",
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     smtp_sender: str = "journeys@localhost"
@@ -160,6 +165,11 @@ class Settings(BaseSettings):
         """The signing secret the dev stack generated into the data dir, if there is one."""
         path = self.data_dir / "secret_key"
         return path.read_text().strip() if path.exists() else None
+
+    def default_temporal_ui_url(self) -> str:
+        """The dev stack's Web UI: on the Temporal server's host, at JOURNEYS_TEMPORAL_UI_PORT."""
+        host = self.temporal_address.rsplit(":", 1)[0] or "127.0.0.1"
+        return f"http://{host}:{self.temporal_ui_port}"
 
     @property
     def db_url(self) -> str:

@@ -42,9 +42,18 @@ def not_found(request: Request, rest: str) -> Response:
     raise ConsoleError(404, _("There is no such page in the console."))
 
 
-def mount(app: FastAPI, *, workspace_timezone: str = "UTC") -> None:
-    """Serve the console from `app` under /console/."""
+def mount(
+    app: FastAPI,
+    *,
+    workspace_timezone: str = "UTC",
+    temporal_ui_url: str = "http://127.0.0.1:8233",
+    temporal_namespace: str = "default",
+) -> None:
+    """Serve the console from `app` under /console/; run pages link into the Temporal Web UI
+    at `temporal_ui_url` (app.state.temporal_ui_url, app.state.temporal_namespace)."""
     app.state.workspace_timezone = workspace_timezone
+    app.state.temporal_ui_url = temporal_ui_url.rstrip("/")
+    app.state.temporal_namespace = temporal_namespace
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
 
     @app.get(PREFIX, include_in_schema=False)

@@ -169,9 +169,13 @@ async def test_dev_stack_prints_its_addresses_and_refuses_requests_without_a_key
 ) -> None:
     log = stack.log()
     assert "Temporal Web UI" in log and "HTTP API" in log and "SMTP capture" in log
+    assert f"Web console       {stack.api}/console/" in log
     async with httpx.AsyncClient(base_url=stack.api) as anonymous:
         response = await anonymous.get("/journeys")
+        sign_in = await anonymous.get("/console/")
     assert response.status_code == 401
+    # The console it names is there: a visitor is shown the sign-in form.
+    assert sign_in.status_code == 303 and "/console/sign-in" in sign_in.headers["location"]
 
 
 async def test_events_through_the_api_send_each_email_once_and_leave_a_readable_history(
