@@ -15,6 +15,11 @@ The rule (one home for it; store/privacy.py applies it, app/privacy.py runs the 
   records, case and callback statuses and times, survey scores. Suppressions of the
   customer's addresses are kept too: they are what stops a bounced or complaining address
   from being written to again, whoever it comes back as.
+- **Audit entries** stay, each with who acted, what they did, on what and when, but the
+  customer's email and phone are cut out of their targets and details wherever they appear
+  (a suppression removed for the address reads `email/[erased]`), and the free texts of an
+  entry about the customer (a case's note, response, resolution or reopen reason) are blanked,
+  as the case's own texts are.
 - **Ended**: running journey runs (their workflows are terminated), open cases (closed) and
   open or claimed callback tasks (cancelled), each with the reason "customer erased".
 
@@ -25,6 +30,7 @@ event cannot bring the person back.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -98,12 +104,39 @@ def scrubbed_message() -> dict[str, Any]:
 
 
 def redact(text: str | None, secrets: list[str]) -> str | None:
-    """`text` with every one of `secrets` (the customer's contact points) cut out."""
+    """`text` with every one of `secrets` (the customer's contact points) cut out, in any
+    letter case (an address is the same address as ADA@Example.com)."""
     if text is None:
         return None
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+        text = re.sub(re.escape(secret), REDACTED, text, flags=re.IGNORECASE)
     return text
+
+
+# Free text an audit entry's details may carry (app/cases.py records a case change's payload).
+AUDIT_FREE_TEXT = frozenset({"text", "resolution", "reason", "summary", "notes", "comment"})
+
+
+def _redacted_value(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, list):
+        return [_redacted_value(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted_value(item, secrets) for key, item in value.items()}
+    return value
+
+
+def scrubbed_audit_entry(
+    target: str, details: dict[str, Any], secrets: list[str], *, about_customer: bool
+) -> tuple[str, dict[str, Any]]:
+    """An audit entry's target and details after its customer's erasure: contact points cut
+    out everywhere, and on an entry about the customer, free texts blanked. Who acted, the
+    action and its time are columns of their own, kept as they are."""
+    kept = _redacted_value(details, secrets)
+    if about_customer:
+        kept = {key: "" if key in AUDIT_FREE_TEXT else value for key, value in kept.items()}
+    return redact(target, secrets) or "", kept
 
 
 def contact_points(email: str | None, phone: str | None) -> list[str]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, String, cast, delete, or_, select, update
 
 from domain.callbacks import ACTIVE, CallbackTask
 from domain.cases import CaseState
@@ -24,6 +24,7 @@ from domain.privacy import (
     Erasure,
     contact_points,
     redact,
+    scrubbed_audit_entry,
     scrubbed_case_state,
     scrubbed_message,
     scrubbed_profile,
@@ -36,6 +37,7 @@ from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownCustomer
 from store.projections import _metrics
 from store.schema import (
+    audit_log,
     callbacks,
     cases,
     customer_events,
@@ -313,8 +315,50 @@ class PrivacyRepository:
         )
         conn.execute(update(surveys).where(surveys.c.customer_id == customer_id).values(comment=""))
         conn.execute(delete(customer_metrics).where(customer_metrics.c.customer_id == customer_id))
+        _scrub_audit(conn, customer_id, secrets)
         _skip_pending(conn, customer_id, now)
         return summary
+
+
+def _targets_about(conn: Connection, customer_id: str) -> set[str]:
+    """The audit targets that name the customer: their id, their enrollments
+    (`journey/customer`), cases and callback tasks."""
+    journeys = conn.scalars(
+        select(enrollments.c.journey_id).where(enrollments.c.customer_id == customer_id).distinct()
+    )
+    case_ids = conn.scalars(select(cases.c.case_id).where(cases.c.customer_id == customer_id))
+    task_ids = conn.scalars(
+        select(callbacks.c.task_id).where(callbacks.c.customer_id == customer_id)
+    )
+    return {customer_id, *(f"{j}/{customer_id}" for j in journeys), *case_ids, *task_ids}
+
+
+def _like_any_case(secret: str) -> str:
+    escaped = secret.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _scrub_audit(conn: Connection, customer_id: str, secrets: list[str]) -> None:
+    """Apply domain/privacy.py's rule to the audit entries about the customer or naming one of
+    their contact points: each entry stays, with who, what and when."""
+    a = audit_log.c
+    about = _targets_about(conn, customer_id)
+    naming = [
+        column.ilike(_like_any_case(secret), escape="\\")
+        for secret in secrets
+        for column in (a.target, cast(a.details, String))
+    ]
+    rows = conn.execute(
+        select(a.seq, a.target, a.details).where(or_(a.target.in_(sorted(about)), *naming))
+    ).all()
+    for row in rows:
+        target, details = scrubbed_audit_entry(
+            row.target, row.details or {}, secrets, about_customer=row.target in about
+        )
+        if (target, details) != (row.target, row.details):
+            conn.execute(
+                update(audit_log).where(a.seq == row.seq).values(target=target, details=details)
+            )
 
 
 def _redact_column(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from temporalio.client import WorkflowExecutionStatus
 
 from domain.loader import load_journey_text
 from store.reports import ReportRepository
-from store.schema import metadata
+from store.schema import audit_log, metadata
+from store.suppression import Suppression
 from tests.api.conftest import Stack, event, eventually, new_customer, new_id
 from tests.support.follow_up import FORM
 from tests.support.test_support_steps import FOLLOW_UP
@@ -253,3 +255,61 @@ async def test_erasing_or_exporting_an_unknown_customer_is_404_naming_it(
 async def test_privacy_needs_the_api_key(anonymous: httpx.AsyncClient) -> None:
     assert (await anonymous.delete("/customers/c-1")).status_code == 401
     assert (await anonymous.get("/customers/c-1/export")).status_code == 401
+
+
+async def test_an_erasure_scrubs_the_customer_out_of_the_audit_log_and_keeps_its_entries(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    """A suppression removed for their address, a case note quoting their phone, a consent
+    change: after the erasure the entries are all there (who, what, when), the person is not."""
+    customer = await new_customer(api, phone=PHONE)
+    email = f"{customer}@example.com"
+    stack.store.suppressions.add(
+        Suppression(
+            channel="email",
+            address=email,
+            reason="bounce",
+            scope="all",
+            created_at=datetime.now(UTC),
+        )
+    )
+    removed = await api.delete(f"/suppressions/email/{email.upper()}")
+    assert removed.status_code == 204, removed.text
+    opened = await api.post(
+        "/cases", json={"customer_id": customer, "category": "delivery", "summary": "late"}
+    )
+    assert opened.status_code == 201, opened.text
+    case_id = opened.json()["case_id"]
+    note = {"text": f"called {PHONE}, wrote to {email}, a quiet violinist", "by": "sam"}
+    assert (await api.post(f"/cases/{case_id}/notes", json=note)).status_code == 200
+    consent = await api.put(f"/customers/{customer}/consent", json={"email": False})
+    assert consent.status_code == 200, consent.text
+
+    def entries() -> list[dict[str, Any]]:
+        with stack.store.engine.connect() as conn:
+            rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).all()
+        return [dict(row._mapping) for row in rows]
+
+    def facts(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(r["seq"], r["at"], r["actor"], r["role"], r["action"]) for r in rows]
+
+    before = entries()
+    mine = [
+        r
+        for r in before
+        if email in json.dumps(r, default=str).lower() or PHONE in json.dumps(r, default=str)
+    ]
+    assert {r["action"] for r in mine} >= {"suppression.remove", "case.add_note"}
+
+    erased = await api.delete(f"/customers/{customer}")
+    assert erased.status_code == 200, erased.text
+    after = entries()
+    assert facts(after)[: len(before)] == facts(before)  # every entry stays, who, what, when
+    text = json.dumps(after, default=str)
+    assert email not in text.lower() and PHONE not in text and "quiet violinist" not in text
+    by_seq = {r["seq"]: r for r in after}
+    assert by_seq[mine[0]["seq"]]["target"] == "email/[erased]"
+    [noted] = [r for r in after if r["action"] == "case.add_note" and r["target"] == case_id]
+    assert noted["details"] == {"text": "", "by": "sam"}
+    [changed] = [r for r in after if r["action"] == "consent.change" and r["target"] == customer]
+    assert changed["details"]["email"] is False
