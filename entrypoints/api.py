@@ -202,7 +202,7 @@ class BodySizeLimit:
                 await _reply(send, 400, f"invalid Content-Length {declared!r}")
                 return
             if int(declared) > self.max_bytes:
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
         received = 0
         too_large = False
@@ -232,15 +232,25 @@ class BodySizeLimit:
             if not too_large or started:
                 raise
         if too_large and not started:
-            await self._refuse(send)
+            await self._refuse(scope, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if str(scope.get("path", "")).startswith(console.PREFIX + "/"):
+            # A console form (an upload, say): the refusal is a page, in the user's language.
+            page = console.too_large_page(Request(scope), self.max_bytes)
+            page.headers["connection"] = "close"
+            await page(scope, _no_body, send)
+            return
         await _reply(
             send,
             413,
             f"request body is larger than {self.max_bytes} bytes "
             "(JOURNEYS_MAX_REQUEST_BYTES); send less per request",
         )
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -8,7 +8,7 @@ the app's services (app/) and render templates; no business rule lives here.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from entrypoints.console import (
@@ -28,6 +28,8 @@ from entrypoints.console.web import (
     STATIC,
     ConsoleError,
     console_router,
+    error_page,
+    locale_of,
     signed_in,
 )
 
@@ -40,6 +42,16 @@ _fallback = console_router()
 def not_found(request: Request, rest: str) -> Response:
     _ = gettext_for(signed_in(request).locale)
     raise ConsoleError(404, _("There is no such page in the console."))
+
+
+def too_large_page(request: Request, max_bytes: int) -> HTMLResponse:
+    """The 413 page for a console form whose body is over the API's request limit."""
+    _ = gettext_for(locale_of(request))
+    text = _(
+        "What you sent is larger than {size} KiB, the most one request may carry, so nothing "
+        "was changed. Send a smaller file."
+    )
+    return error_page(request, 413, text.format(size=max_bytes // 1024))
 
 
 def mount(

@@ -113,3 +113,15 @@ async def test_an_unknown_console_page_is_a_404_page(console: ConsoleFactory) ->
     response = await ops.get("/console/no/such/page")
     assert response.status_code == 404
     assert "no such page" in response.text
+
+
+async def test_a_form_over_the_request_limit_is_a_page_saying_so_with_nothing_done(
+    console: ConsoleFactory,
+) -> None:
+    ops = await console("ops", locale="zh-CN")
+    response = await ops.post("/console/sign-out", {"padding": "x" * 1_100_000})
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith("text/html")
+    assert "1024 KiB" in response.text and "未做任何更改" in response.text
+    # The sign-out it carried never ran.
+    assert (await ops.get("/console/")).url.path == "/console/"
