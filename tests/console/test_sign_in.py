@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -77,11 +78,11 @@ async def test_a_form_without_the_csrf_token_changes_nothing(console: ConsoleFac
 async def test_a_revoked_key_loses_its_console_session(
     console: ConsoleFactory, console_stack: Stack
 ) -> None:
-    viewer = await console("viewer")
-    name = next(
-        k.name for k in console_stack.store.keys.all() if k.role == "viewer" and not k.revoked
-    )
-    KeyService(Auditor(console_stack.store, lambda: datetime.now(UTC))).revoke(name)
+    keys = KeyService(Auditor(console_stack.store, lambda: datetime.now(UTC)))
+    created = keys.create(f"viewer-{uuid.uuid4().hex[:8]}", "viewer")
+    viewer = await console(None)
+    assert (await viewer.sign_in(created.key)).url.path == "/console/"
+    keys.revoke(created.record.name)
     assert (await viewer.get("/console/")).url.path == "/console/sign-in"
 
 
