@@ -612,6 +612,11 @@ def journey_diagram(
             labels[edge] = (best[1], shown)
 
     every = list(boxes.values()) + [box for box, _text in labels.values()]
+    every += [  # the long edges' way through the layers, which may pass left of every node
+        _Box(x[item] - DUMMY_W / 2, top(item), x[item] + DUMMY_W / 2, top(item))
+        for item in x
+        if item >= len(widths)
+    ]
     left = min(b.left for b in every) - MARGIN
     right = max([b.right for b in every] + list(right_of.values())) + MARGIN
     top_y = -MARGIN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def assert_apart(root: ET.Element) -> None:
     for box in boxes:
         assert left <= box[0] and box[2] <= left + width
         assert top <= box[1] and box[3] <= top + height
+    for path in root.iter(f"{SVG}path"):  # edges too: none runs out of the picture
+        for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", path.get("d", "")):
+            assert left <= float(x) <= left + width and top <= float(y) <= top + height
 
 
 def test_win_back_draws_its_branch_outcome_and_timeouts() -> None:
