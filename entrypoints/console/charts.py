@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 
 from markupsafe import Markup
 
@@ -101,6 +102,7 @@ ROW = 28
 BAR = 18
 LABEL_FONT = 12
 PAD = 12
+PERIOD_MAX = 120  # px a period label may take
 
 
 def _default_format(value: float) -> str:
@@ -194,7 +196,8 @@ def line_chart(
     names = list(series)
     legend_h = _legend_height(names, width) if len(names) > 1 else 0
     axis_w = max(text_width(value_format(t), 11) for t in ticks) + 10
-    left, right = PAD + axis_w, width - PAD - 8
+    gutter = max(text_width(value_format(v), 11, bold=True) for v in values) + 10
+    left, right = PAD + axis_w, width - PAD - gutter  # the latest values go right of the plot
     top = PAD + legend_h + 8
     bottom = height - 34
     step = (right - left) / max(len(periods) - 1, 1)
@@ -225,11 +228,7 @@ def line_chart(
         parts.append(
             svg_text(value_format(tick), left - 6, y + 4, size=11, anchor="end", fill=MUTED)
         )
-    every = max(1, math.ceil(len(periods) * 64 / (right - left)))  # labels ~64px apart
-    slot = step * every if len(periods) > 1 else right - left
-    for index, period in enumerate(periods):
-        if index % every and index != len(periods) - 1:
-            continue
+    for index in _spaced(periods, px):
         anchor = "middle"
         if len(periods) > 1 and index == 0:
             anchor = "start"
@@ -237,16 +236,17 @@ def line_chart(
             anchor = "end"
         parts.append(
             svg_text(
-                period,
+                periods[index],
                 px(index),
                 bottom + 18,
-                width=max(slot - 6, 24),
+                width=PERIOD_MAX,
                 size=11,
                 anchor=anchor,
                 fill=MUTED,
                 css_class="period",
             )
         )
+    latest = _latest_labels(series, periods, px, py, value_format)
     for n, name in enumerate(names):
         colour = SERIES_COLOURS[n % len(SERIES_COLOURS)]
         by_period = dict(series[name])
@@ -277,17 +277,16 @@ def line_chart(
                 )
         for (x, y), tip in marks:
             parts.append(_marker(MARKERS[n % len(MARKERS)], x, y, colour, tip))
-        if marks:
-            (x, y), _tip = marks[-1]
-            last = value_format(next(v for p, v in reversed(series[name]) if v is not None))
+        if name in latest:
+            x, y, text = latest[name]
             parts.append(
                 svg_text(
-                    last,
-                    min(x + 6, right - 2),
-                    y - 7,
+                    text,
+                    x,
+                    y,
                     size=11,
                     bold=True,
-                    anchor="end" if x + 40 > right else "start",
+                    anchor="start" if x > right else "middle",
                     fill=INK,
                     css_class="value",
                 )
@@ -295,6 +294,59 @@ def line_chart(
         parts.append(Markup("</g>"))
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
+
+
+def _spaced(periods: list[str], px: Callable[[int], float], gap: float = 10) -> list[int]:
+    """Which period labels to write: evenly spaced, the first and the last, none touching."""
+    widths = [min(text_width(period, 11), PERIOD_MAX) for period in periods]
+    last = len(periods) - 1
+
+    def span(i: int) -> tuple[float, float]:
+        x, w = px(i), widths[i]
+        if last and i == 0:
+            return x, x + w
+        if last and i == last:
+            return x - w, x
+        return x - w / 2, x + w / 2
+
+    for every in range(1, len(periods) + 1):
+        chosen = list(range(0, len(periods), every))
+        if chosen[-1] != last:
+            while chosen and span(chosen[-1])[1] + gap > span(last)[0]:
+                chosen.pop()
+            chosen.append(last)
+        if all(span(a)[1] + gap <= span(b)[0] for a, b in pairwise(chosen)):
+            return chosen
+    return [0]
+
+
+def _latest_labels(
+    series: Mapping[str, Sequence[tuple[str, float | None]]],
+    periods: list[str],
+    px: Callable[[int], float],
+    py: Callable[[float], float],
+    value_format: Callable[[float], str],
+) -> dict[str, tuple[float, float, str]]:
+    """Each series' latest value, written above its point; moved apart so none overlap."""
+    found: list[tuple[float, float, str, str]] = []
+    for name, points in series.items():
+        known = [(period, value) for period, value in points if value is not None]
+        if known:
+            period, value = known[-1]
+            index = periods.index(period)
+            if index == len(periods) - 1:  # beside the last point, in the gutter
+                found.append((py(value) + 4, px(index) + 8, name, value_format(value)))
+            else:  # above a point that ends a series early
+                found.append((py(value) - 8, px(index), name, value_format(value)))
+    found.sort()
+    placed: dict[str, tuple[float, float, str]] = {}
+    previous: tuple[float, float] | None = None  # y and x of the label above
+    for y, x, name, text in found:
+        if previous is not None and abs(previous[1] - x) < 48 and y < previous[0] + 13:
+            y = previous[0] + 13
+        placed[name] = (x, y, text)
+        previous = (y, x)
+    return placed
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

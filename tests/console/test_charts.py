@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from itertools import pairwise
 
 from entrypoints.console.charts import (
     bar_chart,
@@ -163,3 +164,17 @@ def test_helpers() -> None:
     cut = fit_text("x" * 100, 60, 12)
     assert cut.endswith("…") and text_width(cut, 12) <= 60
     assert text_width("中文", 12) > text_width("ab", 12)
+
+
+def test_many_periods_write_spaced_labels_the_first_and_the_last() -> None:
+    weeks = [(f"2026-W{w:02d}", float(w)) for w in range(1, 53)]
+    root = parse(line_chart({"NPS": weeks}, title="t", width=480))
+    written = [t for t in root.iter(f"{SVG}text") if t.get("class") == "period"]
+    labels = [shown(t)[0] for t in written]
+    assert labels[0] == "2026-W01" and labels[-1] == "2026-W52"
+    assert 3 <= len(labels) < 52
+    xs = [float(t.get("x", 0)) for t in written]
+    gaps = [b - a for a, b in pairwise(xs)]
+    assert min(gaps) >= text_width("2026-W01", 11)  # no label runs into the next
+    points = [e for e in root.iter() if e.get("class") == "point"]
+    assert len(points) == 52
