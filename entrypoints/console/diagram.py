@@ -38,6 +38,7 @@ from domain.journey import (
     UpdateStep,
     WaitForStep,
     WaitStep,
+    step_kind,
 )
 from entrypoints.console.charts import FONT, INK, MUTED, fit_text, num, svg_text, text_width
 
@@ -775,9 +776,7 @@ def _node_markup(
     described += f" — {count_text}" if count_text else ""
     final = isinstance(step, EndStep)
     parts = [
-        Markup('<g class="node" data-step="{}" data-kind="{}">').format(
-            step.id, type(step).__name__.removesuffix("Step").lower()
-        ),
+        Markup('<g class="node" data-step="{}" data-kind="{}">').format(step.id, step_kind(step)),
         Markup("<title>{}</title>").format(described),
         Markup(
             '<rect x="{}" y="{}" width="{}" height="{}" rx="{}" fill="{}" stroke="{}" '

@@ -230,6 +230,7 @@ def test_every_step_kind_is_drawn_with_its_moves() -> None:
     }
     for step_id, kind in expected.items():
         assert words[step_id].startswith(kind), words[step_id]
+    assert nodes(root)["clicked"].get("data-kind") == "wait_for"
     assert "link_clicked" in words["clicked"] and "2d" in words["clicked"]
     assert "10% get no messages" in words["control"]
 
