@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from domain.cases import RECORD_CASE, CaseRecord
 from domain.events import CustomerEvent
+from domain.privacy import ERASED_ERROR, CustomerErased
 from store.store import Store
 from store.unit_of_work import append_once, unit_of_work
 
@@ -30,9 +32,13 @@ class CaseActivities:
         """Save the state and append its event in one transaction, then deliver the event.
 
         The event id is stable, so a retried activity writes the same state, appends nothing
-        new and delivers the logged event.
+        new and delivers the logged event. A customer erased (or being erased) fails it for
+        good with ERASED_ERROR, keeping nothing: the case workflow then ends.
         """
-        event = await asyncio.to_thread(self._record, record, self.clock())
+        try:
+            event = await asyncio.to_thread(self._record, record, self.clock())
+        except CustomerErased as exc:
+            raise ApplicationError(str(exc), type=ERASED_ERROR, non_retryable=True) from exc
         if event is not None:
             await self.journeys.ingest([event])
 

@@ -7,7 +7,10 @@ Erasure runs in three steps, each safe to repeat, so a crash anywhere leaves it 
    upserts and enrollments are refused, and deliveries and reconciliation start nothing for
    them, so no new run can appear while the erasure goes on.
 2. **Temporal**: every running workflow of the customer (their journey runs, their open
-   cases) is terminated. A workflow already closed or never started is left as it is.
+   cases) is terminated. A workflow already closed or never started is left as it is. A case
+   workflow started before the tombstone but not yet kept in the store is not found here: its
+   first record takes the customer's lock and finds the tombstone, and the workflow ends
+   itself keeping nothing (workflows/case.py).
 3. **Scrub** (one transaction, store/privacy.py): the rule of domain/privacy.py is applied,
    runs still marked running are marked exited ("customer erased"), open cases closed, open
    callback tasks cancelled, and `erased_at` set.

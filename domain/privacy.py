@@ -37,6 +37,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 ERASED_REASON = "customer erased"
+# The ApplicationError type an activity fails with, for good, when its customer was erased
+# (a case workflow that meets it ends: workflows/case.py).
+ERASED_ERROR = "CustomerErased"
 # What a scrubbed piece of kept text shows in place of a contact point.
 REDACTED = "[erased]"
 

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from domain.cases import CaseState
+from store.customers import lock_customers
 from store.db import insert_ignoring, reading, writing
 from store.schema import cases
-from store.tombstones import erasures_among
+from store.tombstones import refuse_erased
 
 _COLUMNS = (
     "customer_id",
@@ -42,14 +43,18 @@ class CaseRepository:
     def save(self, state: CaseState, conn: Connection | None = None) -> None:
         """Insert or replace the case's row with this state (a retry writes the same).
 
-        Given `conn`, the write joins the caller's transaction.
+        Given `conn`, the write joins the caller's transaction. CustomerErased, and nothing
+        written, when the customer has a tombstone. The customer's row lock comes first, the
+        one the erasure's tombstone takes (PostgreSQL; SQLite has one writer at a time): a case
+        saved without a tombstone is committed before the tombstone, so the erasure finds it
+        in the store and ends its workflow; one saved after is refused.
         """
         if conn is None:
             with writing(self._engine) as own:
                 self.save(state, own)
             return
-        if erasures_among(conn, [state.customer_id]):
-            return  # a case workflow's last record after its customer was erased: dropped
+        lock_customers(conn, [state.customer_id])
+        refuse_erased(conn, [state.customer_id], "a case is")
         inserted = conn.execute(
             insert_ignoring(conn, cases, "case_id")
             .values(case_id=state.case_id, **_values(state))

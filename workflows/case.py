@@ -7,6 +7,11 @@ the case's state does not allow, so a refused update leaves no trace. A resolved
 when it is not reopened within CLOSE_AFTER. Every change is kept in the store and the events
 (case_opened, case_escalated, case_resolved, case_reopened, case_closed) go into the
 customer's log, where journeys hear them.
+
+A case whose customer is erased before the store first keeps it (it passed the open's
+tombstone check, but no worker had run it when the erasure looked for the customer's cases)
+has that first record refused (ERASED_ERROR) and ends there, having acknowledged nothing; a
+case the store knows is terminated by the erasure itself (app/privacy.py).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.cases import (
@@ -42,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.contracts import SEND_MESSAGE, MessageOutcome, SendMessage
     from domain.durations import format_duration
+    from domain.privacy import ERASED_ERROR
 
 ACTIVITY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=2),
@@ -59,6 +66,17 @@ class CaseWorkflow:
 
     @workflow.run
     async def run(self, start: StartCase) -> CaseState:
+        try:
+            return await self._run(start)
+        except ActivityError as exc:
+            if not (isinstance(exc.cause, ApplicationError) and exc.cause.type == ERASED_ERROR):
+                raise
+            # The customer was erased before the store kept this case (an erasure ends the
+            # workflows of the cases it finds there): the case ends here, keeping nothing.
+            workflow.logger.info("case ended: %s", exc.cause.message)
+            return self.state
+
+    async def _run(self, start: StartCase) -> CaseState:
         await self._record("case_opened")
         await self._auto_assign(start.roster)
         await self._acknowledge()

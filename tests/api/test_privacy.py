@@ -14,13 +14,17 @@ import httpx
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 
+from app.cases import case_workflow_id
+from domain.cases import OpenCase, StartCase
 from domain.loader import load_journey_text
 from store.reports import ReportRepository
 from store.schema import audit_log, metadata
 from store.suppression import Suppression
-from tests.api.conftest import Stack, event, eventually, new_customer, new_id
+from tests.api.conftest import SURVEY_LINKS, Stack, event, eventually, new_customer, new_id
 from tests.support.follow_up import FORM
 from tests.support.test_support_steps import FOLLOW_UP
+from workers.worker import activities_for, build_worker
+from workflows.case import CaseWorkflow
 
 PHONE = "+4915112345678"
 SECRET_ATTRIBUTE = "left-handed-violinist"
@@ -313,3 +317,40 @@ async def test_an_erasure_scrubs_the_customer_out_of_the_audit_log_and_keeps_its
     assert noted["details"] == {"text": "", "by": "sam"}
     [changed] = [r for r in after if r["action"] == "consent.change" and r["target"] == customer]
     assert changed["details"]["email"] is False
+
+
+async def test_a_case_opened_just_before_the_erasure_and_not_yet_kept_ends_keeping_nothing(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    """The case passed the tombstone check and its workflow started, but no worker has run it
+    yet, so the store does not know it when the erasure looks: its first record is refused
+    and the workflow ends, acknowledging nothing."""
+    customer = await new_customer(api)
+    idle_queue = f"idle-{uuid.uuid4().hex[:8]}"  # no worker yet: the case is not kept
+    case_id = f"cs-{uuid.uuid4().hex[:12]}"
+    handle = await stack.client.start_workflow(
+        CaseWorkflow.run,
+        StartCase(
+            case_id=case_id,
+            request=OpenCase(customer_id=customer, category="delivery", summary=CASE_SUMMARY),
+        ),
+        id=case_workflow_id(case_id),
+        task_queue=idle_queue,
+    )
+    erased = await api.delete(f"/customers/{customer}")
+    assert erased.status_code == 200, erased.text
+    activities = activities_for(
+        stack.store, {"email": stack.channel}, journeys=stack.service, survey_links=SURVEY_LINKS
+    )
+    async with build_worker(stack.client, idle_queue, activities):
+
+        async def ended() -> WorkflowExecutionStatus | None:
+            status = (await handle.describe()).status
+            return None if status == WorkflowExecutionStatus.RUNNING else status
+
+        assert await eventually(ended, what="the case workflow to end") == (
+            WorkflowExecutionStatus.COMPLETED
+        )
+    assert stack.store.cases.get(case_id) is None
+    assert stack.channel.to(f"{customer}@example.com") == []
+    assert [e.type for e in stack.store.events.for_customer(customer)] == []
