@@ -1,0 +1,113 @@
+"""What the console's customer and run pages read: thin use cases over store/customer_search.py,
+the customer_metrics projection and a run's live status query.
+
+Nothing here changes anything: enrolling, consent and cases go through JourneyService.enroll,
+MessagingService.set_consent and CaseService.open, exactly as the API calls them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date
+
+from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from app.journeys import JourneyService
+from domain.contracts import RunSnapshot
+from domain.customers import CustomerProfile
+from domain.privacy import Erasure
+from domain.projections import CustomerMetrics
+from store.customer_search import (
+    Cursor,
+    CustomerPage,
+    RunRecord,
+    TimelinePage,
+    run_record,
+    search,
+    timeline,
+)
+from store.errors import UnknownCustomer, UnknownEnrollment
+from store.journeys import JourneySummary
+
+# How long a run page waits for the run's own answer before showing the stored trace alone.
+LIVE_QUERY_SECONDS = 2.0
+
+
+def find_customers(
+    service: JourneyService, query: str, after: str | None, limit: int = 50
+) -> CustomerPage:
+    return search(service.store.engine, query.strip(), after, limit)
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    profile: CustomerProfile
+    erasure: Erasure | None
+    metrics: CustomerMetrics | None
+    metrics_as_of: date | None
+    timeline: TimelinePage
+    journeys: list[JourneySummary]
+
+
+def customer_view(
+    service: JourneyService,
+    customer_id: str,
+    before: Cursor | None = None,
+    limit: int = 50,
+) -> CustomerView:
+    """Profile, projection row (as `journeys customers show` reads it, never rebuilt here),
+    one timeline page and the journeys one may enroll in; UnknownCustomer if there is none."""
+    store = service.store
+    profile = store.customers.get(customer_id)
+    if profile is None:
+        raise UnknownCustomer(customer_id)
+    return CustomerView(
+        profile=profile,
+        erasure=store.privacy.get(customer_id),
+        metrics=store.projections.get(customer_id),
+        metrics_as_of=store.projections.built_as_of(),
+        timeline=timeline(store.engine, customer_id, before, limit),
+        journeys=[j for j in store.journeys.list() if j.status == "active"],
+    )
+
+
+@dataclass(frozen=True)
+class RunPage:
+    record: RunRecord
+    journey: JourneySummary | None
+    snapshot: RunSnapshot | None
+    # Why there is no live snapshot: "ended", "timeout", "unreachable" or "" (there is one).
+    live_problem: str
+
+
+async def run_page(service: JourneyService, workflow_id: str) -> RunPage:
+    """The stored run and its step records, and what the run itself says (its status query),
+    when Temporal answers in time; UnknownEnrollment when no run has this id."""
+
+    def stored() -> tuple[RunRecord | None, JourneySummary | None]:
+        record = run_record(service.store.engine, workflow_id)
+        journey = service.store.journeys.get(record.run.journey_id) if record else None
+        return record, journey
+
+    record, journey = await asyncio.to_thread(stored)
+    if record is None:
+        raise UnknownEnrollment(workflow_id)
+    snapshot: RunSnapshot | None = None
+    problem = ""
+    try:
+        async with asyncio.timeout(LIVE_QUERY_SECONDS):
+            snapshot = await service.run_status(workflow_id)
+    except TimeoutError:
+        problem = "timeout"
+    except RPCError as exc:
+        problem = "ended" if exc.status == RPCStatusCode.NOT_FOUND else "unreachable"
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        problem = "unreachable"
+    except RuntimeError:  # no connection to Temporal
+        problem = "unreachable"
+    if snapshot is not None and snapshot.entry_id != record.run.entry_id:
+        snapshot = None  # a newer run under the id than the store knows: show the stored one
+        problem = "unreachable"
+    return RunPage(record=record, journey=journey, snapshot=snapshot, live_problem=problem)
