@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.cases import CaseService
+from app.journey_changes import UnknownVersion, diff_versions
 from app.journeys import (
     Delivery,
     IngestResult,
@@ -52,6 +53,7 @@ from domain.contracts import RunSnapshot
 from domain.customers import CustomerId, CustomerProfile, CustomerUpsert
 from domain.events import ConflictingEvent, CustomerEvent, EventProperties
 from domain.journey import JourneyDefinition
+from domain.journey_diff import JourneyDiff
 from domain.privacy import CustomerErased
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
@@ -479,6 +481,30 @@ def get_journey(
     return JourneyDetail(
         summary=summary, version=number, definition=service.journey(journey_id, number)
     )
+
+
+@router.get(
+    "/journeys/{journey_id}/diff",
+    dependencies=[requires("journeys:read")],
+    tags=["journeys"],
+    response_model=JourneyDiff,
+    responses=NOT_FOUND,
+    summary="What changed between two published versions",
+)
+def get_journey_diff(
+    journey_id: str,
+    service: Service,
+    old: Annotated[
+        int | None, Query(alias="from", ge=1, description="Default: the version before `to`.")
+    ] = None,
+    new: Annotated[int | None, Query(alias="to", ge=1, description="Default: the newest.")] = None,
+) -> JourneyDiff:
+    """Step by step (added, removed, changed and how), plus trigger, goals, audience,
+    templates and locales; `unified` holds the same as a unified diff of the YAML."""
+    try:
+        return diff_versions(service, journey_id, old, new)
+    except UnknownVersion as exc:
+        raise HTTPException(404, str(exc)) from exc
 
 
 @router.post(

@@ -33,6 +33,7 @@ from entrypoints import (
     cli_audit,
     cli_cases,
     cli_catalog,
+    cli_changes,
     cli_customers,
     cli_delivery,
     cli_keys,
@@ -348,6 +349,7 @@ cli_messages.register(app)
 cli_privacy.register(cli_customers.customers_app)
 cli_cases.register(app)
 cli_keys.register(app)
+cli_changes.register(app)
 cli_audit.register(app)
 cli_support.register(app, report_app)
 app.add_typer(report_app, name="report")
