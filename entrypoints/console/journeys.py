@@ -376,45 +376,10 @@ async def publish(request: Request, user: User, form: Form) -> Response:
 
 
 def _bars(items: list[tuple[str, int]], user: ConsoleUser, title: str) -> Markup:
-    """A horizontal bar chart of `items` (label, value), drawn by charts.bar_chart."""
-    bar_chart = getattr(charts, "bar_chart", None)
-    if bar_chart is not None:
-        return Markup(bar_chart(items, title=title, value_format=user.formats.number))
-    return _fallback_bars(items, title, user)
-
-
-def _fallback_bars(items: list[tuple[str, int]], title: str, user: ConsoleUser) -> Markup:
-    """A plain bar chart, until charts.bar_chart exists."""
-    row, label_w, bar_w = 26, 200, 360
-    top = max((value for _, value in items), default=0) or 1
-    height = row * len(items) + 8
-    parts = [
-        Markup(
-            '<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {w} {h}" '
-            'width="{w}" height="{h}"><title>{t}</title>'
-        ).format(w=label_w + bar_w + 80, h=height, t=title)
-    ]
-    for index, (label, value) in enumerate(items):
-        y = 4 + index * row
-        width = bar_w * value / top
-        parts.append(
-            Markup(
-                '<text x="{lx}" y="{ty}" text-anchor="end" font-size="13" fill="#1b1f24">{label}'
-                '</text><rect x="{x}" y="{y}" width="{bw:.1f}" height="18" fill="#1f5f99"/>'
-                '<text x="{vx:.1f}" y="{ty}" font-size="13" fill="#1b1f24">{value}</text>'
-            ).format(
-                lx=label_w - 8,
-                ty=y + 14,
-                label=label,
-                x=label_w,
-                y=y,
-                bw=width,
-                vx=label_w + width + 6,
-                value=user.formats.number(value),
-            )
-        )
-    parts.append(Markup("</svg>"))
-    return Markup("").join(parts)
+    """Horizontal bars of `items` (label, value) in the user's number format."""
+    return charts.bar_chart(
+        items, title=title, value_format=user.formats.number, empty_text=user.gettext("none")
+    )
 
 
 def _yaml(definition: dict[str, Any]) -> str:
@@ -467,20 +432,23 @@ async def journey_page(
         definition, counts, gettext=user.gettext, count_format=user.formats.number
     )
     funnel_chart = (
-        _bars(
-            [(c.step_id, c.entered) for c in funnel.steps],
-            user,
-            _("Runs that entered each step"),
+        charts.grouped_bar_chart(
+            [(c.step_id, [c.entered, c.converted]) for c in funnel.steps],
+            [_("Entered"), _("Converted")],
+            title=_("Runs that entered each step"),
+            value_format=user.formats.number,
+            empty_text=_("none"),
         )
         if funnel.runs
         else None
     )
     arms = found["arms"]
     arms_chart = (
-        _bars(
-            [(f"{a.step_id} · {a.arm.name}", a.arm.converted) for a in arms],
-            user,
-            _("Conversions per arm"),
+        charts.bar_chart(
+            [(f"{a.step_id} · {a.arm.name}", a.arm.rate) for a in arms],
+            title=_("Conversion rate per arm"),
+            value_format=user.formats.percent,
+            empty_text=_("none"),
         )
         if arms
         else None

@@ -1,0 +1,176 @@
+"""Journey pages in Chromium: ops pauses win_back from its diagram page and a new trigger is
+refused; a support key has no pause button and its forged pause form is refused (403)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.journeys import JourneyPaused
+from domain.customers import CustomerUpsert
+from domain.events import CustomerEvent
+from tests.api.conftest import Stack, eventually, new_id
+from tests.browser import offline_page
+from tests.console.conftest import browser_sign_in, new_key, screenshot_path
+
+BROKEN = (
+    "id: console_broken\n"
+    "name: Broken draft\n"
+    "trigger: {event: signed_up}\n"
+    "steps:\n"
+    "  - id: hello\n"
+    "    send: {channel: pigeon, template: hi}\n"
+    "  - id: later\n"
+    "    wait: {for: 3 fortnights}\n"
+    "  - {id: done, end: done}\n"
+)
+
+
+def own_customer(stack: Stack) -> str:
+    customer_id = new_id("cjb")
+    stack.service.upsert_customer(
+        CustomerUpsert(customer_id=customer_id, email=f"{customer_id}@example.com")
+    )
+    return customer_id
+
+
+@pytest.fixture
+def win_back_live_after(console_stack: Stack) -> Iterator[None]:
+    """Whatever the test does to win_back, it is live again afterwards."""
+    yield
+    console_stack.service.set_status("win_back", "active")
+
+
+async def test_ops_pauses_win_back_from_its_diagram_and_a_new_trigger_is_refused(
+    console_stack: Stack, served_console: str, win_back_live_after: None
+) -> None:
+    service = console_stack.service
+
+    def first_step() -> int:
+        counts = service.store.reports.step_counts("win_back")
+        return next((c.entered for c in counts if c.step_id == "wait_first_offer"), 0)
+
+    before = first_step()
+    for _ in range(2):  # runs of our own, so the diagram has counts to show
+        await service.enroll("win_back", own_customer(console_stack))
+
+    async def recorded() -> int:
+        return first_step() if first_step() >= before + 2 else 0
+
+    first = await eventually(recorded, timeout=30, what="the runs to enter the first step")
+    key = new_key(console_stack, "ops")
+    async with offline_page() as browser:
+        page = browser.page
+        await browser_sign_in(page, served_console, key)
+        await page.goto(f"{served_console}/console/journeys")
+        await page.screenshot(path=screenshot_path("journeys-list"), full_page=True)
+        await page.click('a[href="/console/journeys/win_back"]')
+        await page.wait_for_url("**/console/journeys/win_back")
+        node = page.locator('svg g.node[data-step="wait_first_offer"] text.count')
+        assert await node.text_content() == f"{first:,} runs"
+        assert await page.locator("svg g.node text.count").count() == 13  # one per step
+        await page.screenshot(path=screenshot_path("journeys-journey"), full_page=True)
+
+        await page.click("#pause")
+        await page.wait_for_url("**/console/journeys/win_back/pause")
+        await page.screenshot(path=screenshot_path("journeys-confirm-pause"))
+        assert console_stack.store.journeys.get("win_back").status == "active"  # type: ignore[union-attr]
+        await page.click("#confirm-pause")
+        await page.wait_for_url("**/console/journeys/win_back?notice=*")
+        assert "is paused" in (await page.locator("p.notice").text_content() or "")
+        assert await page.locator("#journey-status").text_content() == "Paused"
+        assert console_stack.store.journeys.get("win_back").status == "paused"  # type: ignore[union-attr]
+
+        # A new trigger is refused: enrolling by hand (the API's 409) and the trigger event.
+        with pytest.raises(JourneyPaused):
+            await service.enroll("win_back", own_customer(console_stack))
+        lapsed = own_customer(console_stack)
+        [result] = await service.ingest(
+            [
+                CustomerEvent(
+                    event_id=new_id("evt"),
+                    customer_id=lapsed,
+                    type="customer_lapsed",
+                    occurred_at=service.clock(),
+                )
+            ]
+        )
+        assert all(d.journey_id != "win_back" for d in result.deliveries), result
+        assert service.store.runs.for_customer(lapsed) == []
+
+        await page.click("#resume")
+        await page.click("#confirm-resume")
+        await page.wait_for_url("**/console/journeys/win_back?notice=*")
+        assert await page.locator("#journey-status").text_content() == "Live"
+        assert console_stack.store.journeys.get("win_back").status == "active"  # type: ignore[union-attr]
+
+        # The same page in Chinese, and at tablet width.
+        await page.goto(
+            f"{served_console}/console/language?lang=zh-CN&next=/console/journeys/win_back"
+        )
+        await page.wait_for_url("**/console/journeys/win_back")
+        assert await page.locator("#journey-status").text_content() == "已上线"
+        await page.screenshot(path=screenshot_path("journeys-journey-zh"), full_page=True)
+        await page.set_viewport_size({"width": 820, "height": 1000})
+        await page.screenshot(path=screenshot_path("journeys-journey-zh-820"), full_page=True)
+        await page.goto(f"{served_console}/console/journeys")
+        await page.screenshot(path=screenshot_path("journeys-list-zh-820"), full_page=True)
+
+        # The publish page with a file that has problems: each beside its line.
+        await page.goto(f"{served_console}/console/language?lang=en&next=/console/journeys/publish")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.set_input_files(
+            "#file",
+            files=[
+                {"name": "broken.yaml", "mimeType": "application/yaml", "buffer": BROKEN.encode()}
+            ],
+        )
+        await page.click("#publish")
+        await page.wait_for_selector("table.source")
+        assert await page.locator("tr.has-problem").count() == 2
+        assert "pigeon" in (await page.locator("#line-6").text_content() or "")
+        await page.screenshot(path=screenshot_path("journeys-publish-problems"), full_page=True)
+        assert console_stack.store.journeys.get("console_broken") is None
+        assert browser.errors == [] and browser.refused == []
+
+
+async def test_support_gets_no_pause_button_and_a_forged_pause_form_is_refused(
+    console_stack: Stack, served_console: str, win_back_live_after: None
+) -> None:
+    key = new_key(console_stack, "support")
+    before = len(console_stack.store.audit.page(action="journey.pause", limit=1000).entries)
+    async with offline_page() as browser:
+        page = browser.page
+        await browser_sign_in(page, served_console, key)
+        await page.goto(f"{served_console}/console/journeys/win_back")
+        assert await page.locator("#pause").count() == 0
+        assert await page.locator('a[href$="/pause"], form[action$="/pause"]').count() == 0
+        await page.screenshot(path=screenshot_path("journeys-journey-support"), full_page=True)
+        # A pause form the page never offered, posted with this session and its own token.
+        async with page.expect_response("**/console/journeys/win_back/pause") as answer:
+            await page.evaluate(
+                """() => {
+                  const form = document.createElement("form");
+                  form.method = "post";
+                  form.action = "/console/journeys/win_back/pause";
+                  for (const [name, value] of [
+                    ["csrf_token", document.querySelector('meta[name="csrf-token"]').content],
+                    ["confirmed", "yes"],
+                  ]) {
+                    const input = document.createElement("input");
+                    input.type = "hidden"; input.name = name; input.value = value;
+                    form.append(input);
+                  }
+                  document.body.append(form);
+                  form.submit();
+                }"""
+            )
+        response = await answer.value
+        assert response.status == 403
+        await page.wait_for_selector("p.problem")
+        assert "needs admin / ops" in (await page.locator("p.problem").text_content() or "")
+        await page.screenshot(path=screenshot_path("journeys-forged-pause-403"))
+    assert console_stack.store.journeys.get("win_back").status == "active"  # type: ignore[union-attr]
+    after = len(console_stack.store.audit.page(action="journey.pause", limit=1000).entries)
+    assert after == before
