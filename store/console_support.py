@@ -42,6 +42,17 @@ class CaseFilter:
 
 
 @dataclass(frozen=True)
+class SendFilter:
+    """What the messages and decisions lists share: channel, journey, customer, a time span."""
+
+    channel: str | None = None
+    journey_id: str | None = None
+    customer_id: str | None = None
+    since: datetime | None = None
+    before: datetime | None = None
+
+
+@dataclass(frozen=True)
 class QueuedCallback:
     task: CallbackTask
     customer_timezone: str
@@ -235,13 +246,9 @@ class ConsoleSupportReads:
 
     def message_page(
         self,
+        wanted: SendFilter,
         *,
-        channel: str | None,
         status: str | None,
-        journey_id: str | None,
-        customer_id: str | None,
-        since: datetime | None,
-        before: datetime | None,
         after: tuple[datetime, str] | None,
         limit: int,
     ) -> Page[MessageRow]:
@@ -262,17 +269,17 @@ class ConsoleSupportReads:
             o.sent_at,
         )
         for column, value in (
-            (o.channel, channel),
+            (o.channel, wanted.channel),
             (o.status, status),
-            (o.journey_id, journey_id),
-            (o.customer_id, customer_id),
+            (o.journey_id, wanted.journey_id),
+            (o.customer_id, wanted.customer_id),
         ):
             if value:
                 query = query.where(column == value)
-        if since is not None:
-            query = query.where(o.requested_at >= since)
-        if before is not None:
-            query = query.where(o.requested_at < before)
+        if wanted.since is not None:
+            query = query.where(o.requested_at >= wanted.since)
+        if wanted.before is not None:
+            query = query.where(o.requested_at < wanted.before)
         if after is not None:
             at, key = after
             query = query.where(
@@ -285,13 +292,9 @@ class ConsoleSupportReads:
 
     def decision_page(
         self,
+        wanted: SendFilter,
         *,
-        channel: str | None,
         decision: str | None,
-        journey_id: str | None,
-        customer_id: str | None,
-        since: datetime | None,
-        before: datetime | None,
         after: tuple[datetime, int] | None,
         limit: int,
     ) -> Page[DecisionRow]:
@@ -312,17 +315,17 @@ class ConsoleSupportReads:
             d.at,
         )
         for column, value in (
-            (d.channel, channel),
+            (d.channel, wanted.channel),
             (d.decision, decision),
-            (d.journey_id, journey_id),
-            (d.customer_id, customer_id),
+            (d.journey_id, wanted.journey_id),
+            (d.customer_id, wanted.customer_id),
         ):
             if value:
                 query = query.where(column == value)
-        if since is not None:
-            query = query.where(d.at >= since)
-        if before is not None:
-            query = query.where(d.at < before)
+        if wanted.since is not None:
+            query = query.where(d.at >= wanted.since)
+        if wanted.before is not None:
+            query = query.where(d.at < wanted.before)
         if after is not None:
             at, row_id = after
             query = query.where(or_(d.at < at, and_(d.at == at, d.id < row_id)))

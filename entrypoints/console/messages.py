@@ -32,6 +32,7 @@ from entrypoints.console.web import (
     encode_cursor,
     render,
 )
+from store.console_support import SendFilter
 from store.errors import UnknownJourney
 
 router = console_router()
@@ -87,21 +88,22 @@ def message_list(request: Request, user: User) -> HTMLResponse:
         "day": text_filter(request, "day"),
     }
     since, before = day_range(filters["day"], user)
-    common = {
-        "channel": filters["channel"] or None,
-        "journey_id": filters["journey"] or None,
-        "customer_id": filters["customer"] or None,
-        "since": since,
-        "before": before,
-        "limit": PAGE_SIZE,
-    }
+    common = SendFilter(
+        channel=filters["channel"] or None,
+        journey_id=filters["journey"] or None,
+        customer_id=filters["customer"] or None,
+        since=since,
+        before=before,
+    )
     cursor = None
     messages: list[object] = []
     decisions: list[object] = []
     if show == "messages":
         filters["status"] = choice(request, "status", STATUSES, user)
         after = cursor_at(request.query_params.get("cursor"), user, str)
-        page = reads.message_page(status=filters["status"] or None, after=after, **common)
+        page = reads.message_page(
+            common, status=filters["status"] or None, after=after, limit=PAGE_SIZE
+        )
         messages = list(page.rows)
         if page.more and page.rows:
             last = page.rows[-1]
@@ -111,7 +113,9 @@ def message_list(request: Request, user: User) -> HTMLResponse:
     else:
         filters["decision"] = choice(request, "decision", DECISIONS, user)
         after = cursor_at(request.query_params.get("cursor"), user, int)
-        found = reads.decision_page(decision=filters["decision"] or None, after=after, **common)
+        found = reads.decision_page(
+            common, decision=filters["decision"] or None, after=after, limit=PAGE_SIZE
+        )
         decisions = list(found.rows)
         if found.more and found.rows:
             end = found.rows[-1]
