@@ -1,15 +1,88 @@
-"""Console pages: the overview (being written)."""
+"""Console page: the overview — today per journey, messages, cases by SLA, callbacks, surveys.
+
+Reads only, in a fixed number of queries whatever the data (app/overview.py over
+store/overview_counts.py); "today" is the workspace timezone's day.
+"""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from entrypoints.console.web import User, console_router, render
+from app.overview import overview as read_overview
+from domain.journey import JourneyDefinition
+from entrypoints.console.web import ConsoleUser, User, console_router, render, workspace_timezone
+from store.overview_counts import JourneyRow
 
 router = console_router()
 
 
+_GOALS: dict[str, tuple[str, ...]] = {}
+
+
+def goals_of(row: JourneyRow) -> tuple[str, ...]:
+    """The journey's converting goal events, as `journeys report funnel` counts them (kept by
+    the definition's checksum: a published version never changes)."""
+    found = _GOALS.get(row.checksum)
+    if found is None:
+        # Imported here: the CLI module imports the API app, which imports this one.
+        from entrypoints.cli_reports import converting_goals
+
+        found = tuple(converting_goals(JourneyDefinition.model_validate(row.definition)))
+        if len(_GOALS) > 1000:
+            _GOALS.clear()
+        _GOALS[row.checksum] = found
+    return found
+
+
+def outcome_labels(user: ConsoleUser) -> dict[str, str]:
+    """Message outcomes and send decisions as the page names them."""
+    _ = user.gettext
+    return {
+        "pending": _("pending"),
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "uncertain": _("uncertain"),
+        "skipped": _("skipped"),
+        "failed": _("failed"),
+        "deferred": _("deferred"),
+        "bounced": _("bounced"),
+        "soft_bounced": _("soft bounce"),
+        "complained": _("complained"),
+    }
+
+
+def channel_labels(user: ConsoleUser) -> dict[str, str]:
+    _ = user.gettext
+    return {"email": _("Email"), "sms": _("SMS"), "webhook": _("Webhook")}
+
+
+def journey_status_labels(user: ConsoleUser) -> dict[str, str]:
+    _ = user.gettext
+    return {"active": _("Live"), "paused": _("Paused")}
+
+
+def survey_labels(user: ConsoleUser) -> dict[str, str]:
+    _ = user.gettext
+    return {"nps": _("NPS"), "csat": _("CSAT")}
+
+
 @router.get("/")
 def overview(request: Request, user: User) -> HTMLResponse:
-    return render(request, user, "overview/index.html", active="overview")
+    service = request.app.state.service
+    now = datetime.now(UTC)
+    data = read_overview(service.store, workspace_timezone(request), now, goals_of)
+    return render(
+        request,
+        user,
+        "overview/index.html",
+        active="overview",
+        data=data,
+        timezone=workspace_timezone(request),
+        outcomes=outcome_labels(user),
+        channels=channel_labels(user),
+        statuses=journey_status_labels(user),
+        kinds=survey_labels(user),
+    )
