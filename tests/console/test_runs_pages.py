@@ -1,0 +1,90 @@
+"""The run page: a run's trace, where it is and what it waits for until when (in the
+customer's timezone), its journey version and its place in the Temporal Web UI."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from urllib.parse import quote
+
+from domain.customers import CustomerUpsert
+from domain.loader import load_journey_text
+from entrypoints.console.i18n import Formats
+from tests.api.conftest import Stack, eventually, new_id
+from tests.console.conftest import ConsoleFactory
+
+WAITING = """
+id: JOURNEY
+name: Waiting offer
+category: marketing
+trigger: {event: never_sent_JOURNEY}
+quiet_hours: []
+templates:
+  offer: {subject: "An offer", text: "Sale"}
+steps:
+  - {id: pause, wait: {for: 2h}}
+  - {id: offer, send: {channel: email, template: offer}}
+"""
+TIMEZONE = "America/New_York"
+
+
+async def waiting_run(stack: Stack) -> tuple[str, str, str]:
+    """(journey id, customer id, workflow id) of a run waiting at its first step."""
+    journey_id = new_id("wait").replace("-", "_")
+    stack.service.publish_definition(load_journey_text(WAITING.replace("JOURNEY", journey_id)))
+    customer_id = new_id("rc")
+    stack.service.upsert_customer(
+        CustomerUpsert(
+            customer_id=customer_id, email=f"{customer_id}@example.com", timezone=TIMEZONE
+        )
+    )
+    delivery = await stack.service.enroll(journey_id, customer_id)
+    assert delivery.action == "started" and delivery.workflow_id
+    workflow_id = delivery.workflow_id
+
+    async def waiting() -> bool:
+        snapshot = await stack.service.run_status(workflow_id)
+        return bool(snapshot.waiting)
+
+    await eventually(waiting, what="the run to wait")
+    return journey_id, customer_id, workflow_id
+
+
+async def test_a_waiting_run_shows_its_trace_what_it_waits_for_until_when_and_its_links(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    journey_id, customer_id, workflow_id = await waiting_run(console_stack)
+    snapshot = await console_stack.service.run_status(workflow_id)
+    assert snapshot.waiting
+    until = datetime.fromisoformat(snapshot.waiting.removeprefix("until "))
+    viewer = await console("viewer")
+    page = await viewer.get(f"/console/runs/{workflow_id}")
+    assert page.status_code == 200, page.text
+    text = page.text
+    assert "a timer" in text
+    assert Formats("en", "Asia/Shanghai").moment(until, TIMEZONE) in text  # customer's time
+    assert f'href="/console/journeys/{journey_id}?version=1"' in text
+    assert f"/namespaces/default/workflows/{quote(workflow_id, safe='')}" in text
+    assert re.search(r"<td>pause</td><td>wait</td><td>entered</td>", text)
+    assert f'href="/console/customers/{customer_id}"' in text
+    # The customer page links to it and says what the run waits for.
+    customer = await viewer.get(f"/console/customers/{customer_id}")
+    assert f'href="/console/runs/{workflow_id}"' in customer.text
+    assert "Waits for step pause (wait)" in customer.text
+    zh = await console("viewer", locale="zh-CN")
+    chinese = await zh.get(f"/console/runs/{workflow_id}")
+    assert "逐步记录" in chinese.text and "定时等待" in chinese.text
+
+
+async def test_an_unknown_run_is_a_404_page(console: ConsoleFactory) -> None:
+    viewer = await console("viewer")
+    page = await viewer.get(f"/console/runs/journey/nothing/{new_id()}")
+    assert page.status_code == 404
+    assert "There is no such run" in page.text
+
+
+async def test_the_run_page_needs_a_session(console: ConsoleFactory) -> None:
+    visitor = await console(None)
+    page = await visitor.get("/console/runs/journey/x/y", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/console/sign-in")
