@@ -31,6 +31,7 @@ from domain.cases import (
     Resolve,
     Respond,
     Severity,
+    category_name,
     check_update,
     next_deadline,
     sla_state,
@@ -222,6 +223,7 @@ async def _case_page(
         allowed=allowed_actions(state),
         history=list(reversed(state.history)),
         problem=problem,
+        category_name=lambda category: category_name(category, user.locale),
     )
 
 

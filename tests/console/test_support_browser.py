@@ -49,6 +49,8 @@ async def test_an_agent_claims_and_completes_a_callback_and_the_run_moves_on(
         await page.wait_for_selector(".notice")
         assert "Callback completed" in await page.inner_text(".notice")
         await shoot(page, "callbacks-task-done")
+        await page.click("text=The run waiting on this callback")
+        await page.wait_for_url("**/console/runs/**")
 
         async def ended() -> bool:
             return run_of(console_stack, waiting).status != "running"
