@@ -31,6 +31,11 @@ def acting_as(actor: Actor | None) -> None:
     _acting.set(actor)
 
 
+def acting() -> Actor | None:
+    """Who this request or command acts as, if set."""
+    return _acting.get()
+
+
 def cli_actor() -> Actor:
     """The command line acts as admin, named after the OS user running it."""
     try:

@@ -35,6 +35,10 @@ AuditAction = Literal[
     "console.sign_out",
     "customer.erase",
     "run.reconcile",
+    "run.end",
+    "run.skip_wait",
+    "run.retry",
+    "run.move",
     "event.retry",
 ]
 AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)

@@ -21,6 +21,15 @@ RECORD_STEPS = "record_steps"
 ABANDON_MESSAGE = "abandon_message"
 READ_LOG = "read_log"
 
+# The run operations (updates of JourneyWorkflow) by the name the CLI and the API use.
+RunOperationKind = Literal["end", "skip_wait", "retry", "move"]
+RUN_OPERATION_UPDATES: dict[str, str] = {
+    "end": "end_run",
+    "skip_wait": "skip_wait",
+    "retry": "retry_step",
+    "move": "move_to",
+}
+
 
 class StepRecord(BaseModel):
     """One line of a run's own account of itself, as its status query shows it."""
@@ -57,6 +66,9 @@ class JourneyState(BaseModel):
     # Whether the run has read the log after its trigger (or needs not); signals wait till then.
     caught_up: bool = True
     early: list[LoggedEvent] = Field(default_factory=list)
+    # Update ids of the run operations applied so far (newest last, bounded): the same
+    # operation sent again (a resumed bulk run) is answered "already done", not done twice.
+    operations: list[str] = Field(default_factory=list)
 
 
 class EnrollCustomer(BaseModel):
@@ -79,6 +91,27 @@ class EnrollCustomer(BaseModel):
     max_steps_per_run: int = Field(
         default=200, description="Steps before the run continues as new, bounding history."
     )
+
+
+class RunOperation(BaseModel):
+    """An operator's change to one running run: who, why, and for `move` the step to go to."""
+
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500)
+    to: str | None = Field(default=None, max_length=128)
+
+
+class OperationResult(BaseModel):
+    """What a run operation did, as the run itself reports it."""
+
+    operation: RunOperationKind
+    applied: bool = Field(description="False: nothing changed (see detail).")
+    already: bool = Field(
+        default=False, description="The same operation (update id) was applied before."
+    )
+    detail: str
+    position: str | None = Field(description="The step the run is at afterwards (end: None).")
+    status: RunStatus = "running"
 
 
 class ReadLog(BaseModel):
@@ -116,6 +149,9 @@ class RunSnapshot(BaseModel):
     goal: GoalReached | None
     history: list[StepRecord]
     outputs: dict[str, dict[str, Any]]
+    operations: list[str] = Field(
+        default_factory=list, description="Update ids of the run operations applied."
+    )
 
 
 class SendMessage(BaseModel):

@@ -7,9 +7,22 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-RunStatus = Literal["running", "completed", "exited", "failed"]
+# `stopped`: ended by an operator (`journeys runs end`), not by the journey or a goal.
+RunStatus = Literal["running", "completed", "exited", "failed", "stopped"]
 StepStatus = Literal[
-    "entered", "completed", "skipped", "exited", "failed", "deferred", "escalated", "rescheduled"
+    "entered",
+    "completed",
+    "skipped",
+    "exited",
+    "failed",
+    "deferred",
+    "escalated",
+    "rescheduled",
+    # An operator's run operation, noted at the step the run was at (who and why in detail).
+    "stopped",
+    "wait_skipped",
+    "moved",
+    "retried",
 ]
 
 

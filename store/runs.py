@@ -167,6 +167,26 @@ class RunRepository:
             where.append(enrollments.c.journey_id == journey_id)
         return self._all(_oldest_first(*where).limit(limit))
 
+    def select_running(
+        self,
+        journey_id: str,
+        version: int | None = None,
+        step: str | None = None,
+        limit: int = 100_000,
+    ) -> list[Enrollment]:
+        """Running runs of a journey (one version of it, at one step, if given), oldest first:
+        the selection of a bulk run operation."""
+        where = [enrollments.c.status == "running", enrollments.c.journey_id == journey_id]
+        if version is not None:
+            where.append(enrollments.c.version == version)
+        if step is not None:
+            where.append(enrollments.c.current_step == step)
+        return self._all(_oldest_first(*where).limit(limit))
+
+    def latest(self, workflow_id: str) -> Enrollment | None:
+        """The newest enrollment behind a workflow id, running or ended."""
+        return self._one(_newest_first(enrollments.c.workflow_id == workflow_id))
+
     def steps(self, entry_id: str) -> list[StepEvent]:
         """The run's step events in the order they were recorded."""
         with reading(self._engine) as conn:

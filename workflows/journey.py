@@ -22,6 +22,7 @@ signals that arrive meanwhile, then takes them all in order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -53,10 +54,13 @@ with workflow.unsafe.imports_passed_through():
         LoadProfile,
         LogPage,
         MessageOutcome,
+        OperationResult,
         ProfileSnapshot,
         ReadLog,
         Recorded,
         RecordSteps,
+        RunOperation,
+        RunOperationKind,
         RunSnapshot,
         SendMessage,
         StepRecord,
@@ -86,7 +90,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.listening import listened_event_types
     from domain.matching import event_matches
     from domain.messages import Channel
-    from domain.runs import RunEnd, StepEvent
+    from domain.runs import RunEnd, RunStatus, StepEvent
     from domain.schedule import wait_until
     from domain.surveys import (
         CREATE_SURVEY,
@@ -124,8 +128,31 @@ MAX_DEFERRALS = 100
 SEEN_EVENTS_KEPT = 500
 INBOX_KEPT = 200
 MAX_CATCH_UP_PAGES = 20
+OPERATIONS_KEPT = 200
+# Step kinds whose failure an operator may retry (`journeys runs retry`).
+RETRYABLE_KINDS = ("send", "update")
 # Errors of a step that a retry of the workflow task cannot heal.
 UNHEALABLE = (ExpressionError, OverflowError, ValueError, TypeError, KeyError, IndexError)
+
+
+class Refused(ApplicationError):
+    """A run operation the run's state does not allow: the update is rejected, nothing changes."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, type="RunOperationRefused", non_retryable=True)
+
+
+@dataclass
+class Interrupt:
+    """An accepted run operation the run applies at its next safe point."""
+
+    kind: RunOperationKind
+    op: RunOperation
+    update_id: str
+    target: str | None = None
+
+    def said(self) -> str:
+        return f"by {self.op.actor}: {self.op.reason}"
 
 
 @workflow.defn(name="JourneyWorkflow")
@@ -147,6 +174,14 @@ class JourneyWorkflow:
         self.end_reason = "completed every step"
         # Why the run failed, when a step met an error no retry can heal.
         self.failure: str | None = None
+        # Run operations: the one accepted and not yet applied, the end one asked for, the
+        # results their update handlers wait for, and whether the current wait may be left
+        # (a held message is mid-send: it may not).
+        self.interrupt: Interrupt | None = None
+        self.stop: Interrupt | None = None
+        self.results: dict[str, OperationResult] = {}
+        self.interruptible = False
+        self.closing = False
 
     # --- the run -------------------------------------------------------------------------
 
@@ -161,6 +196,11 @@ class JourneyWorkflow:
             ):
                 await self._continue_as_new()
             step = inp.journey.steps[inp.journey.index_of(str(self.state.position))]
+            if self.interrupt is not None:
+                # An end that came between steps (during a send or the catch-up).
+                if await self._apply(step):
+                    break
+                continue
             if self.state.steps_taken >= MAX_STEPS_PER_ENTRY:
                 self._fail(step, f"run took {MAX_STEPS_PER_ENTRY} steps; the journey loops")
                 break
@@ -173,6 +213,8 @@ class JourneyWorkflow:
                 # every retry. The step fails with its reason and the run ends, instead of a
                 # workflow task that fails forever.
                 self._fail(step, f"{type(exc).__name__}: {exc}")
+                break
+            if self.interrupt is not None and await self._apply(step):
                 break
         return await self._finish()
 
@@ -269,8 +311,9 @@ class JourneyWorkflow:
                 f"deferred until {until.isoformat()}",
                 until,
                 lambda event_type=resume_on: self._take_event(event_type),
+                interruptible=False,
             )
-            if self.state.goal is not None:
+            if self._stopping():
                 return None, held
             if before_retry is not None:
                 extra = await before_retry()
@@ -386,9 +429,9 @@ class JourneyWorkflow:
                 step, "rescheduled", f"{task_id}: call back at {due_at.isoformat()} ({next_task})"
             )
             task_id = str(next_task)
-        if self.state.goal is not None:
+        if self._stopping():
             if not found:
-                await self._close_task(step, task_id, "cancelled", f"goal {self.state.goal.goal}")
+                await self._close_task(step, task_id, "cancelled", self._stopped_by())
             return END
         if not found:
             self.state.outputs[step.id] = {"task_id": task_id, "timed_out": True}
@@ -415,8 +458,8 @@ class JourneyWorkflow:
         """The task's completion event, if it comes by `deadline`; escalated when overdue."""
         found: list[CustomerEvent] = []
         arrived = self._arrival(CALLBACK_COMPLETED, "task_id", task_id, found)
-        await self._block(f"callback {task_id}", min(due_at, deadline), arrived)
-        if not found and self.state.goal is None and workflow.now() < deadline:
+        skipped = await self._block(f"callback {task_id}", min(due_at, deadline), arrived)
+        if not found and not skipped and not self._stopping() and workflow.now() < deadline:
             await workflow.execute_activity(
                 ESCALATE_CALLBACK, task_id, result_type=CallbackTask, **STORE_OPTIONS
             )
@@ -485,7 +528,7 @@ class JourneyWorkflow:
         if sent.status == "sent":
             since = workflow.now() if held else now
             await self._block(f"survey {link.survey_id}", since + spec.timeout, arrived)
-        if self.state.goal is not None:
+        if self._stopping():
             return END
         if not found:
             self.state.outputs[step.id] = {"survey_id": link.survey_id, "answered": False}
@@ -532,9 +575,10 @@ class JourneyWorkflow:
             profile = await self._load_profile()
             timezone = profile.timezone if profile else "UTC"
         until = wait_until(workflow.now(), step.wait, timezone)
-        await self._block(f"until {until.isoformat()}", until, lambda: False)
-        if self.state.goal is None:
-            self._note(step, "completed", f"waited until {until.isoformat()} ({timezone})")
+        skipped = await self._block(f"until {until.isoformat()}", until, lambda: False)
+        if not self._stopping():
+            waited = "an operator skipped the wait" if skipped else "waited"
+            self._note(step, "completed", f"{waited} until {until.isoformat()} ({timezone})")
         return self._next(step)
 
     async def _wait_for(self, step: WaitForStep) -> str:
@@ -558,7 +602,7 @@ class JourneyWorkflow:
             self._note(step, "completed", f"{spec.event} {found[0].event_id} arrived")
             return self._next(step)
         self.state.outputs[step.id] = {"received": False}
-        if self.state.goal is not None:
+        if self._stopping():
             return END
         target = step.on_timeout or self._next(step)
         waited = format_duration(spec.timeout)
@@ -628,15 +672,24 @@ class JourneyWorkflow:
 
     # --- blocking, goals and events ------------------------------------------------------
 
-    async def _block(self, what: str, until: datetime, done: Any) -> None:
-        """Wait until `done()` holds, a goal is reached, or `until` passes (a durable timer)."""
+    async def _block(
+        self, what: str, until: datetime, done: Any, *, interruptible: bool = True
+    ) -> bool:
+        """Wait until `done()` holds, a goal is reached, or `until` passes (a durable timer).
+
+        An accepted run operation ends the wait too: skip-wait as if `until` had passed (True
+        is returned), the others for the run loop to apply. A wait that is not
+        `interruptible` (a held message, mid-send) accepts only an end.
+        """
         self.waiting = what
+        self.interruptible = interruptible
         await self._flush()
         remaining = until - workflow.now()
         try:
             if remaining > timedelta(0):
                 await workflow.wait_condition(
-                    lambda: self.state.goal is not None or done(), timeout=remaining
+                    lambda: self.state.goal is not None or self.interrupt is not None or done(),
+                    timeout=remaining,
                 )
             else:
                 done()
@@ -644,6 +697,29 @@ class JourneyWorkflow:
             pass
         finally:
             self.waiting = None
+            self.interruptible = False
+        interrupt = self.interrupt
+        if interrupt is None or interrupt.kind != "skip_wait" or self.state.goal is not None:
+            return False
+        self.interrupt = None
+        step = self.current
+        assert step is not None
+        self._note(step, "wait_skipped", f"{what} skipped {interrupt.said()}")
+        await self._flush()  # the store has it before the operator's answer
+        self._applied(interrupt, f"woke the run at {step.id}: {what} skipped")
+        return True
+
+    def _stopping(self) -> bool:
+        """Whether the step must stop here: a goal, or an operation that leaves the step."""
+        return self.state.goal is not None or (
+            self.interrupt is not None and self.interrupt.kind != "skip_wait"
+        )
+
+    def _stopped_by(self) -> str:
+        if self.state.goal is not None:
+            return f"goal {self.state.goal.goal}"
+        assert self.interrupt is not None
+        return f"run.{self.interrupt.kind} {self.interrupt.said()}"[:500]
 
     async def _catch_up(self) -> None:
         """Read the customer's log after the trigger, then take what signals brought meanwhile."""
@@ -710,6 +786,158 @@ class JourneyWorkflow:
                 return
         self.state.inbox = [*self.state.inbox[-INBOX_KEPT:], event]
 
+    # --- run operations (updates) -------------------------------------------------------
+
+    @workflow.update(name="end_run")
+    async def end_run(self, op: RunOperation) -> OperationResult:
+        """Stop the run: at once while it waits, else when the step in progress is done."""
+        return await self._operate("end", op)
+
+    @end_run.validator
+    def _validate_end(self, op: RunOperation) -> None:
+        self._validate("end", op)
+
+    @workflow.update(name="skip_wait")
+    async def skip_wait(self, op: RunOperation) -> OperationResult:
+        """Wake the run now: it goes on as if the wait it is in had run out."""
+        return await self._operate("skip_wait", op)
+
+    @skip_wait.validator
+    def _validate_skip(self, op: RunOperation) -> None:
+        self._validate("skip_wait", op)
+
+    @workflow.update(name="retry_step")
+    async def retry_step(self, op: RunOperation) -> OperationResult:
+        """Take the step that failed last again (a send or an update), then go on from it."""
+        return await self._operate("retry", op)
+
+    @retry_step.validator
+    def _validate_retry(self, op: RunOperation) -> None:
+        self._validate("retry", op)
+
+    @workflow.update(name="move_to")
+    async def move_to(self, op: RunOperation) -> OperationResult:
+        """Leave the wait the run is in for step `op.to` of the same version."""
+        return await self._operate("move", op)
+
+    @move_to.validator
+    def _validate_move(self, op: RunOperation) -> None:
+        self._validate("move", op)
+
+    def _validate(self, kind: RunOperationKind, op: RunOperation) -> None:
+        """Refuse (reject the update, nothing changes) what the run's state does not allow."""
+        info = workflow.current_update_info()
+        if info is not None and info.id in self.state.operations:
+            return  # applied before: the handler answers "already done"
+        if self.closing or self.state.goal is not None or self.state.position == END:
+            raise Refused("the run is ending (or continuing as new): try again in a moment")
+        if self.interrupt is not None:
+            raise Refused(f"another operation ({self.interrupt.kind}) is being applied")
+        if kind == "end":
+            return
+        where = self.state.position
+        if self.waiting is None or not self.state.caught_up:
+            raise Refused(
+                f"the run is not waiting: step {where} is in progress; try again at its next wait"
+            )
+        if not self.interruptible:
+            raise Refused(
+                f"the run holds a message at step {where} ({self.waiting}): a held message is "
+                "mid-send; it goes when the hold ends, or end the run"
+            )
+        if kind == "move":
+            self._move_target(op)
+        elif kind == "retry":
+            self._retry_target()
+
+    def _move_target(self, op: RunOperation) -> str:
+        inp = self._inp
+        steps = [s.id for s in inp.journey.steps]
+        if not op.to:
+            raise Refused("move needs the step to go to")
+        if op.to not in steps:
+            raise Refused(
+                f"version {inp.version} of journey {inp.journey.id} has no step {op.to!r}; "
+                f"its steps: {', '.join(steps)}"
+            )
+        if op.to == self.state.position:
+            raise Refused(f"the run is already at step {op.to}")
+        return op.to
+
+    def _retry_target(self) -> str:
+        """The step that failed last, if the run went on past it; else Refused."""
+        latest: dict[str, str] = {}
+        for record in reversed(self.state.history):
+            if record.status in ("completed", "failed", "skipped"):
+                latest.setdefault(record.step_id, record.status)
+                if latest[record.step_id] == "failed" and record.kind in RETRYABLE_KINDS:
+                    return record.step_id
+        raise Refused(
+            "no send or update step of this run has failed (or it succeeded since); "
+            "nothing to retry"
+        )
+
+    async def _operate(self, kind: RunOperationKind, op: RunOperation) -> OperationResult:
+        info = workflow.current_update_info()
+        update_id = info.id if info is not None else str(workflow.uuid4())
+        if update_id in self.state.operations:
+            return OperationResult(
+                operation=kind,
+                applied=False,
+                already=True,
+                detail="this operation was applied before",
+                position=None if self.state.position == END else self.state.position,
+                status="stopped" if self.stop is not None else "running",
+            )
+        target = None
+        if kind == "move":
+            target = self._move_target(op)
+        elif kind == "retry":
+            target = self._retry_target()
+        self.interrupt = Interrupt(kind=kind, op=op, update_id=update_id, target=target)
+        await workflow.wait_condition(lambda: update_id in self.results)
+        return self.results.pop(update_id)
+
+    def _applied(self, interrupt: Interrupt, detail: str, *, applied: bool = True) -> None:
+        if applied:
+            self.state.operations = [
+                *self.state.operations[-(OPERATIONS_KEPT - 1) :],
+                interrupt.update_id,
+            ]
+        position = self.state.position
+        self.results[interrupt.update_id] = OperationResult(
+            operation=interrupt.kind,
+            applied=applied,
+            detail=detail,
+            position=None if position == END or interrupt.kind == "end" else position,
+            status="stopped" if interrupt.kind == "end" and applied else "running",
+        )
+
+    async def _apply(self, step: Step) -> bool:
+        """Apply the accepted operation at `step`; True when the run ends with it."""
+        interrupt, self.interrupt = self.interrupt, None
+        assert interrupt is not None
+        if self.state.goal is not None:
+            self._applied(
+                interrupt, f"goal {self.state.goal.goal} ended the run first", applied=False
+            )
+            return True
+        if interrupt.kind == "end":
+            self._note(step, "stopped", f"ended {interrupt.said()}")
+            self.stop = interrupt
+            return True
+        target = str(interrupt.target)
+        if interrupt.kind == "move":
+            self._note(step, "moved", f"moved to {target} {interrupt.said()}")
+            detail = f"moved from {step.id} to {target}"
+        else:
+            self._note(step, "retried", f"retry of {target} {interrupt.said()}")
+            detail = f"left {step.id} to take {target} again"
+        self.state.position = target
+        await self._flush()  # the store has it before the operator's answer
+        self._applied(interrupt, detail)
+        return False
+
     @workflow.query(name="status")
     def status(self) -> RunSnapshot:
         inp = self._inp
@@ -723,6 +951,7 @@ class JourneyWorkflow:
             goal=self.state.goal,
             history=self.state.history,
             outputs=self.state.outputs,
+            operations=self.state.operations,
         )
 
     # --- bookkeeping ---------------------------------------------------------------------
@@ -810,9 +1039,14 @@ class JourneyWorkflow:
         )
 
     async def _finish(self) -> JourneyOutcome:
+        self.closing = True
         goal = self.state.goal
+        status: RunStatus
         if self.failure is not None:
             status, reason = "failed", self.failure
+        elif self.stop is not None:
+            status = "stopped"
+            reason = f"ended by an operator ({self.stop.op.actor}): {self.stop.op.reason}"[:500]
         elif goal is not None:
             status, reason = "exited", f"goal {goal.goal} reached ({goal.event_id})"
             if self.current is not None:
@@ -827,6 +1061,10 @@ class JourneyWorkflow:
                 at=workflow.now(),
             )
         )
+        if self.stop is not None:
+            self._applied(self.stop, f"ended at {self.current.id if self.current else '-'}")
+        if not workflow.all_handlers_finished():
+            await workflow.wait_condition(workflow.all_handlers_finished)
         return JourneyOutcome(
             status=status,
             reason=reason,
@@ -835,6 +1073,7 @@ class JourneyWorkflow:
         )
 
     async def _continue_as_new(self) -> None:
+        self.closing = True
         await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         inp = self._inp.model_copy(update={"state": self.state})
