@@ -6,8 +6,9 @@ store/overview_counts.py); "today" is the workspace timezone's day.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+from babel.dates import format_skeleton
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
@@ -69,6 +70,19 @@ def survey_labels(user: ConsoleUser) -> dict[str, str]:
     return {"nps": _("NPS"), "csat": _("CSAT")}
 
 
+def period_label(period: str, by: str, user: ConsoleUser) -> str:
+    """A store period ("2026-W48", "2026-12") as the user's language writes it."""
+    try:
+        if by == "month":
+            year, month = period.split("-")
+            first = date(int(year), int(month), 1)
+            return format_skeleton("yMMM", first, locale=user.formats.babel)
+        year, week = period.split("-W")
+        return user.gettext("%(year)s week %(week)s") % {"year": year, "week": int(week)}
+    except ValueError:
+        return period
+
+
 @router.get("/")
 def overview(request: Request, user: User) -> HTMLResponse:
     service = request.app.state.service
@@ -85,4 +99,7 @@ def overview(request: Request, user: User) -> HTMLResponse:
         channels=channel_labels(user),
         statuses=journey_status_labels(user),
         kinds=survey_labels(user),
+        names={row.journey_id: row.name for row in data.journeys},
+        this_week=period_label(data.this_week, "week", user),
+        last_week=period_label(data.last_week, "week", user),
     )

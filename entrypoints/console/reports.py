@@ -14,14 +14,13 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.dates import format_skeleton
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.overview import rebuild_projections, segments_summary, survey_report, survey_series
 from domain.projections import STAGES, TIERS
 from entrypoints.console.charts import line_chart
-from entrypoints.console.overview import survey_labels
+from entrypoints.console.overview import period_label, survey_labels
 from entrypoints.console.web import (
     PREFIX,
     ConsoleError,
@@ -41,19 +40,6 @@ router = console_router()
 PERIODS = ("week", "month")
 # Periods shown in the charts and the table (the newest ones); the CLI lists them all.
 SHOWN_PERIODS = 12
-
-
-def period_label(period: str, by: str, user: ConsoleUser) -> str:
-    """A store period ("2026-W48", "2026-12") as the user's language writes it."""
-    try:
-        if by == "month":
-            year, month = period.split("-")
-            first = date(int(year), int(month), 1)
-            return format_skeleton("yMMM", first, locale=user.formats.babel)
-        year, week = period.split("-W")
-        return user.gettext("%(year)s week %(week)s") % {"year": year, "week": int(week)}
-    except ValueError:
-        return period
 
 
 def stage_labels(user: ConsoleUser) -> dict[str, str]:

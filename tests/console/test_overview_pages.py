@@ -382,7 +382,8 @@ async def test_nps_and_csat_this_week_against_last_are_the_survey_reports_number
     assert cells(page, "win_back")[2:] == ["25.0", "4", "0.0", "2", "+25.0"]
     csat = scores["complaint_recovery", "csat", this]
     assert cells(page, "complaint_recovery")[2:4] == [f"{csat.csat:.2f}", "2"]
-    assert f"This week ({this})" in page and f"Last week ({last})" in page
+    label = {p: f"{p[:4]} week {int(p.split('-W')[1])}" for p in (this, last)}
+    assert f"This week ({label[this]})" in page and f"Last week ({label[last]})" in page
 
 
 async def test_the_overview_runs_the_same_number_of_queries_with_few_or_many_rows(
