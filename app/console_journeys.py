@@ -9,6 +9,7 @@ with the simulator `journeys simulate` runs.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ MAX_UPLOAD_BYTES = 256 * 1024
 MAX_SIMULATED_CUSTOMERS = 500
 MAX_SIMULATED_DAYS = 120
 SIMULATION_TIMEOUT_SECONDS = 90.0
+# One simulation at a time per process: each starts a test server and a worker.
+_SIMULATING = threading.Lock()
 
 
 def reads(service: JourneyService) -> ConsoleJourneys:
@@ -177,7 +180,11 @@ async def sync_schedules(service: JourneyService, workspace_timezone: str) -> st
 
 
 class SimulationFailed(Exception):
-    """The simulation could not run or did not end in time."""
+    """The simulation could not run: `kind` is busy (another one runs), timeout or error."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def simulate(journey: JourneyDefinition, customers: int, days: int) -> Any:
@@ -195,7 +202,9 @@ def simulate(journey: JourneyDefinition, customers: int, days: int) -> Any:
     try:
         policy = load_policy_file(get_settings().policy_file)
     except PolicyError as exc:
-        raise SimulationFailed(str(exc)) from exc
+        raise SimulationFailed("error", str(exc)) from exc
+    if not _SIMULATING.acquire(blocking=False):
+        raise SimulationFailed("busy", "another simulation is running")
     try:
         return asyncio.run(
             asyncio.wait_for(
@@ -205,7 +214,9 @@ def simulate(journey: JourneyDefinition, customers: int, days: int) -> Any:
         )
     except TimeoutError as exc:
         raise SimulationFailed(
-            f"it did not end within {SIMULATION_TIMEOUT_SECONDS:.0f} seconds"
+            "timeout", f"it did not end within {SIMULATION_TIMEOUT_SECONDS:.0f} seconds"
         ) from exc
     except (RuntimeError, OSError) as exc:
-        raise SimulationFailed(str(exc) or type(exc).__name__) from exc
+        raise SimulationFailed("error", str(exc) or type(exc).__name__) from exc
+    finally:
+        _SIMULATING.release()

@@ -30,7 +30,7 @@ from domain.event_catalog import EventWarning
 from domain.journey import JourneyDefinition, step_kind
 from domain.problems import Problem
 from entrypoints.console import charts
-from entrypoints.console.diagram import journey_diagram
+from entrypoints.console.diagram import _kind_name, journey_diagram
 from entrypoints.console.web import (
     PREFIX,
     ConsoleError,
@@ -208,7 +208,7 @@ def _publish_page(
 ) -> HTMLResponse:
     lines, unplaced = annotated_lines(checked) if checked is not None else ([], [])
     rows: list[tuple[str, str, dict[str, int]]] = []
-    chart = None
+    chart = diagram = None
     if simulation is not None and simulated is not None:
         for step in simulated.steps:
             counts = simulation.steps.get(step.id) or {}
@@ -217,6 +217,12 @@ def _publish_page(
             [(step_id, counts.get("entered", 0)) for step_id, _, counts in rows],
             user,
             user.gettext("Expected funnel: runs that entered each step"),
+        )
+        diagram = journey_diagram(
+            simulated,
+            {step_id: counts.get("entered", 0) for step_id, _, counts in rows},
+            gettext=user.gettext,
+            count_format=user.formats.number,
         )
     return render(
         request,
@@ -233,6 +239,8 @@ def _publish_page(
         simulated=simulated,
         simulation_rows=rows,
         simulation_chart=chart,
+        simulation_diagram=diagram,
+        kinds=kind_names(simulated, user) if simulated is not None else {},
         customers=customers,
         days=days,
         max_bytes=journeys_app.MAX_UPLOAD_BYTES,
@@ -330,13 +338,21 @@ async def publish(request: Request, user: User, form: Form) -> Response:
         try:
             result = await asyncio.to_thread(journeys_app.simulate, journey, customers, days)
         except journeys_app.SimulationFailed as exc:
+            reasons = {
+                "busy": _("Another simulation is running; try again in a minute."),
+                "timeout": _(
+                    "The simulation did not end within {seconds} seconds; try fewer customers "
+                    "or days."
+                ).format(seconds=int(journeys_app.SIMULATION_TIMEOUT_SECONDS)),
+            }
             return _publish_page(
                 request,
                 user,
                 status_code=503,
                 filename=filename,
                 checked=checked,
-                message=_("The simulation did not run: {reason}").format(reason=exc),
+                message=reasons.get(exc.kind)
+                or _("The simulation did not run: {reason}").format(reason=exc),
             )
         return _publish_page(
             request,
@@ -380,6 +396,11 @@ def _bars(items: list[tuple[str, int]], user: ConsoleUser, title: str) -> Markup
     return charts.bar_chart(
         items, title=title, value_format=user.formats.number, empty_text=user.gettext("none")
     )
+
+
+def kind_names(journey: JourneyDefinition, user: ConsoleUser) -> dict[str, str]:
+    """Each step's kind in words, as the diagram names it, in the user's language."""
+    return {step.id: _kind_name(step, user.gettext) for step in journey.steps}
 
 
 def _yaml(definition: dict[str, Any]) -> str:
@@ -462,6 +483,7 @@ async def journey_page(
         funnel_chart=funnel_chart,
         arms_chart=arms_chart,
         yaml_text=_yaml(found["record"].definition),
+        kinds=kind_names(definition, user),
         cooldown=format_duration(definition.trigger.cooldown)
         if definition.trigger.cooldown
         else "",

@@ -132,6 +132,24 @@ async def test_ops_pauses_win_back_from_its_diagram_and_a_new_trigger_is_refused
         assert "pigeon" in (await page.locator("#line-6").text_content() or "")
         await page.screenshot(path=screenshot_path("journeys-publish-problems"), full_page=True)
         assert console_stack.store.journeys.get("console_broken") is None
+
+        # The same draft, fixed, simulated instead of published: its expected funnel.
+        fixed = BROKEN.replace("pigeon", "email").replace("3 fortnights", "3d")
+        fixed = fixed.replace("steps:", "templates:\n  hi: {subject: Hi, text: Hello}\nsteps:")
+        await page.set_input_files(
+            "#file",
+            files=[
+                {"name": "draft.yaml", "mimeType": "application/yaml", "buffer": fixed.encode()}
+            ],
+        )
+        await page.fill("#customers", "40")
+        await page.fill("#days", "5")
+        await page.click("#simulate")
+        await page.wait_for_selector("#simulation", timeout=60_000)
+        assert "40 synthetic customers over 5 days" in (await page.content())
+        assert await page.locator("#simulation ~ figure.diagram svg g.node").count() == 3
+        await page.screenshot(path=screenshot_path("journeys-simulation"), full_page=True)
+        assert console_stack.store.journeys.get("console_broken") is None
         assert browser.errors == [] and browser.refused == []
 
 

@@ -352,7 +352,7 @@ async def test_a_draft_is_simulated_with_its_expected_funnel_and_nothing_is_publ
     assert response.status_code == 200, response.text
     page = response.text
     assert "Expected funnel" in page and "20 synthetic customers over 3 days" in page
-    assert re.search(r'<code>control</code></td><td>holdout</td>\s*<td class="num">20</td>', page)
+    assert re.search(r'<code>control</code></td><td>Holdout</td>\s*<td class="num">20</td>', page)
     assert console_stack.store.journeys.get(journey_id) is None
     too_many = await upload(
         ops,
@@ -364,3 +364,22 @@ async def test_a_draft_is_simulated_with_its_expected_funnel_and_nothing_is_publ
     )
     assert too_many.status_code == 400
     assert "1 to 500 customers" in too_many.text
+
+
+async def test_what_a_file_says_is_shown_as_text_never_as_markup(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    payload = "<img src=x onerror=alert(1)>"
+    journey_id = new_id("cjxss").replace("-", "_")
+    text = small_journey(journey_id, "order_completed").replace(
+        f"name: Console promo {journey_id}", f'name: "{payload}"\ndescription: "<script>x</script>"'
+    )
+    ops = await console("ops")
+    published = await upload(ops, "xss.yaml", text.encode())
+    assert published.url.path == f"/console/journeys/{journey_id}"
+    assert payload not in published.text and "<script>x" not in published.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in published.text
+    broken = text.replace("holdout: {percent: 30}", f'holdout: {{percent: "{payload}"}}')
+    problems = await upload(ops, "xss.yaml", broken.encode())
+    assert problems.status_code == 400
+    assert payload not in problems.text and "&lt;img src=x" in problems.text
