@@ -36,6 +36,7 @@ from entrypoints import (
     cli_changes,
     cli_customers,
     cli_delivery,
+    cli_impact,
     cli_keys,
     cli_messages,
     cli_privacy,
@@ -195,7 +196,15 @@ def _print_event_warnings(warnings: list[EventWarning]) -> None:
 
 
 @app.command()
-def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or folders.")]) -> None:
+def publish(
+    paths: Annotated[list[Path], typer.Argument(help="Journey files or folders.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Publish nothing: show what it would do (as `journeys impact`)."
+        ),
+    ] = False,
+) -> None:
     """Validate and publish journeys; an unchanged file keeps its current version."""
     svc = service()
     files = journey_files(paths)
@@ -219,6 +228,10 @@ def publish(paths: Annotated[list[Path], typer.Argument(help="Journey files or f
             for warning in event_name_warnings(journey, published, str(path))
         ]
     )
+    if dry_run:
+        for path, journey in zip(files, journeys, strict=True):
+            cli_impact.show_impact(journey, str(path), cli_impact.ImpactOptions())
+        return
     for journey in journeys:
         record = svc.publish_definition(journey)
         state = "published" if record.created else "unchanged"
@@ -350,6 +363,7 @@ cli_privacy.register(cli_customers.customers_app)
 cli_cases.register(app)
 cli_keys.register(app)
 cli_changes.register(app)
+cli_impact.register(app)
 cli_audit.register(app)
 cli_support.register(app, report_app)
 app.add_typer(report_app, name="report")
