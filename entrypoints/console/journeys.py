@@ -19,6 +19,7 @@ import yaml
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
+from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -431,7 +432,15 @@ async def journey_page(
                     journey=journey_id, version=number, newest=summary.latest_version
                 ),
             )
-        definition = service.journey(journey_id, number)
+        try:
+            definition = JourneyDefinition.model_validate(record.definition)
+        except ValidationError as exc:
+            raise ConsoleError(
+                409,
+                _("Version {version} of {journey} no longer loads: {error}").format(
+                    version=number, journey=journey_id, error=exc.errors()[0]["msg"]
+                ),
+            ) from exc
         funnel = journeys_app.funnel(service, journey_id, number, definition)
         arms = journeys_app.experiment(service, journey_id, definition)
         return {
