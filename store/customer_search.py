@@ -75,12 +75,11 @@ def _has_tag(dialect: str, tag: str) -> ColumnElement[bool]:
 
 
 def _matches(dialect: str, query: str) -> ColumnElement[bool]:
-    prefix = _like_prefix(query)
     lowered = query.lower()
     phone = query.replace(" ", "").replace("-", "")
     return or_(
         customers.c.customer_id == query,
-        customers.c.customer_id.like(prefix, escape="\\"),
+        func.lower(customers.c.customer_id).like(_like_prefix(lowered), escape="\\"),
         func.lower(customers.c.email).like(_like_prefix(lowered), escape="\\"),
         customers.c.phone.like(_like_prefix(phone), escape="\\") if phone else literal(False),
         _has_tag(dialect, query),

@@ -169,6 +169,17 @@ def describe_wait(
     return waiting, until
 
 
+def moments_in(user: ConsoleUser, text: str, timezone: str) -> str:
+    """`text` (an engine's detail or reason) with each ISO moment in it written as the user's
+    locale writes it, in `timezone` (the customer's)."""
+
+    def local(found: re.Match[str]) -> str:
+        moment = datetime.fromisoformat(found.group(0).replace("Z", "+00:00"))
+        return user.formats.moment(moment, timezone)
+
+    return ISO_MOMENT.sub(local, text or "")
+
+
 def step_wait(user: ConsoleUser, entry: Entry, timezone: str) -> tuple[str, str | None] | None:
     """What a running run waits for, from its newest step record (the page reads no run's live
     state: the run page does)."""
@@ -287,6 +298,7 @@ def customer_page(
         newest_url=here if before else None,
         words=labels(user),
         wait_of=wait_of,
+        moments=lambda text: moments_in(user, text, timezone),
         run_url=run_url,
         properties=properties_text,
         channels=CHANNELS,

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from app.customer_pages import run_page
 from app.journeys import JourneyService
-from entrypoints.console.customers import customer_url, describe_wait, labels
+from entrypoints.console.customers import customer_url, describe_wait, labels, moments_in
 from entrypoints.console.web import PREFIX, User, console_router, render, require
 
 router = console_router()
@@ -59,4 +59,5 @@ async def run(request: Request, user: User, workflow_id: str) -> HTMLResponse:
         customer_url=customer_url(page.record.run.customer_id),
         temporal_url=temporal_url(request, workflow_id),
         words=labels(user),
+        moments=lambda text: moments_in(user, text, timezone),
     )
