@@ -6,7 +6,7 @@ store/overview_counts.py); "today" is the workspace timezone's day.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 from babel.dates import format_skeleton
 from fastapi import Request
@@ -86,7 +86,7 @@ def period_label(period: str, by: str, user: ConsoleUser) -> str:
 @router.get("/")
 def overview(request: Request, user: User) -> HTMLResponse:
     service = request.app.state.service
-    now = datetime.now(UTC)
+    now = service.clock()
     data = read_overview(service.store, workspace_timezone(request), now, goals_of)
     return render(
         request,
