@@ -23,6 +23,7 @@ from app.support import SupportService
 from domain.callbacks import (
     ACTIVE,
     OUTCOMES,
+    CallbackTask,
     Completion,
     TaskStatus,
     local_call_back_at,
@@ -134,8 +135,26 @@ def callback_page(request: Request, user: User, task_id: str) -> HTMLResponse:
 
 
 def _refused(request: Request, user: ConsoleUser, task_id: str, reason: object) -> HTMLResponse:
-    message = user.gettext("The callback was not changed: {reason}").format(reason=reason)
+    found = reads_of(request).callback(task_id)
+    words = refusal_words(found.task, user) if found else ""
+    detail = f"{words} ({reason})" if words else str(reason)
+    message = user.gettext("The callback was not changed: {reason}").format(reason=detail)
     return _task_page(request, user, task_id, problem=message, status_code=409)
+
+
+def refusal_words(task: CallbackTask, user: ConsoleUser) -> str:
+    """Why the queue refuses, in the reader's language, from the task's state (empty when the
+    state does not say: a call-back time out of range, whose reason the store gives)."""
+    _ = user.gettext
+    if task.status == "done":
+        return _("This callback is already completed.")
+    if task.status in ("expired", "cancelled"):
+        return _("This callback is finished.")
+    if task.status == "claimed" and task.claimed_by != user.name:
+        return _("Another agent holds this callback.")
+    if task.status == "open":
+        return _("Claim this callback first.")
+    return ""
 
 
 @router.post("/callbacks/{task_id}/claim", response_model=None)

@@ -232,6 +232,17 @@ async def case_page(request: Request, user: User, case_id: str) -> HTMLResponse:
     return await _case_page(request, user, case_id)
 
 
+def refusal_words(state: CaseState, user: ConsoleUser) -> str:
+    """Why the case workflow refuses, in the reader's language, from the state it refused in
+    (the workflow's own reason, in English, goes beside it)."""
+    _ = user.gettext
+    if state.status == "closed":
+        return _("This case is closed; open a new case instead.")
+    if state.status == "resolved":
+        return _("This case is resolved; reopen it first.")
+    return _("Only a resolved case can be reopened.")
+
+
 def _payload(action: str, form: Any, user: ConsoleUser) -> BaseModel:
     """The update's payload from the form; 400 naming what is missing or too long."""
     try:
@@ -265,9 +276,13 @@ async def change_case(
     try:
         await cases.change(case_id, update, payload)
     except CaseRefused as exc:
-        _ = user.gettext
-        message = _("The case was not changed: {reason}").format(reason=exc)
-        return await _case_page(request, user, case_id, problem=message, status_code=409)
+        state = await cases.state(case_id)
+        message = user.gettext("The case was not changed: {reason}").format(
+            reason=f"{refusal_words(state, user)} ({exc})"
+        )
+        return await _case_page(
+            request, user, case_id, problem=message, status_code=409, state=state
+        )
     _ = user.gettext
     notices = {
         "assign": _("Case assigned."),

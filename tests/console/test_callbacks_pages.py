@@ -170,6 +170,7 @@ async def test_another_agents_callback_is_refused_with_its_reason(
     await second.get(task_path)
     taken = await second.post(f"{task_path}/claim")
     assert taken.status_code == 409 and "claimed by" in taken.text
+    assert "Another agent holds this callback." in taken.text
     not_yours = await second.post(f"{task_path}/complete", {"outcome": "reached"})
     assert not_yours.status_code == 409
     task = console_stack.store.callbacks.get(waiting.task.task_id)

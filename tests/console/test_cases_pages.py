@@ -231,3 +231,7 @@ async def test_the_case_page_speaks_chinese(console_stack: Stack, console: Conso
     assert "处理记录" in page.text and "解决工单" in page.text
     queue = await support.get("/console/cases")
     assert "按 SLA 状态" in queue.text
+    path = f"/console/cases/{state.case_id}"
+    assert (await support.post(f"{path}/resolve", {"resolution": "已退款"})).status_code == 200
+    again = await support.post(f"{path}/resolve", {"resolution": "再次"})
+    assert again.status_code == 409 and "此工单已解决，请先重新打开。" in again.text
