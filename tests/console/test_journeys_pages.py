@@ -289,6 +289,7 @@ async def test_invalid_yaml_is_shown_at_its_line(console: ConsoleFactory) -> Non
         (b"\xff\xfe\x00binary", 400, "not UTF-8"),
         (b"just some words, not a journey\n", 400, "must be a mapping"),
         (b"id: big\n" + b"# padding\n" * 30_000, 413, "larger than 256 KiB"),
+        (b"id: huge\n" + b"# padding\n" * 120_000, 413, "the most one request may carry"),
     ],
 )
 async def test_a_file_that_is_not_a_journey_is_refused_clearly(
