@@ -65,6 +65,7 @@ from entrypoints import (
     api_keys,
     api_messages,
     api_privacy,
+    api_run_ops,
     api_support,
     console,
 )
@@ -665,6 +666,7 @@ def create_app(
     app.include_router(public_metrics if metrics_public else guarded_metrics)
     app.include_router(api_delivery.public)
     app.include_router(api_delivery.router)
+    app.include_router(api_run_ops.router)
     app.include_router(api_catalog.router)
     app.include_router(router)
     app.include_router(api_messages.public)

@@ -21,6 +21,7 @@ from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
 from domain.privacy import CustomerErased
 from domain.projections import CustomerMetrics
+from entrypoints import cli_run_ops
 from entrypoints.cli_common import Wide, console, errors, fail, print_tables, service, table
 from store.errors import StoreError
 from store.store import Store
@@ -361,3 +362,4 @@ def register(app: typer.Typer) -> None:
     app.add_typer(customers_app, name="customers")
     app.add_typer(events_app, name="events")
     app.add_typer(runs_app, name="runs")
+    cli_run_ops.register(runs_app)

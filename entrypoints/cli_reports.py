@@ -107,6 +107,7 @@ def print_funnel(
         "completed",
         "exited",
         "failed",
+        "stopped",
         "converted",
         title="Runs",
         wide=wide,
@@ -114,12 +115,13 @@ def print_funnel(
     for r in runs:
         overview.add_row(
             f"v{r.version}",
-            *(str(n) for n in (r.entered, r.running, r.completed, r.exited, r.failed)),
+            *(str(n) for n in (r.entered, r.running, r.completed, r.exited, r.failed, r.stopped)),
             f"{r.converted} ({_percent(r.converted, r.entered)})",
         )
     print_tables(overview)
     console.print(
-        f"converted = a goal event ({', '.join(goals) or 'none'}) after entry",
+        f"converted = a goal event ({', '.join(goals) or 'none'}) after entry; "
+        "stopped = ended by an operator",
         highlight=False,
         markup=False,
     )
@@ -132,16 +134,17 @@ def print_funnel(
         "skipped",
         "exited",
         "failed",
+        "stopped",
         "converted",
         title="Steps",
         wide=wide,
-        optional=("kind", "exited", "failed"),
+        optional=("kind", "stopped", "exited", "failed"),
     )
     for s in steps:
         grid.add_row(
             (f"v{s.version} " if several else "") + s.step_id,
             s.kind,
-            *(str(n) for n in (s.entered, s.completed, s.skipped, s.exited, s.failed)),
+            *(str(n) for n in (s.entered, s.completed, s.skipped, s.exited, s.failed, s.stopped)),
             f"{s.converted} ({_percent(s.converted, s.entered)})",
         )
     messages = table("step", "channel", "status", "messages", title="Messages", wide=wide)

@@ -22,8 +22,9 @@ from store.schema import (
     send_decisions,
 )
 
-STEP_STATUSES = ("entered", "completed", "skipped", "exited", "failed")
-RUN_STATUSES = ("running", "completed", "exited", "failed")
+# `stopped`: ended by an operator (`journeys runs end`), at that step / as that run's end.
+STEP_STATUSES = ("entered", "completed", "skipped", "exited", "failed", "stopped")
+RUN_STATUSES = ("running", "completed", "exited", "failed", "stopped")
 # Decisions that come on top of a message's outcome: held for later, or reported by the provider.
 AFTER_THE_FACT = ("deferred", "bounced", "soft_bounced", "complained")
 
@@ -37,6 +38,7 @@ class StepCounts(BaseModel):
     skipped: int = 0
     exited: int = 0
     failed: int = 0
+    stopped: int = 0
     converted: int = 0  # runs that entered the step and converted (a goal event after entry)
 
 
@@ -47,6 +49,7 @@ class RunCounts(BaseModel):
     completed: int = 0
     exited: int = 0
     failed: int = 0
+    stopped: int = 0
     converted: int = 0
 
 
