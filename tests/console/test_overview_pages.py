@@ -441,3 +441,16 @@ async def test_a_visitor_without_a_session_is_sent_to_sign_in(light: Light) -> N
     visitor = await light.client(None)
     response = await visitor.get("/console/")
     assert response.url.path == "/console/sign-in"
+
+
+async def test_a_hostile_journey_name_is_shown_as_text(light: Light, tmp_path: Path) -> None:
+    text = (JOURNEYS_DIR / "birthday.yaml").read_text()
+    text = re.sub(r"^name: .*$", 'name: "<script>alert(1)</script>"', text, count=1, flags=re.M)
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text.replace("id: birthday", "id: hostile_name"))
+    light.service.publish(path)
+    client = await light.client()
+    for url in ("/console/", "/console/reports"):
+        page = (await client.get(url)).text
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
