@@ -7,6 +7,7 @@ throwaway time-skipping server).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
 
@@ -47,7 +48,7 @@ class SimulationRun(BaseModel):
     goals: dict[str, int]
     converted: int
     steps: dict[str, dict[str, int]]
-    messages: int
+    messages: dict[str, int]  # by outcome: sent, skipped, failed, ...
     seconds: float
 
 
@@ -71,12 +72,15 @@ def simulate_in_processes(processes: int) -> Simulate:
         from workers.simulation_shards import simulate_in_processes as shards
 
         result = shards(journey, profiles, days, behaviour, processes, policy=policy)
+        messages: Counter[str] = Counter()
+        for (_, _, status), n in result.messages.items():
+            messages[status] += n
         return SimulationRun(
             runs=dict(result.runs),
             goals=dict(result.goals),
             converted=result.converted,
             steps={step: dict(counts) for step, counts in result.steps.items()},
-            messages=sum(n for (_, _, status), n in result.messages.items() if status == "sent"),
+            messages=dict(messages),
             seconds=result.seconds,
         )
 

@@ -65,7 +65,7 @@ class SimulatedFunnel(BaseModel):
     goals: dict[str, int] = Field(default_factory=dict)
     converted: int = 0
     steps: dict[str, dict[str, int]] = Field(default_factory=dict)
-    messages: int = 0
+    messages: dict[str, int] = Field(default_factory=dict)  # by outcome: sent, skipped, ...
     seconds: float = 0.0
 
 

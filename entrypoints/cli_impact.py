@@ -170,18 +170,17 @@ def _print_in_flight(report: ImpactReport, wide: bool) -> None:
     for version in report.in_flight:
         for step in version.steps:
             grid.add_row(
-                f"v{version.version}", step.step_id or "-", step.kind, str(step.runs), _fate(step)
+                f"v{version.version}", step.step_id or "-", step.kind, f"{step.runs:,}", _fate(step)
             )
     print_tables(grid)
     for version in report.in_flight:
         _say(
-            f"v{version.version}: {version.runs} run{'s' if version.runs != 1 else ''} in "
-            f"flight; {version.on_removed} on a step the new version removes, "
-            f"{version.on_changed} on a step it changes"
+            f"v{version.version}: {version.runs:,} in flight, {version.on_removed:,} on "
+            f"removed steps, {version.on_changed:,} on changed steps"
         )
     affected = report.runs_on_affected_steps
     _say(
-        f"{affected} of {total} runs sit on a removed or changed step. Runs in flight stay "
+        f"{affected:,} of {total:,} runs sit on a removed or changed step. Runs in flight stay "
         "pinned to the version they started with: they go on as it says; only new entrants "
         "take the new version."
     )
@@ -194,9 +193,9 @@ def _print_audience(report: ImpactReport) -> None:
         return
     _say(
         f"Audience: segment {audience.segment} as of {audience.as_of.isoformat()}: "
-        f"{audience.members} member{'s' if audience.members != 1 else ''}; "
-        f"{audience.would_enroll} would be enrolled now ({audience.blocked} already in the "
-        f"journey or kept out by its re-entry policy, {audience.erased} erased). "
+        f"{audience.members:,} member{'s' if audience.members != 1 else ''}; "
+        f"{audience.would_enroll:,} would be enrolled now ({audience.blocked:,} already in "
+        f"the journey or kept out by its re-entry policy, {audience.erased:,} erased). "
         "Nobody was enrolled."
     )
 
@@ -204,7 +203,7 @@ def _print_audience(report: ImpactReport) -> None:
 def _cells(counts: dict[str, int] | None) -> tuple[str, str]:
     if counts is None:
         return "-", "-"
-    return str(counts.get("entered", 0)), str(counts.get("completed", 0))
+    return f"{counts.get('entered', 0):,}", f"{counts.get('completed', 0):,}"
 
 
 def _print_funnel(report: ImpactReport, wide: bool) -> None:
@@ -225,15 +224,20 @@ def _print_funnel(report: ImpactReport, wide: bool) -> None:
         cells += _cells(row.new)
         grid.add_row(*cells)
     print_tables(grid)
-    _say(f"Sample: {funnel.sample} (seed {funnel.seed}); nothing was written to the store.")
+    _say(
+        f'Sample: {funnel.sample} (seed {funnel.seed}); "-": not a step of that version; '
+        "nothing was written to the store."
+    )
     for simulated in (funnel.current, new):
         if simulated is None:
             continue
         name = "new" if simulated is new else simulated.label
         runs = ", ".join(f"{n} {status}" for status, n in sorted(simulated.runs.items()))
+        rate = simulated.converted / simulated.customers if simulated.customers else 0.0
+        messages = ", ".join(f"{n:,} {status}" for status, n in sorted(simulated.messages.items()))
         _say(
-            f"{name}: runs {runs or 'none'}; converted {simulated.converted}; "
-            f"messages sent {simulated.messages} ({simulated.seconds:.1f}s)"
+            f"{name}: runs {runs or 'none'}; converted {simulated.converted:,} ({rate:.0%}); "
+            f"messages {messages or 'none'} ({simulated.seconds:.1f}s)"
         )
 
 

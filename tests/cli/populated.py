@@ -12,6 +12,14 @@ from domain.cases import CaseEntry, CaseState
 from domain.contracts import GoalReached, RunSnapshot, StepRecord
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
+from domain.impact import (
+    AudienceImpact,
+    ImpactReport,
+    SimulatedFunnel,
+    compare_funnels,
+    impact_report,
+)
+from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
 from domain.runs import Enrollment, StepEvent
 from domain.surveys import CreateSurvey
@@ -258,6 +266,48 @@ def simulation() -> SimulationResult:
         deferrals=Counter({(0, "email", "quiet_hours"): 120, (1, "email", "frequency_cap"): 3}),
         scores={"nps": [9, 10, 3], "csat": [4, 5]},
         seconds=31.0,
+    )
+
+
+def impact() -> ImpactReport:
+    """An impact report (impact's output) with runs on removed and changed steps and two
+    simulated funnels, without a store or a simulation."""
+    nurture = load_journey_file(JOURNEYS / "nurture.yaml")
+    shorter = nurture.model_copy(
+        update={"steps": [s for s in nurture.steps if s.id not in ("wait_reviews", "reviews")]}
+    )
+    funnel = {"entered": 200, "completed": 180, "exited": 20}
+    current = SimulatedFunnel(
+        label="v2",
+        customers=200,
+        days=30,
+        runs={"completed": 150, "exited": 50},
+        converted=50,
+        steps={step.id: funnel for step in nurture.steps},
+        messages={"sent": 900, "skipped": 12},
+        seconds=6.5,
+    )
+    new = current.model_copy(
+        update={"label": "nurture.yaml", "steps": {s.id: funnel for s in shorter.steps}}
+    )
+    return impact_report(
+        shorter,
+        "journeys/a-rather-long-folder-name/nurture-with-fewer-steps.yaml",
+        published_version=2,
+        status="active",
+        versions={1: nurture, 2: nurture},
+        in_flight=[(1, "wait_reviews", 1200), (2, "reviews", 3), (2, "intro", 45), (2, None, 2)],
+        audience=AudienceImpact(
+            segment="never_ordered",
+            as_of=NOW.date(),
+            members=23570,
+            would_enroll=20011,
+            blocked=3550,
+            erased=9,
+        ),
+        funnel=compare_funnels(
+            nurture, shorter, current, new, sample="200 members of segment never_ordered", seed=7
+        ),
     )
 
 

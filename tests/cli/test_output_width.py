@@ -20,6 +20,7 @@ from domain.loader import load_journey_file
 from entrypoints import cli_common, cli_delivery
 from entrypoints.cli import app
 from entrypoints.cli_common import table
+from entrypoints.cli_impact import print_report
 from entrypoints.cli_simulate import print_result
 from tests.cli.populated import (
     CHINESE,
@@ -29,6 +30,7 @@ from tests.cli.populated import (
     PROMO,
     SENTENCE,
     drift,
+    impact,
     populate,
     simulation,
     snapshot,
@@ -102,6 +104,7 @@ def commands(ids: dict[str, str]) -> list[list[str]]:
         ["events", "failed"],
         ["runs", "show", ids["workflow"]],
         ["runs", "reconcile"],
+        ["impact", str(JOURNEYS / "onboarding.yaml"), "--sample", "0"],
     ]
 
 
@@ -179,6 +182,20 @@ def test_simulate_tables_fit_and_say_nothing_was_stored(
     out = capsys.readouterr().out
     assert all(cell_len(line) <= WIDTH for line in out.splitlines())
     assert "nothing was written to the store" in " ".join(out.split())
+
+
+def test_impact_tables_fit_and_say_nothing_was_published(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_common, "console", Console(width=WIDTH))
+    monkeypatch.setattr("entrypoints.cli_impact.console", cli_common.console)
+    print_report(impact())
+    out = capsys.readouterr().out
+    assert all(cell_len(line) <= WIDTH for line in out.splitlines()), out
+    said = " ".join(out.split())
+    assert "Nothing was published; nothing was written to the store." in said
+    assert "stay pinned to the version they started with" in said
+    assert "Expected funnel, 30 days, simulated" in said
 
 
 def test_a_cell_too_long_for_its_column_ends_in_an_ellipsis_not_mid_word() -> None:
