@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     and_,
     case,
+    distinct,
     exists,
     false,
     func,
@@ -159,28 +160,30 @@ class OverviewCounts:
     @staticmethod
     def _converted(start: datetime, end: datetime, goals: Mapping[str, Sequence[str]]) -> Any:
         """Per journey, runs whose first converting goal event since entry falls in [start,
-        end). Driven from the runs, each looking up its customer's events by the
-        (customer_id, seq) index."""
-        r = enrollments.c
-
-        def goal_event(low: Any, high: datetime) -> Any:
-            e = customer_events.alias()
-            return exists().where(
-                e.c.customer_id == r.customer_id,
-                _goal_condition(goals, r.journey_id, e.c.type),
-                e.c.occurred_at >= low,
-                e.c.occurred_at >= r.entered_at,
-                e.c.occurred_at < high,
-            )
-
-        with_goals = [journey for journey, events in goals.items() if events]
+        end): driven from today's goal events (bounded by a day's events once
+        customer_events has an index on (type, occurred_at); a scan of the log until then),
+        joined to their customers' runs, less those that had converted before today."""
+        r, e = enrollments.c, customer_events.c
+        types = sorted({event for events in goals.values() for event in events})
+        today = (
+            select(e.customer_id, e.type, e.occurred_at)
+            .where(e.type.in_(types), e.occurred_at >= start, e.occurred_at < end)
+            .subquery("today")
+        )
+        earlier = customer_events.alias("earlier")
+        converted_before = exists().where(
+            earlier.c.customer_id == r.customer_id,
+            _goal_condition(goals, r.journey_id, earlier.c.type),
+            earlier.c.occurred_at >= r.entered_at,
+            earlier.c.occurred_at < start,
+        )
         return (
-            select(r.journey_id, func.count())
+            select(r.journey_id, func.count(distinct(r.entry_id)))
+            .select_from(today.join(enrollments, r.customer_id == today.c.customer_id))
             .where(
-                r.journey_id.in_(with_goals),
-                r.entered_at < end,
-                goal_event(start, end),
-                ~goal_event(r.entered_at, start),
+                today.c.occurred_at >= r.entered_at,
+                _goal_condition(goals, r.journey_id, today.c.type),
+                ~converted_before,
             )
             .group_by(r.journey_id)
         )
