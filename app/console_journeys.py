@@ -19,6 +19,7 @@ from app.journeys import JourneyService
 from domain.event_catalog import EventWarning, event_name_warnings
 from domain.experiments import Arm, ArmResult, judge
 from domain.journey import JourneyDefinition
+from domain.journey_diff import JourneyDiff, diff_journeys
 from domain.loader import load_journey_text
 from domain.problems import JourneyError, Problem
 from domain.send_policy import PolicyError, load_policy_file
@@ -90,6 +91,24 @@ def experiment(
     `journeys report experiment` judges them."""
     counts = service.store.reports.arms(journey_id, converting_goals(journey))
     return judge([(c.step_id, c.kind, Arm(c.arm, c.entered, c.converted)) for c in counts])
+
+
+def changes(
+    journey_id: str, old: JourneyVersionRecord, new: JourneyVersionRecord
+) -> JourneyDiff | None:
+    """What changed from one published version to another (as `journeys diff` says it);
+    None when either no longer loads."""
+    try:
+        before = JourneyDefinition.model_validate(old.definition)
+        after = JourneyDefinition.model_validate(new.definition)
+    except ValidationError:
+        return None
+    return diff_journeys(
+        before,
+        after,
+        old_label=f"{journey_id} v{old.version}",
+        new_label=f"{journey_id} v{new.version}",
+    )
 
 
 def set_status(service: JourneyService, journey_id: str, status: str) -> JourneySummary:

@@ -441,6 +441,11 @@ async def journey_page(
                     version=number, journey=journey_id, error=exc.errors()[0]["msg"]
                 ),
             ) from exc
+        changes = None
+        if number > 1:
+            earlier = service.store.journeys.get_version(journey_id, number - 1)
+            if earlier is not None:
+                changes = journeys_app.changes(journey_id, earlier, record)
         funnel = journeys_app.funnel(service, journey_id, number, definition)
         arms = journeys_app.experiment(service, journey_id, definition)
         return {
@@ -450,6 +455,7 @@ async def journey_page(
             "definition": definition,
             "funnel": funnel,
             "arms": arms,
+            "changes": changes,
             "versions": journeys_app.versions(service, journey_id),
             "running": journeys_app.running(service, journey_id),
         }
@@ -493,6 +499,14 @@ async def journey_page(
         arms_chart=arms_chart,
         yaml_text=_yaml(found["record"].definition),
         kinds=kind_names(definition, user),
+        area_names={
+            "journey": _("Journey"),
+            "trigger": _("Trigger"),
+            "goal": _("Goal"),
+            "audience": _("Audience"),
+            "template": _("Template"),
+            "step": _("Step"),
+        },
         cooldown=format_duration(definition.trigger.cooldown)
         if definition.trigger.cooldown
         else "",

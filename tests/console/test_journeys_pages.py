@@ -335,6 +335,14 @@ async def test_a_good_file_is_published_and_the_journey_page_says_so(
     again = await upload(ops, f"{journey_id}.yaml", text)
     assert "Nothing changed" in again.text
     assert console_stack.store.journeys.get_version(journey_id, 2) is None
+    changed = text.replace(b"percent: 30", b"percent: 20")
+    second = await upload(ops, f"{journey_id}.yaml", changed)
+    assert f"Published {journey_id} version 2." in second.text
+    assert "Changes from version 1 to 2" in second.text
+    changes = second.text.split('id="changes"')[1].split("</table>")[0]
+    assert "<code>control</code>" in changes and "changed" in changes
+    first = await ops.get(f"/console/journeys/{journey_id}?version=1")
+    assert "Changes from version" not in first.text and "percent: 30" in first.text
 
 
 async def test_a_draft_is_simulated_with_its_expected_funnel_and_nothing_is_published(
