@@ -11,7 +11,9 @@ in-flight runs never see (a new journey version), not to make a failing replay p
 Besides the built-in journeys, a few small journeys record behaviour added behind
 `workflow.patched` (tests/histories/behaviour_<name>.json): a send that runs out of retries, a
 survey held by quiet hours, a callback the customer asks to be called back later, a callback
-that times out. Their histories are the proof that the patched code keeps replaying.
+that times out; and runs that took run operations (`run_operations`: a retry, a skip-wait and a
+move; `run_end`: an operator's end), whose histories hold the updates. Their histories are the
+proof that the patched code and the update handlers keep replaying.
 
     python -m scripts.record_histories [--out tests/histories] [journey or behaviour ...]
 """
@@ -28,6 +30,7 @@ from typing import Any
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from domain.contracts import OperationResult, RunOperation
 from domain.journey import JourneyDefinition
 from domain.loader import load_journey_text
 from tests.workflows.support import (
@@ -160,6 +163,13 @@ templates:
 steps:
 {steps}
 """
+OPERATED_STEPS = """  - {id: hello, send: {channel: email, template: hi}}
+  - {id: pause, wait: {for: 2d}}
+  - {id: reply, wait_for: {event: replied, timeout: 3d}, on_timeout: nudge}
+  - {id: thanks, send: {channel: email, template: hi}}
+  - {id: done, end: replied}
+  - {id: nudge, send: {channel: email, template: hi}}
+"""
 BEHAVIOUR_STEPS = {
     "send_gives_up": """  - {id: text, send: {channel: sms, template: hi, on_failure: by_mail}}
   - {id: done, end: texted}
@@ -177,6 +187,8 @@ BEHAVIOUR_STEPS = {
     on_timeout: done
   - {id: done, end: called}
 """,
+    "run_operations": OPERATED_STEPS,
+    "run_end": OPERATED_STEPS,
 }
 
 
@@ -234,7 +246,40 @@ async def call_back_later(
     return handle
 
 
+OPERATOR = RunOperation(actor="cli:recorder", reason="recorded for the replay tests")
+
+
+async def run_operations(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, fakes: FakeServices
+) -> JourneyHandle:
+    """The welcome fails; an operator retries it, skips the 2-day wait, then moves the run
+    from the reply wait to thanks (updates of the run, in its history)."""
+    fakes.send_failures["hello"] = "failed"
+    handle = await _start(env, task_queue, journey)
+    await env.sleep(timedelta(hours=1))
+    del fakes.send_failures["hello"]
+    await handle.execute_update("retry_step", OPERATOR, id="op-retry", result_type=OperationResult)
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update("skip_wait", OPERATOR, id="op-skip", result_type=OperationResult)
+    await env.sleep(timedelta(hours=1))
+    move = OPERATOR.model_copy(update={"to": "thanks"})
+    await handle.execute_update("move_to", move, id="op-move", result_type=OperationResult)
+    return handle
+
+
+async def run_end(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
+) -> JourneyHandle:
+    """An operator ends the run while it waits: it ends `stopped`."""
+    handle = await _start(env, task_queue, journey)
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update("end_run", OPERATOR, id="op-end", result_type=OperationResult)
+    return handle
+
+
 BEHAVIOURS: dict[str, Scenario] = {
+    "run_operations": run_operations,
+    "run_end": run_end,
     "send_gives_up": send_gives_up,
     "survey_held": survey_held,
     "call_back_later": call_back_later,

@@ -28,6 +28,14 @@ BEHAVIOURS = {
     "survey_held": ["create_survey", "send_message", "create_survey", "send_message"],
     "call_back_later": ["create_callback", "escalate_callback"],
     "callback_expires": ["create_callback", "escalate_callback", "close_callback"],
+    # the welcome fails, is retried and sent; the move to thanks sends it
+    "run_operations": ["send_message", "send_message", "send_message"],
+    "run_end": ["send_message"],
+}
+# Histories of runs that took run operations: the updates they accepted, in order.
+UPDATES = {
+    "run_operations": ["retry_step", "skip_wait", "move_to"],
+    "run_end": ["end_run"],
 }
 
 
@@ -80,3 +88,21 @@ async def test_the_recorded_history_of_a_patched_behaviour_replays(name: str) ->
     )
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("name", sorted(UPDATES))
+async def test_a_recorded_run_that_took_run_operations_shows_them_and_replays(name: str) -> None:
+    path = HISTORIES_DIR / f"behaviour_{name}.json"
+    history = WorkflowHistory.from_json(f"behaviour/{name}", path.read_text(encoding="utf-8"))
+    accepted = [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    assert accepted == UPDATES[name]
+    replayer = Replayer(
+        workflows=[JourneyWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+    assert (await replayer.replay_workflow(history)).replay_failure is None

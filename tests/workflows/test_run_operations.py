@@ -4,15 +4,23 @@ state does not allow (nothing changes), and each operation is in the run's trace
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contracts import OperationResult, RunOperation
+from domain.contracts import (
+    SEND_MESSAGE,
+    MessageOutcome,
+    OperationResult,
+    RunOperation,
+    SendMessage,
+)
 from domain.loader import load_journey_text
 from tests.workflows.support import (
     FakeServices,
@@ -245,3 +253,47 @@ async def test_an_ended_run_takes_no_operation(time_skipping_env: WorkflowEnviro
         # into "the run has ended", see tests/api/test_run_operations.py).
         with pytest.raises(RPCError):
             await handle.execute_update(JourneyWorkflow.skip_wait, OP, result_type=OperationResult)
+
+
+class GatedSends(FakeServices):
+    """Sends of step `hello` wait at a gate: the run is mid-send until the test opens it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    @activity.defn(name=SEND_MESSAGE)
+    async def send_message(self, request: SendMessage) -> MessageOutcome:
+        if request.step_id == "hello" and not self.gate.is_set():
+            self.entered.set()
+            await self.gate.wait()
+        return await super().send_message(request)
+
+
+async def test_mid_send_only_an_end_is_taken_and_it_waits_for_the_send(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, services = time_skipping_env, GatedSends()
+    async with journey_worker(env, services) as task_queue:
+        customer = services.customer("midsend")
+        trigger = customer_event(customer.customer_id, "signed_up", await env.get_current_time())
+        handle = await enroll(env, task_queue, OPS, trigger)
+        await asyncio.wait_for(services.entered.wait(), 10)
+        refused = await _refused(handle, "skip_wait")
+        assert "the run is not waiting: step hello is in progress" in refused
+        assert "not waiting" in await _refused(
+            handle, "move_to", OP.model_copy(update={"to": "thanks"})
+        )
+        ending = asyncio.create_task(
+            handle.execute_update(JourneyWorkflow.end_run, OP, result_type=OperationResult)
+        )
+        await asyncio.sleep(0.5)
+        assert not ending.done(), "the end waits for the send in progress"
+        services.gate.set()
+        result = await asyncio.wait_for(ending, 10)
+        assert result.status == "stopped"
+        outcome = await handle.result()
+        assert outcome.status == "stopped"
+        assert services.sent_steps(customer.customer_id) == ["hello"]  # sent once, never cut
+        assert _trace(services)[-2:] == [("hello", "completed"), ("hello", "stopped")]
