@@ -56,6 +56,7 @@ def support_of(request: Request) -> SupportService:
 
 @router.get("/callbacks")
 def callback_queue(request: Request, user: User) -> HTMLResponse:
+    require(user, "callbacks:read")
     reads = reads_of(request)
     filters = {
         "state": choice(request, "state", STATES, user) or "active",
@@ -131,6 +132,7 @@ def fmt_local(moment: datetime, zone: str) -> str:
 
 @router.get("/callbacks/{task_id}")
 def callback_page(request: Request, user: User, task_id: str) -> HTMLResponse:
+    require(user, "callbacks:read")
     return _task_page(request, user, task_id)
 
 

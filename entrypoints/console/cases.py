@@ -148,6 +148,7 @@ def allowed_actions(state: CaseState) -> set[str]:
 
 @router.get("/cases")
 def case_queue(request: Request, user: User) -> HTMLResponse:
+    require(user, "cases:read")
     reads = reads_of(request)
     filters = {
         "status": choice(request, "status", STATUSES, user) or "open",
@@ -229,6 +230,7 @@ async def _case_page(
 
 @router.get("/cases/{case_id}")
 async def case_page(request: Request, user: User, case_id: str) -> HTMLResponse:
+    require(user, "cases:read")
     return await _case_page(request, user, case_id)
 
 

@@ -31,6 +31,7 @@ from entrypoints.console.web import (
     console_router,
     encode_cursor,
     render,
+    require,
 )
 from store.console_support import SendFilter
 from store.errors import UnknownJourney
@@ -78,6 +79,7 @@ def day_range(text: str, user: ConsoleUser) -> tuple[datetime | None, datetime |
 
 @router.get("/messages")
 def message_list(request: Request, user: User) -> HTMLResponse:
+    require(user, "messages:read")
     reads = reads_of(request)
     show = choice(request, "show", SHOWS, user) or "messages"
     filters = {
@@ -153,6 +155,7 @@ def _preview_of(request: Request, user: ConsoleUser) -> tuple[Preview | None, di
 
 @router.get("/messages/preview")
 def preview_page(request: Request, user: User) -> HTMLResponse:
+    require(user, "messages:read")
     preview, asked = _preview_of(request, user)
     messaging = messaging_of(request)
     steps: list[str] = []
@@ -180,6 +183,7 @@ def preview_page(request: Request, user: User) -> HTMLResponse:
 @router.get("/messages/preview/html")
 def preview_html(request: Request, user: User) -> HTMLResponse:
     """The rendered HTML of an email step, for the preview page's sandboxed iframe only."""
+    require(user, "messages:read")
     preview, _ = _preview_of(request, user)
     if preview is None or preview.html is None:
         raise ConsoleError(404, user.gettext("This step has no HTML to preview."))

@@ -235,3 +235,10 @@ async def test_the_case_page_speaks_chinese(console_stack: Stack, console: Conso
     assert (await support.post(f"{path}/resolve", {"resolution": "已退款"})).status_code == 200
     again = await support.post(f"{path}/resolve", {"resolution": "再次"})
     assert again.status_code == 409 and "此工单已解决，请先重新打开。" in again.text
+
+
+async def test_an_ingest_key_reads_no_support_page(console: ConsoleFactory) -> None:
+    ingest = await console("ingest")
+    for path in ("/console/cases", "/console/callbacks", "/console/messages"):
+        page = await ingest.get(path)
+        assert page.status_code == 403, path
