@@ -10,6 +10,7 @@ import markupsafe
 import pytest
 from sqlalchemy import func, select
 
+from app.privacy import PrivacyService
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from store.schema import audit_log, customer_events
@@ -206,7 +207,7 @@ async def test_xss_in_an_attribute_and_in_the_search_box_is_escaped(
 # --- actions ----------------------------------------------------------------------------------
 
 
-async def test_support_enrolls_a_customer_and_a_second_enrollment_is_refused_with_its_reason(
+async def test_support_enrolls_a_customer_and_a_second_enrollment_reaches_the_running_run(
     console: ConsoleFactory, console_stack: Stack
 ) -> None:
     journey_id = slow_journey(console_stack)
@@ -218,9 +219,10 @@ async def test_support_enrolls_a_customer_and_a_second_enrollment_is_refused_wit
     assert f"/console/runs/journey/{journey_id}/{target}" in done.text
     assert audited(console_stack, "enrollment.create", f"{journey_id}/{target}") == 1
     again = await support.post(f"/console/customers/{target}/enroll", {"journey_id": journey_id})
-    assert again.status_code in (200, 409)
-    # The running run got the enrollment (or its re-entry policy refused it): one run, said so.
-    assert journey_id in again.text
+    # Already in the journey: the running run gets the enrollment, no second run starts.
+    assert again.status_code == 200
+    said = f"{journey_id}: the customer's running run got the enrollment"
+    assert str(markupsafe.escape(said)) in again.text
     runs = [r for r in console_stack.store.runs.for_customer(target)]
     assert len(runs) == 1
 
@@ -312,3 +314,55 @@ async def test_actions_on_an_unknown_customer_are_404_pages(
     }[path]
     page = await support.post(f"/console/customers/nobody-{new_id()}/{path}", fields)
     assert page.status_code == 404
+
+
+async def test_an_erased_customer_page_says_so_and_every_action_is_refused(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    journey_id = slow_journey(console_stack)
+    target = customer(console_stack, email=f"{new_id('z')}@example.com")
+    await PrivacyService(console_stack.service).erase(target)
+    support = await console("support")
+    page = await support.get(f"/console/customers/{target}")
+    assert page.status_code == 200
+    assert "This customer has been erased" in page.text
+    assert 'id="open-case"' not in page.text and "Save consent" not in page.text
+    enroll = await support.post(f"/console/customers/{target}/enroll", {"journey_id": journey_id})
+    cases = await support.post(
+        f"/console/customers/{target}/cases", {"category": "delivery", "summary": "x"}
+    )
+    consent = await support.post(f"/console/customers/{target}/consent", {"email": "no"})
+    assert [enroll.status_code, cases.status_code, consent.status_code] == [410, 410, 410]
+    assert "erased" in enroll.text and "erased" in cases.text
+    assert console_stack.store.runs.for_customer(target) == []
+    assert console_stack.store.cases.list(customer_id=target) == []
+
+
+ONCE = """
+id: JOURNEY
+name: Once only
+category: marketing
+trigger: {event: never_sent_JOURNEY, re_entry: once}
+steps:
+  - {id: pause, wait: {for: 1s}}
+"""
+
+
+async def test_an_enrollment_the_journeys_re_entry_policy_refuses_shows_why(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    journey_id = new_id("once").replace("-", "_")
+    console_stack.service.publish_definition(load_journey_text(ONCE.replace("JOURNEY", journey_id)))
+    target = customer(console_stack, email=f"{new_id('o')}@example.com")
+    support = await console("support")
+    first = await support.post(f"/console/customers/{target}/enroll", {"journey_id": journey_id})
+    assert first.status_code == 200
+
+    async def ended() -> bool:
+        return [r.status for r in console_stack.store.runs.for_customer(target)] == ["completed"]
+
+    await eventually(ended, what="the run to end")
+    again = await support.post(f"/console/customers/{target}/enroll", {"journey_id": journey_id})
+    assert again.status_code == 409
+    assert f"Not enrolled in {journey_id}: re_entry once: entered already on" in again.text
+    assert len(console_stack.store.runs.for_customer(target)) == 1
