@@ -4,6 +4,7 @@ role, state, unknown id, cursor, a bad call-back time) changes nothing."""
 
 from __future__ import annotations
 
+import html
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -203,3 +204,14 @@ async def test_the_queue_pages_by_due_time(console_stack: Stack, console: Consol
         assert waiting.task.task_id in later.text
     finally:
         pages.PAGE_SIZE = original
+
+
+async def test_callbacks_i_hold(console_stack: Stack, console: ConsoleFactory) -> None:
+    waiting = await waiting_callback(console_stack)
+    support = await console("support")
+    await support.post(f"/console/callbacks/{waiting.task.task_id}/claim")
+    queue = await support.get("/console/callbacks")
+    mine = html.unescape(queue.text.split('">Callbacks I hold<')[0].rsplit('href="', 1)[1])
+    held = await support.get(mine)
+    assert held.status_code == 200 and waiting.task.task_id in held.text
+    assert "Record the outcome" in held.text
