@@ -114,6 +114,8 @@ def cursor_at(text: str | None, user: ConsoleUser, second: type) -> tuple[dateti
         key = second(values["id"])
         if at.utcoffset() is None or (second is str and not isinstance(values["id"], str)):
             raise ValueError("not a cursor")
+        if second is int and not 0 <= key < 2**63:
+            raise ValueError("out of range")
     except (TypeError, ValueError):
         raise ConsoleError(
             400,

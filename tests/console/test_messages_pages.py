@@ -12,6 +12,7 @@ from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
 from domain.messages import OutboxMessage
 from entrypoints.console.messages import PREVIEW_CSP
+from entrypoints.console.web import encode_cursor
 from tests.api.conftest import Stack, eventually, new_id
 from tests.console.conftest import ConsoleFactory
 
@@ -110,6 +111,10 @@ async def test_bad_filters_and_cursors_are_400(console: ConsoleFactory) -> None:
         {
             "show": "decisions",
             "cursor": "eyJhdCI6IjIwMjYtMDEtMDFUMDA6MDA6MDArMDA6MDAiLCJpZCI6IngifQ",
+        },
+        {
+            "show": "decisions",
+            "cursor": encode_cursor({"at": "2026-01-01T00:00:00+00:00", "id": 10**30}),
         },
         {"channel": "pigeon"},
         {"day": "yesterday"},
