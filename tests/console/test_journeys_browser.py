@@ -10,6 +10,7 @@ import pytest
 from app.journeys import JourneyPaused
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
+from domain.loader import load_journey_text
 from tests.api.conftest import Stack, eventually, new_id
 from tests.browser import offline_page
 from tests.console.conftest import browser_sign_in, new_key, screenshot_path
@@ -33,6 +34,42 @@ def own_customer(stack: Stack) -> str:
         CustomerUpsert(customer_id=customer_id, email=f"{customer_id}@example.com")
     )
     return customer_id
+
+
+async def experiment_with_runs(stack: Stack) -> str:
+    """A holdout-and-split journey of our own that 30 runs have passed, 12 of them converted."""
+    journey_id = new_id("cjx").replace("-", "_")
+    stack.service.publish_definition(
+        load_journey_text(
+            f"id: {journey_id}\nname: Spring promo\ntrigger: {{event: {journey_id}_go}}\n"
+            f"exit_when: [{{event: {journey_id}_won, name: ordered}}]\n"
+            "steps:\n  - {id: control, holdout: {percent: 30}}\n"
+            "  - id: offer\n"
+            "    split: [{name: discount, goto: done}, {name: free_shipping, goto: done}]\n"
+            "  - {id: done, end: done}\n"
+        )
+    )
+    customers = [own_customer(stack) for _ in range(30)]
+    for customer_id in customers:
+        await stack.service.enroll(journey_id, customer_id)
+
+    async def ended() -> bool:
+        runs = stack.store.reports.run_counts(journey_id, [])
+        return bool(runs) and runs[0].running == 0 and runs[0].entered == 30
+
+    await eventually(ended, timeout=30, what="the runs to end")
+    await stack.service.ingest(
+        [
+            CustomerEvent(
+                event_id=new_id("evt"),
+                customer_id=customer_id,
+                type=f"{journey_id}_won",
+                occurred_at=stack.service.clock(),
+            )
+            for customer_id in customers[::5] + customers[1::4]
+        ]
+    )
+    return journey_id
 
 
 @pytest.fixture
@@ -104,6 +141,15 @@ async def test_ops_pauses_win_back_from_its_diagram_and_a_new_trigger_is_refused
         await page.wait_for_url("**/console/journeys/win_back?notice=*")
         assert await page.locator("#journey-status").text_content() == "Live"
         assert console_stack.store.journeys.get("win_back").status == "active"  # type: ignore[union-attr]
+
+        # A journey of our own with a holdout and a split that runs have passed: the
+        # experiment table (arms, conversions, lift, p-value) and its chart.
+        journey_id = await experiment_with_runs(console_stack)
+        await page.goto(f"{served_console}/console/journeys/{journey_id}#experiment")
+        arms = page.locator("h2#experiment + .table-wrap tbody tr")
+        assert await arms.count() >= 3  # holdout arms and the two split variants
+        assert "free_shipping" in (await arms.all_text_contents())[-1]
+        await page.screenshot(path=screenshot_path("journeys-experiment"), full_page=True)
 
         # The same page in Chinese, and at tablet width.
         await page.goto(
