@@ -62,6 +62,7 @@ from entrypoints import (
     api_cases,
     api_catalog,
     api_delivery,
+    api_impact,
     api_keys,
     api_messages,
     api_privacy,
@@ -668,6 +669,7 @@ def create_app(
     app.include_router(api_delivery.router)
     app.include_router(api_run_ops.router)
     app.include_router(api_catalog.router)
+    app.include_router(api_impact.router)
     app.include_router(router)
     app.include_router(api_messages.public)
     app.include_router(api_messages.router)
