@@ -392,3 +392,26 @@ async def test_what_a_file_says_is_shown_as_text_never_as_markup(
     problems = await upload(ops, "xss.yaml", broken.encode())
     assert problems.status_code == 400
     assert payload not in problems.text and "&lt;img src=x" in problems.text
+
+
+async def test_the_list_pages_by_journey_id_with_a_keyset_cursor(
+    console: ConsoleFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from entrypoints.console import journeys as page_module
+
+    monkeypatch.setattr(page_module, "PAGE_SIZE", 4)
+    viewer = await console("viewer")
+    seen: list[str] = []
+    path: str | None = "/console/journeys?status=active"
+    while path:
+        page = await viewer.get(path)
+        assert page.status_code == 200
+        ids = re.findall(r'<code class="muted">([^<]+)</code>', page.text)
+        assert 0 < len(ids) <= 4
+        seen += ids
+        found = re.search(r'href="([^"]+)" rel="next"', page.text)
+        path = found.group(1).replace("&amp;", "&") if found else None
+        if path:
+            assert "status=active" in path
+    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert set(BUILT_IN) <= set(seen)
