@@ -22,8 +22,10 @@ from domain.projections import CustomerMetrics
 from store.customer_search import (
     Cursor,
     CustomerPage,
+    Entry,
     RunRecord,
     TimelinePage,
+    in_flight,
     run_record,
     search,
     timeline,
@@ -48,6 +50,8 @@ class CustomerView:
     metrics: CustomerMetrics | None
     metrics_as_of: date | None
     timeline: TimelinePage
+    # The running runs, whatever their place in the timeline.
+    in_flight: list[Entry]
     journeys: list[JourneySummary]
 
 
@@ -69,6 +73,7 @@ def customer_view(
         metrics=store.projections.get(customer_id),
         metrics_as_of=store.projections.built_as_of(),
         timeline=timeline(store.engine, customer_id, before, limit),
+        in_flight=in_flight(store.engine, customer_id),
         journeys=[j for j in store.journeys.list() if j.status == "active"],
     )
 

@@ -255,6 +255,25 @@ def _steps(conn: Any, entry_ids: list[str]) -> dict[str, list[StepEvent]]:
     return found
 
 
+def in_flight(engine: Engine, customer_id: str, limit: int = 20) -> list[Entry]:
+    """The customer's running runs, newest first, with their step records (two queries)."""
+    with reading(engine) as conn:
+        rows = [
+            dict(row._mapping)
+            for row in conn.execute(
+                select(enrollments)
+                .where(enrollments.c.customer_id == customer_id, enrollments.c.status == "running")
+                .order_by(enrollments.c.entered_at.desc(), enrollments.c.entry_id.desc())
+                .limit(limit)
+            )
+        ]
+        steps = _steps(conn, [row["entry_id"] for row in rows])
+    return [
+        Entry(row["entered_at"], "run", row["entry_id"], row, steps.get(row["entry_id"], []))
+        for row in rows
+    ]
+
+
 # --- one run --------------------------------------------------------------------------------
 
 
@@ -310,6 +329,7 @@ __all__ = [
     "Entry",
     "RunRecord",
     "TimelinePage",
+    "in_flight",
     "run_record",
     "search",
     "timeline",

@@ -9,6 +9,7 @@ audited the same way, after `require` checked the role.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime
@@ -16,15 +17,16 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from app.audit import acting_as
 from app.cases import CaseService
 from app.customer_pages import customer_view, find_customers
-from app.journeys import JourneyService
+from app.journeys import JourneyPaused, JourneyService
 from app.messaging import ConsentChange, MessagingService
 from domain.cases import OpenCase
+from domain.privacy import CustomerErased
 from entrypoints.console.web import (
     PREFIX,
     ConsoleError,
@@ -272,6 +274,19 @@ def customer_page(
     request: Request, user: User, customer_id: str, before: str | None = None
 ) -> HTMLResponse:
     require(user, "customers:read")
+    return _customer_response(request, user, customer_id, before)
+
+
+def _customer_response(
+    request: Request,
+    user: ConsoleUser,
+    customer_id: str,
+    before: str | None = None,
+    *,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The customer page; with `problem`, an action's refusal shown above it (and its status)."""
     older_than = _before(before, user)
     view = customer_view(_service(request), customer_id, older_than, TIMELINE_SIZE)
     here = customer_url(customer_id)
@@ -289,6 +304,7 @@ def customer_page(
         request,
         user,
         "customers/customer.html",
+        status_code=status_code,
         active="customers",
         view=view,
         profile=view.profile,
@@ -296,6 +312,7 @@ def customer_page(
         here=here,
         older_url=older_url,
         newest_url=here if before else None,
+        problem=problem,
         words=labels(user),
         wait_of=wait_of,
         moments=lambda text: moments_in(user, text, timezone),
@@ -303,6 +320,20 @@ def customer_page(
         properties=properties_text,
         channels=CHANNELS,
         severities=SEVERITIES,
+    )
+
+
+async def _refused(
+    request: Request, user: ConsoleUser, customer_id: str, status_code: int, message: str
+) -> HTMLResponse:
+    """An action's refusal on the customer's own page (the error page when there is none)."""
+    return await asyncio.to_thread(
+        _customer_response,
+        request,
+        user,
+        customer_id,
+        problem=message,
+        status_code=status_code,
     )
 
 
@@ -321,13 +352,20 @@ def properties_text(values: dict[str, Any] | None) -> str:
 
 
 @router.post("/customers/{customer_id}/enroll")
-async def enroll(request: Request, user: User, form: Form, customer_id: str) -> RedirectResponse:
+async def enroll(request: Request, user: User, form: Form, customer_id: str) -> Response:
     require(user, "enroll")
     acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
     journey_id = field(form, "journey_id", user)
     request_id = field(form, "request_id", user, required=False) or uuid.uuid4().hex
-    delivery = await _service(request).enroll(journey_id, customer_id, None, request_id[:64])
+    try:
+        delivery = await _service(request).enroll(journey_id, customer_id, None, request_id[:64])
+    except JourneyPaused as exc:
+        return await _refused(
+            request, user, customer_id, 409, _("The journey is paused: {error}").format(error=exc)
+        )
+    except CustomerErased:
+        return await _refused(request, user, customer_id, 410, _("This customer has been erased."))
     if delivery.action in ("started",):
         notice = _("Enrolled in {journey}: the run has started.").format(journey=journey_id)
     elif delivery.action == "signalled":
@@ -339,17 +377,19 @@ async def enroll(request: Request, user: User, form: Form, customer_id: str) -> 
             journey=journey_id
         )
     else:
-        raise ConsoleError(
+        reason = delivery.reason or delivery.action
+        return await _refused(
+            request,
+            user,
+            customer_id,
             409,
-            _("Not enrolled in {journey}: {reason}").format(
-                journey=journey_id, reason=delivery.reason or delivery.action
-            ),
+            _("Not enrolled in {journey}: {reason}").format(journey=journey_id, reason=reason),
         )
     return redirect(customer_url(customer_id), notice=notice)
 
 
 @router.post("/customers/{customer_id}/consent")
-async def consent(request: Request, user: User, form: Form, customer_id: str) -> RedirectResponse:
+async def consent(request: Request, user: User, form: Form, customer_id: str) -> Response:
     require(user, "consent:write")
     acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
@@ -364,12 +404,15 @@ async def consent(request: Request, user: User, form: Form, customer_id: str) ->
         raise ConsoleError(400, _("Say which channel to change."))
     messaging: MessagingService = request.app.state.messaging
     change = ConsentChange.model_validate(wanted)
-    await messaging.set_consent(customer_id, change, "console", uuid.uuid4().hex)
+    try:
+        await messaging.set_consent(customer_id, change, "console", uuid.uuid4().hex)
+    except CustomerErased:
+        return await _refused(request, user, customer_id, 410, _("This customer has been erased."))
     return redirect(customer_url(customer_id), notice=_("Consent saved."))
 
 
 @router.post("/customers/{customer_id}/cases")
-async def open_case(request: Request, user: User, form: Form, customer_id: str) -> RedirectResponse:
+async def open_case(request: Request, user: User, form: Form, customer_id: str) -> Response:
     require(user, "cases:write")
     acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
@@ -383,12 +426,19 @@ async def open_case(request: Request, user: User, form: Form, customer_id: str) 
         )
     except ValidationError as exc:
         names = ", ".join(str(e["loc"][-1]) for e in exc.errors() if e.get("loc"))
-        raise ConsoleError(
-            400, _("Some input is not valid: {fields}.").format(fields=names)
-        ) from exc
+        return await _refused(
+            request,
+            user,
+            customer_id,
+            400,
+            _("Some input is not valid: {fields}.").format(fields=names),
+        )
     cases: CaseService = request.app.state.cases
     request_id = field(form, "request_id", user, required=False) or uuid.uuid4().hex
-    state = await cases.open(opening, request_id[:64])
+    try:
+        state = await cases.open(opening, request_id[:64])
+    except CustomerErased:
+        return await _refused(request, user, customer_id, 410, _("This customer has been erased."))
     return redirect(
         customer_url(customer_id), notice=_("Case {case} opened.").format(case=state.case_id)
     )

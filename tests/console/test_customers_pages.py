@@ -239,6 +239,7 @@ async def test_enrolling_in_a_paused_journey_is_refused_and_a_viewer_may_not_enr
     support = await console("support")
     paused = await support.post(f"/console/customers/{target}/enroll", {"journey_id": journey_id})
     assert paused.status_code == 409 and "paused" in paused.text
+    assert 'class="problem"' in paused.text and "Timeline" in paused.text  # on its page
     forged = await support.post(
         f"/console/customers/{target}/enroll", {"journey_id": journey_id}, csrf=False
     )

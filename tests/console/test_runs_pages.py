@@ -71,6 +71,7 @@ async def test_a_waiting_run_shows_its_trace_what_it_waits_for_until_when_and_it
     customer = await viewer.get(f"/console/customers/{customer_id}")
     assert f'href="/console/runs/{workflow_id}"' in customer.text
     assert "Waits for step pause (wait)" in customer.text
+    assert "Runs in flight" in customer.text
     zh = await console("viewer", locale="zh-CN")
     chinese = await zh.get(f"/console/runs/{workflow_id}")
     assert "逐步记录" in chinese.text and "定时等待" in chinese.text
