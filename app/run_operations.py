@@ -133,10 +133,15 @@ class RunOperations:
             ended = await asyncio.to_thread(store.runs.latest, workflow_id)
             if ended is None:
                 raise UnknownRun(workflow_id)
-            raise OperationRefused(
-                f"the run has ended ({ended.status}: {ended.end_reason or 'no reason'}); "
-                "an ended run cannot be changed"
-            )
+            why = f"the run has ended ({ended.status}: {ended.end_reason or 'no reason'}); "
+            if kind == "retry":
+                # A failed run (or one whose send failed with on_failure: end) has returned:
+                # Temporal runs no handler of a closed workflow, so nothing can be retried in it.
+                raise OperationRefused(
+                    why + "a failed or ended run is closed in Temporal and cannot be retried; "
+                    "enroll the customer again"
+                )
+            raise OperationRefused(why + "an ended run cannot be changed")
         return await self._operate(run, kind, reason, to, key or uuid.uuid4().hex[:16])
 
     async def _operate(

@@ -191,16 +191,17 @@ class JourneyWorkflow:
             await self._catch_up()
         steps_this_run = 0
         while self.state.goal is None and self.state.position != END:
+            step = inp.journey.steps[inp.journey.index_of(str(self.state.position))]
+            if self.interrupt is not None:
+                # An end that came between steps (during a record or the catch-up); before
+                # continue-as-new, which waits for the update handler that waits for this.
+                if await self._apply(step):
+                    break
+                continue
             if steps_this_run >= inp.max_steps_per_run or (
                 workflow.info().is_continue_as_new_suggested()
             ):
                 await self._continue_as_new()
-            step = inp.journey.steps[inp.journey.index_of(str(self.state.position))]
-            if self.interrupt is not None:
-                # An end that came between steps (during a send or the catch-up).
-                if await self._apply(step):
-                    break
-                continue
             if self.state.steps_taken >= MAX_STEPS_PER_ENTRY:
                 self._fail(step, f"run took {MAX_STEPS_PER_ENTRY} steps; the journey loops")
                 break
@@ -1063,6 +1064,9 @@ class JourneyWorkflow:
         )
         if self.stop is not None:
             self._applied(self.stop, f"ended at {self.current.id if self.current else '-'}")
+        if self.interrupt is not None:  # accepted, then the run ended another way first
+            interrupt, self.interrupt = self.interrupt, None
+            self._applied(interrupt, f"the run ended first ({status}: {reason})", applied=False)
         if not workflow.all_handlers_finished():
             await workflow.wait_condition(workflow.all_handlers_finished)
         return JourneyOutcome(

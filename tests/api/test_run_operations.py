@@ -39,12 +39,24 @@ steps:
   - {{id: done, end: replied}}
   - {{id: nudge, send: {{channel: email, template: hi}}}}
 """
+GIVES_UP = """
+id: run_ops_gives_up
+name: Ends when the welcome fails
+category: transactional
+trigger: {event: ops_gives_up}
+templates:
+  hi: {subject: "Hi", text: "Hi"}
+steps:
+  - {id: hello, send: {channel: email, template: hi, on_failure: end}}
+  - {id: pause, wait: {for: 1h}}
+"""
 runner = CliRunner()
 
 
 @pytest_asyncio.fixture(scope="module", autouse=True)
 async def published(stack: Stack) -> None:
     stack.service.publish_definition(load_journey_text(DEFINITION))
+    stack.service.publish_definition(load_journey_text(GIVES_UP))
 
 
 @pytest.fixture
@@ -312,6 +324,12 @@ async def test_bulk_operations_select_from_the_store_report_and_resume(
         "runs", "move", single_run.workflow_id, "--to", "nudge", "--reason", "x"
     )
     assert single.exit_code == 0 and "moved from pause to nudge" in single.output, single.output
+
+    async def single_ended() -> Enrollment | None:
+        found = stack.store.runs.get(single_run.entry_id)
+        return found if found is not None and found.status != "running" else None
+
+    await eventually(single_ended, what="the moved run to end")
     done = await journeys("runs", "end", single_run.workflow_id, "--reason", "x")
     assert done.exit_code == 1 and "the run has ended (completed" in done.output, done.output
     gone = await journeys("runs", "end", "journey/nope/nobody", "--reason", "x")
@@ -320,3 +338,26 @@ async def test_bulk_operations_select_from_the_store_report_and_resume(
         "runs", "end", single_run.workflow_id, "--journey", JOURNEY, "--reason", "x"
     )
     assert both.exit_code == 1 and "name one run" in both.output
+
+
+async def test_a_run_that_ended_on_its_failed_send_cannot_be_retried(
+    api: httpx.AsyncClient, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = await new_customer(api, prefix="ops")
+
+    async def failing(message: RenderedMessage) -> str:
+        raise PermanentDeliveryError("mailbox does not exist")
+
+    monkeypatch.setattr(stack.channel, "deliver", failing)
+    await api.post("/events", json=event(customer_id, "ops_gives_up"))
+
+    async def ended() -> Enrollment | None:
+        runs = stack.store.runs.for_customer(customer_id)
+        return runs[0] if runs and runs[0].status != "running" else None
+
+    run = await eventually(ended, what="the run to end on its failed send")
+    assert run.status == "completed" and "hello failed" in (run.end_reason or "")
+    refused = await api.post(f"/runs/{run.workflow_id}/retry", json={"reason": "fixed"})
+    assert refused.status_code == 409
+    assert "closed in Temporal and cannot be retried" in refused.json()["detail"]
+    assert stack.store.runs.get(run.entry_id) == run
