@@ -297,3 +297,29 @@ async def test_mid_send_only_an_end_is_taken_and_it_waits_for_the_send(
         assert outcome.status == "stopped"
         assert services.sent_steps(customer.customer_id) == ["hello"]  # sent once, never cut
         assert _trace(services)[-2:] == [("hello", "completed"), ("hello", "stopped")]
+
+
+async def test_applied_operations_survive_continue_as_new(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    env, services = time_skipping_env, FakeServices()
+    async with journey_worker(env, services) as task_queue:
+        customer = services.customer("can")
+        trigger = customer_event(customer.customer_id, "signed_up", await env.get_current_time())
+        handle = await enroll(env, task_queue, OPS, trigger, max_steps_per_run=2)
+        await env.sleep(timedelta(hours=1))
+        first = (await handle.describe()).run_id
+        await handle.execute_update(
+            JourneyWorkflow.skip_wait, OP, id="skip-can", result_type=OperationResult
+        )
+        await env.sleep(timedelta(minutes=1))
+        assert (await handle.describe()).run_id != first, "continued as new after the skip"
+        status = await handle.query(JourneyWorkflow.status)
+        assert (status.position, status.operations) == ("reply", ["skip-can"])
+        # The same operation sent to the new run (a resumed bulk command): not done twice.
+        again = await handle.execute_update(
+            JourneyWorkflow.skip_wait, OP, id="skip-can", result_type=OperationResult
+        )
+        assert (again.already, again.applied, again.position) == (True, False, "reply")
+        assert (await handle.query(JourneyWorkflow.status)).waiting == "event replied"
+        await handle.terminate("test over")
