@@ -499,6 +499,7 @@ async def journey_page(
         arms_chart=arms_chart,
         yaml_text=_yaml(found["record"].definition),
         kinds=kind_names(definition, user),
+        workspace_tz=workspace_timezone(request),
         area_names={
             "journey": _("Journey"),
             "trigger": _("Trigger"),
