@@ -190,6 +190,7 @@ _SOURCES: dict[str, tuple[Any, Any, Any]] = {
     "run": (enrollments, enrollments.c.entered_at, enrollments.c.entry_id),
     "survey": (surveys, surveys.c.created_at, surveys.c.survey_id),
 }
+KINDS = tuple(_SOURCES)
 # Large columns a timeline line does not show.
 _LEFT_OUT = {"body_html", "body_text", "state"}
 

@@ -41,7 +41,7 @@ from entrypoints.console.web import (
     render,
     require,
 )
-from store.customer_search import NUMBERED, Cursor, Entry
+from store.customer_search import KINDS, NUMBERED, Cursor, Entry
 
 router = console_router()
 
@@ -261,8 +261,11 @@ def _before(text: str | None, user: ConsoleUser) -> Cursor | None:
         at is None
         or at.tzinfo is None
         or not isinstance(kind, str)
+        or kind not in KINDS
         or isinstance(key, bool)
         or not isinstance(key, int if numbered else str)
+        or (isinstance(key, int) and not 0 <= key < 2**63)
+        or (isinstance(key, str) and len(key) > 512)
     ):
         decode_cursor("-", user, keys)  # the same 400 page as any broken cursor
         raise AssertionError("unreachable")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from app.privacy import PrivacyService
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
+from entrypoints.console.web import encode_cursor
 from store.schema import audit_log, customer_events
 from tests.api.conftest import Stack, eventually, new_id
 from tests.console.conftest import ConsoleFactory
@@ -174,6 +175,17 @@ async def test_the_timeline_is_bounded_and_pages_to_older_entries(
     assert "Save consent" not in page.text and 'id="open-case"' not in page.text
     bad = await viewer.get(f"/console/customers/{busiest.customer_id}", params={"before": "eyJ4"})
     assert bad.status_code == 400
+    for at, kind, key in [
+        ("2026-01-01T00:00:00+00:00", "event", 10**30),  # beyond a database integer
+        ("2026-01-01T00:00:00+00:00", "event", "7"),  # an event's key is a number
+        ("2026-01-01T00:00:00", "event", 7),  # no timezone
+        ("2026-01-01T00:00:00+00:00", "nothing", "x"),
+    ]:
+        cursor = encode_cursor({"at": at, "kind": kind, "key": key})
+        out_of_range = await viewer.get(
+            f"/console/customers/{busiest.customer_id}", params={"before": cursor}
+        )
+        assert out_of_range.status_code == 400, (at, kind, key)
 
 
 async def test_an_unknown_customer_is_a_404_page(console: ConsoleFactory) -> None:
