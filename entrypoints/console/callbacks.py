@@ -28,7 +28,7 @@ from domain.callbacks import (
     TaskStatus,
     local_call_back_at,
 )
-from entrypoints.console.cases import acting, choice, cursor_at, page_links, reads_of, text_filter
+from entrypoints.console.cases import choice, cursor_at, page_links, reads_of, text_filter
 from entrypoints.console.web import (
     PREFIX,
     ConsoleError,
@@ -164,7 +164,6 @@ def claim(
     request: Request, user: User, form: Form, task_id: str
 ) -> HTMLResponse | RedirectResponse:
     require(user, "callbacks:write")
-    acting(user)
     try:
         support_of(request).claim(task_id, user.name)
     except CallbackRefused as exc:
@@ -217,7 +216,6 @@ async def complete(
     request: Request, user: User, form: Form, task_id: str
 ) -> HTMLResponse | RedirectResponse:
     require(user, "callbacks:write")
-    acting(user)
     found = reads_of(request).callback(task_id)
     if found is None:
         raise UnknownCallback(task_id)

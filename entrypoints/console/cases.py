@@ -17,7 +17,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
-from app.audit import acting_as
 from app.cases import CaseRefused, CaseService
 from app.console_support import SupportReads
 from domain.cases import (
@@ -74,12 +73,6 @@ def reads_of(request: Request) -> SupportReads:
         found = SupportReads(state.service.store)
         state.console_support_reads = found
     return found
-
-
-def acting(user: ConsoleUser) -> None:
-    """Audit what this handler does as the signed-in key. The `User` dependency sets it too,
-    but a sync dependency runs in a worker thread whose context does not come back."""
-    acting_as(user.actor)
 
 
 def cases_of(request: Request) -> CaseService:
@@ -273,7 +266,6 @@ async def change_case(
     if action not in ACTIONS:
         raise ConsoleError(404, user.gettext("Not found."))
     require(user, "cases:write")
-    acting(user)
     payload = _payload(action, form, user)
     update, _ = ACTIONS[action]
     cases = cases_of(request)

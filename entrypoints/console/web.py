@@ -162,7 +162,17 @@ def signed_in(request: Request) -> ConsoleUser:
     return user
 
 
-User = Annotated[ConsoleUser, Depends(signed_in)]
+async def _signed_in_here(request: Request) -> ConsoleUser:
+    """`signed_in` as a dependency, run on the request's own task (not a worker thread), so
+    the actor it sets (`acting_as`) is the one the handler's services audit."""
+    user = signed_in(request)
+    from app.audit import acting_as
+
+    acting_as(user.actor)
+    return user
+
+
+User = Annotated[ConsoleUser, Depends(_signed_in_here)]
 
 
 async def checked_form(request: Request, user: User) -> FormData:
