@@ -17,6 +17,13 @@ Events reach a run in log order, each with its position (`logged_event`): the ru
 position it has passed, so redelivery is harmless. A run started outside the ordered delivery
 (`catch_up`, e.g. by an audience page) first reads the customer's log after its trigger, holding
 signals that arrive meanwhile, then takes them all in order.
+
+Operators change a running run through updates (`end_run`, `skip_wait`, `retry_step`,
+`move_to`), each with a validator that rejects what the run's state does not allow before
+anything reaches history. An accepted operation is applied where the run waits (never in the
+middle of a send; an end that comes during a send waits for it), noted in the trace with who
+and why, written to the store, and only then answered; the update ids applied are kept in the
+state, so the same operation sent again is answered "already" instead of done twice.
 """
 
 from __future__ import annotations
