@@ -10,6 +10,7 @@ command an operator runs on purpose.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -38,8 +39,10 @@ from store.surveys import SurveyScores
 router = console_router()
 
 PERIODS = ("week", "month")
-# Periods shown in the charts and the table (the newest ones); the CLI lists them all.
+# Periods shown in the charts and the full table (the newest ones); the CLI lists them all.
 SHOWN_PERIODS = 12
+# Periods in the table beside each chart (the newest ones).
+BESIDE_PERIODS = 3
 
 
 def stage_labels(user: ConsoleUser) -> dict[str, str]:
@@ -75,6 +78,26 @@ def parse_day(text: str, user: ConsoleUser) -> date | None:
             400,
             user.gettext("“{value}” is not a date; pick one as YYYY-MM-DD.").format(value=text),
         ) from None
+
+
+@dataclass(frozen=True)
+class PivotRow:
+    """One journey's scores of one survey kind in the newest periods (None: no row)."""
+
+    journey_id: str | None
+    scores: list[SurveyScores | None]
+
+
+def pivot(rows: list[SurveyScores], kind: str, periods: list[str]) -> list[PivotRow]:
+    """Journeys down, `periods` across, for the table beside a chart."""
+    found: dict[str | None, dict[str, SurveyScores]] = {}
+    for row in rows:
+        if row.kind == kind:
+            found.setdefault(row.journey_id, {})[row.period] = row
+    return [
+        PivotRow(journey_id, [by_period.get(period) for period in periods])
+        for journey_id, by_period in sorted(found.items(), key=lambda item: item[0] or "")
+    ]
 
 
 def _recent(rows: list[SurveyScores]) -> list[SurveyScores]:
@@ -115,6 +138,7 @@ def reports(
         value_format=lambda v: f"{v:.1f}",
         empty_text=_("No CSAT answers yet."),
     )
+    beside = sorted({row.period for row in rows}, reverse=True)[:BESIDE_PERIODS]
     view = segments_summary(store, wanted)
     tiers = [*TIERS, "none"]
     summary = view.summary
@@ -132,6 +156,8 @@ def reports(
         kinds=survey_labels(user),
         nps_chart=nps,
         csat_chart=csat,
+        beside=beside,
+        pivots={kind: pivot(rows, kind, beside) for kind in ("nps", "csat")},
         shown_periods=SHOWN_PERIODS,
         segments=view,
         wanted=wanted,

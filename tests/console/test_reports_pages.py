@@ -39,7 +39,8 @@ async def test_scores_by_week_and_by_month_are_the_survey_reports_numbers(light:
     for by in ("week", "month"):
         page = await client.get(f"/console/reports?by={by}")
         assert page.status_code == 200
-        table = page.text[page.text.index("<tbody>") :]
+        every = page.text[page.text.index('<details class="all-scores"') :]
+        table = every[every.index("<tbody>") :]
         expected = light.store.surveys.scores(None, by)  # what `journeys report surveys` prints
         assert len(re.findall(r"<tr>", table.split("</table>")[0])) == len(expected)
         newest = max(r.period for r in expected)
@@ -52,6 +53,8 @@ async def test_scores_by_week_and_by_month_are_the_survey_reports_numbers(light:
         row = cells(table, "CSAT")
         assert row[3:] == [str(csat.sent), "2", "3.50", "50.0%"]
         assert page.text.count("<svg") >= 2  # the NPS and the CSAT chart
+        beside = page.text[: page.text.index('<details class="all-scores"')]
+        assert cells(beside, '<th scope="row">Win-back</th>')[1] == "0.0 (5)"
 
 
 async def test_a_journey_filter_keeps_that_journeys_scores(light: Light) -> None:
@@ -60,7 +63,8 @@ async def test_a_journey_filter_keeps_that_journeys_scores(light: Light) -> None
     survey(light, a, "nps", "win_back", 10, now)
     survey(light, b, "csat", "complaint_recovery", 5, now)
     page = (await (await light.client()).get("/console/reports?journey=win_back")).text
-    table = page[page.index("<tbody>") : page.index("</table>")]
+    every = page[page.index('<details class="all-scores" open>') :]
+    table = every[every.index("<tbody>") : every.index("</table>")]
     assert "NPS" in table and "CSAT" not in table
     assert '<option value="win_back" selected>' in page
 
