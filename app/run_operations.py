@@ -44,7 +44,7 @@ from workflows.journey import JourneyWorkflow
 # How long one operation waits for its run's answer (an end waits for a send in progress).
 ANSWER_SECONDS = 60.0
 CONCURRENT_OPERATIONS = 8
-AUDIT_ACTIONS: dict[RunOperationKind, AuditAction] = {
+AUDITED_AS: dict[RunOperationKind, AuditAction] = {
     "end": "run.end",
     "skip_wait": "run.skip_wait",
     "retry": "run.retry",
@@ -195,6 +195,11 @@ class RunOperations:
                     f"the run had ended in Temporal ({change.temporal_status}); the store now "
                     "says so; an ended run cannot be changed"
                 ) from exc
+            if change.temporal_status == "missing":
+                raise OperationRefused(
+                    "the run is not in Temporal yet (its start is still due); try again once "
+                    "it has started"
+                ) from exc
             raise OperationRefused(f"Temporal refused the update: {exc.message}") from exc
         outcome = OperationOutcome(
             workflow_id=run.workflow_id,
@@ -214,7 +219,7 @@ class RunOperations:
                 "detail": result.detail,
             }
             await asyncio.to_thread(
-                self.service.auditor.record, None, AUDIT_ACTIONS[kind], run.workflow_id, details
+                self.service.auditor.record, None, AUDITED_AS[kind], run.workflow_id, details
             )
         return outcome
 

@@ -7,6 +7,7 @@ cancelled outside the product is noticed by `journeys runs reconcile`."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from activities.channels import PermanentDeliveryError, RenderedMessage
 from domain.loader import load_journey_text
-from domain.runs import Enrollment
+from domain.runs import Enrollment, RunEnd
 from entrypoints import cli_common
 from entrypoints.cli import app
 from tests.api.conftest import Stack, event, eventually, new_customer
@@ -361,3 +362,29 @@ async def test_a_run_that_ended_on_its_failed_send_cannot_be_retried(
     assert refused.status_code == 409
     assert "closed in Temporal and cannot be retried" in refused.json()["detail"]
     assert stack.store.runs.get(run.entry_id) == run
+
+
+async def test_a_run_not_yet_in_temporal_is_refused_and_left_to_its_start(
+    api: httpx.AsyncClient, stack: Stack
+) -> None:
+    customer_id = await new_customer(api, prefix="ops")
+    run = Enrollment(
+        entry_id=uuid.uuid4().hex,
+        workflow_id=f"journey/{JOURNEY}/{customer_id}",
+        journey_id=JOURNEY,
+        version=1,
+        customer_id=customer_id,
+        entered_at=stack.service.clock(),
+    )
+    assert stack.store.runs.enroll(run)
+    refused = await api.post(f"/runs/{run.workflow_id}/end", json={"reason": "r"})
+    assert refused.status_code == 409, refused.text
+    assert "not in Temporal yet" in refused.json()["detail"]
+    stored = stack.store.runs.get(run.entry_id)
+    assert stored is not None and stored.status == "running"
+    stack.store.runs.finish(
+        run.entry_id,
+        RunEnd(
+            workflow_id=run.workflow_id, status="exited", reason="test", at=stack.service.clock()
+        ),
+    )
