@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +29,7 @@ from domain.journey import JourneyDefinition
 from domain.segments import Segment
 from domain.send_policy import SendPolicy
 from domain.simulation import Behaviour, cohort
-from store.impact import count_audience, customer_sample, runs_in_flight
+from store.impact import count_audience, customer_sample, runs_in_flight, stored_metrics
 
 MAX_SAMPLE = 5000
 MAX_DAYS = 365
@@ -114,6 +115,7 @@ def preview(
 
     audience: AudienceImpact | None = None
     sample_ids: list[str] = []
+    metrics: dict[str, dict[str, Any]] = {}
     source = ""
     if new.audience is not None:
         on_phase("counting the audience")
@@ -131,15 +133,21 @@ def preview(
             erased=counted.erased,
             paused=summary is not None and summary.status == "paused",
         )
-        sample_ids = counted.sample
+        sample_ids, metrics = counted.sample, counted.metrics
         source = f"members of segment {segment.name} as of {as_of.isoformat()}"
     elif options.sample > 0:
         sample_ids = customer_sample(store.engine, options.sample, options.seed)
+        metrics = stored_metrics(store.engine, sample_ids)
         source = "customers in the store"
 
     funnel: FunnelComparison | None = None
     if options.sample > 0:
-        profiles = [p for p in map(store.customers.get, sample_ids) if p is not None]
+        # With their projection row, as a run's profile activity hands it over.
+        profiles = [
+            p.model_copy(update={"metrics": metrics.get(p.customer_id)})
+            for p in map(store.customers.get, sample_ids)
+            if p is not None
+        ]
         if profiles:
             described = f"{len(profiles)} {source}, seeded sample"
         else:

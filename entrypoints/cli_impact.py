@@ -34,6 +34,8 @@ Sample = Annotated[
         "store's customers); 0: no simulated funnel.",
     ),
 ]
+# Narrower terminals get entered and completed per version; skipped with --wide.
+SKIPPED_FROM_WIDTH = 110
 Days = Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="Simulated days.")]
 
 
@@ -200,10 +202,10 @@ def _print_audience(report: ImpactReport) -> None:
     )
 
 
-def _cells(counts: dict[str, int] | None) -> tuple[str, str]:
+def _cells(counts: dict[str, int] | None, statuses: tuple[str, ...]) -> list[str]:
     if counts is None:
-        return "-", "-"
-    return f"{counts.get('entered', 0):,}", f"{counts.get('completed', 0):,}"
+        return ["-" for _ in statuses]
+    return [f"{counts.get(status, 0):,}" for status in statuses]
 
 
 def _print_funnel(report: ImpactReport, wide: bool) -> None:
@@ -212,16 +214,20 @@ def _print_funnel(report: ImpactReport, wide: bool) -> None:
         return
     new = funnel.new
     title = f"Expected funnel, {new.days} days, simulated"
+    labels = ([funnel.current.label] if funnel.current is not None else []) + ["new"]
+    # Skipped matters for sends (no address, no consent): shown for both versions or neither.
+    statuses: tuple[str, ...] = ("entered", "completed", "skipped")
+    if not wide and console.width < SKIPPED_FROM_WIDTH:
+        statuses = statuses[:2]
     headers = ["step", "kind"]
-    if funnel.current is not None:
-        headers += [f"{funnel.current.label} entered", f"{funnel.current.label} completed"]
-    headers += ["new entered", "new completed"]
+    for label in labels:
+        headers += [f"{label} {status}" for status in statuses]
     grid = table(*headers, title=title, wide=wide, optional=("kind",))
     for row in funnel.rows:
         cells = [row.step_id, row.kind]
         if funnel.current is not None:
-            cells += _cells(row.current)
-        cells += _cells(row.new)
+            cells += _cells(row.current, statuses)
+        cells += _cells(row.new, statuses)
         grid.add_row(*cells)
     print_tables(grid)
     _say(

@@ -11,6 +11,7 @@ while it rebuilds (seconds for the CDNOW base); other writers wait on the busy t
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, case, delete, exists, func, insert, select
@@ -22,6 +23,7 @@ from store.audience_runs import blocking_run
 from store.db import _READ_ONLY, reading
 from store.projections import (
     _CHUNK,
+    _metrics,
     _order_stats,
     _signals,
     _values,
@@ -52,6 +54,8 @@ class AudienceCount(BaseModel):
     projection_built: date | None  # as of when the stored projection is built (before)
     rebuilt: bool  # the count rebuilt the projection in a transaction it rolled back
     sample: list[str] = []  # up to the requested number of member ids, seeded
+    # The sampled members' projection rows as of `as_of`, as a run's profile carries them.
+    metrics: dict[str, dict[str, Any]] = {}
 
     @property
     def would_enroll(self) -> int:
@@ -168,6 +172,7 @@ def _count(
                 .limit(SAMPLE_SCAN)
             )
         )
+    chosen = seeded_sample(ids, sample, seed)
     return AudienceCount(
         segment=segment.name,
         as_of=as_of,
@@ -176,5 +181,25 @@ def _count(
         erased=row.erased,
         projection_built=built,
         rebuilt=rebuilt,
-        sample=seeded_sample(ids, sample, seed),
+        sample=chosen,
+        metrics=metrics_of(conn, chosen),
     )
+
+
+def metrics_of(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The projection rows of `ids` (those that have one), as JSON."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = conn.execute(
+            select(customer_metrics).where(
+                customer_metrics.c.customer_id.in_(ids[start : start + _CHUNK])
+            )
+        )
+        found.update({row.customer_id: _metrics(row).model_dump(mode="json") for row in rows})
+    return found
+
+
+def stored_metrics(engine: Engine, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """metrics_of, as the store holds them now."""
+    with reading(engine) as conn:
+        return metrics_of(conn, ids)

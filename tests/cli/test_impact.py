@@ -302,6 +302,6 @@ def test_the_simulated_funnel_of_the_file_next_to_the_newest_version(tmp_path: P
     assert code == 0, err
     text = " ".join(out.split())
     assert "Expected funnel, 10 days, simulated" in text
-    assert "│ nudge │ send email │ 20 │ 20 │ - │ - │" in text
+    assert "│ nudge │ send email │ 20 │ 20 │ 0 │ - │ - │ - │" in text
     assert "Sample: 20 customers in the store, seeded sample (seed 7)" in text
     assert row_counts() == before

@@ -106,6 +106,10 @@ def test_the_audience_is_counted_on_a_projection_that_is_rolled_back(store: Stor
     assert (once.members, once.blocked, once.erased, once.would_enroll) == (5, 2, 1, 2)
     assert once.rebuilt and once.projection_built == date(2026, 1, 1)
     assert once.sample == ["a", "b", "d", "e"]  # every member but the erased one
+    # The sample carries the projection as of the audience's day, as a run's profile would.
+    assert sorted(once.metrics) == once.sample
+    assert {m["as_of"] for m in once.metrics.values()} == {as_of.isoformat()}
+    assert once.metrics["a"]["order_count"] == 1
     always = count_audience(store.engine, journey("always"), segments["buyers"], as_of, T0)
     assert (always.blocked, always.would_enroll) == (1, 3)
     cooldown = count_audience(store.engine, journey("cooldown"), segments["buyers"], as_of, T0)
