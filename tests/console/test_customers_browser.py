@@ -5,6 +5,7 @@ is resolved; and hostile text in an attribute or the search box stays text."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from app.cases import CaseService
@@ -27,6 +28,7 @@ steps:
   - {id: pause, wait: {for: 6s}}
   - {id: offer, send: {channel: email, template: offer}}
 """
+CDNOW_DAY = date(1998, 3, 1)  # the day tests/console/test_console_zh_browser.py uses too
 XSS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
 
 
@@ -131,6 +133,21 @@ async def test_support_opens_a_case_and_the_customers_marketing_waits_until_it_i
         await shoot(page, "runs-run-zh-820")
         await page.goto(f"{served_console}/console/customers?q=spring")
         await shoot(page, "customers-search-zh-820")
+        # A CDNOW buyer overdue for an order (as of a day in the CDNOW years): value, stage
+        # and churn risk with its reasons, in Chinese and in English.
+        projections = console_stack.store.projections
+        if projections.built_as_of() != CDNOW_DAY:
+            projections.rebuild(CDNOW_DAY)
+        at_risk = next(m for m in projections.all() if m.churn_reasons and m.tier == "high")
+        await page.set_viewport_size({"width": 1280, "height": 900})
+        await page.goto(f"{served_console}/console/customers/{at_risk.customer_id}")
+        assert "流失风险" in await page.inner_text("#value-h + dl")
+        await shoot(page, "customers-cdnow-zh")
+        await page.click("a[lang=en]")
+        await page.wait_for_selector("html[lang=en] #value-h")
+        reasons = await page.inner_text("ul.reasons")
+        assert "overdue for an order" in reasons
+        await shoot(page, "customers-cdnow-en")
         assert browser.errors == [] and browser.refused == []
 
 
