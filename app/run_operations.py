@@ -245,11 +245,14 @@ class RunOperations:
         step: str | None = None,
         to: str | None = None,
         key: str | None = None,
+        runs: list[Enrollment] | None = None,
         on_start: Callable[[int], None] = lambda _total: None,
         on_done: Callable[[OperationOutcome], None] = lambda _outcome: None,
     ) -> BulkReport:
-        """The operation on every running run the selection matches, a few at a time."""
-        runs = await asyncio.to_thread(self.select, journey_id, version, step)
+        """The operation on every running run the selection matches (`runs`, when the caller
+        selected them already), a few at a time."""
+        if runs is None:
+            runs = await asyncio.to_thread(self.select, journey_id, version, step)
         key = key or bulk_key(kind, journey_id, version, step, to, reason)
         report = BulkReport(
             operation=kind,

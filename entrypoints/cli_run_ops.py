@@ -121,6 +121,7 @@ async def _bulk(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    runs = await asyncio.to_thread(ops.select, journey, version, step)
     with Progress(*columns, console=console) as progress:
         task = progress.add_task(kind, total=None)
         return await ops.bulk(
@@ -131,6 +132,7 @@ async def _bulk(
             step=step,
             to=to,
             key=key,
+            runs=runs,
             on_start=lambda total: progress.update(task, total=total),
             on_done=lambda _outcome: progress.advance(task),
         )
@@ -195,8 +197,8 @@ def retry(
     """Take the run's failed step again, then go on from it.
 
     The failed step: a send that failed for good and that the run went on past by its
-    on_failure, or an update step that failed. The run must be waiting. A run that failed or ended is closed in Temporal: it is refused
-    (enroll the customer again instead).
+    on_failure, or an update step that failed. The run must be waiting. A run that failed or
+    ended is closed in Temporal: it is refused (enroll the customer again instead).
     """
     _operate("retry", run, reason, journey, version, where, key, wide)
 
