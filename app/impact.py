@@ -59,9 +59,9 @@ Simulate = Callable[
 ]
 
 
-def simulate_in_processes(processes: int) -> Simulate:
+def simulate_in_processes(processes: int, on_day: Callable[[int], None] | None = None) -> Simulate:
     """The simulator of `journeys simulate`, over `processes` processes (imported late: it
-    brings the worker with it)."""
+    brings the worker with it); `on_day` follows the simulated days."""
 
     def run(
         journey: JourneyDefinition,
@@ -72,7 +72,7 @@ def simulate_in_processes(processes: int) -> Simulate:
     ) -> SimulationRun:
         from workers.simulation_shards import simulate_in_processes as shards
 
-        result = shards(journey, profiles, days, behaviour, processes, policy=policy)
+        result = shards(journey, profiles, days, behaviour, processes, on_day=on_day, policy=policy)
         messages: Counter[str] = Counter()
         for (_, _, status), n in result.messages.items():
             messages[status] += n
@@ -98,9 +98,10 @@ def preview(
     simulate: Simulate | None = None,
     policy: SendPolicy | None = None,
     workspace_timezone: str | None = None,
-    on_phase: Callable[[str], None] = lambda _phase: None,
+    on_phase: Callable[[str, int | None], None] = lambda _phase, _days: None,
 ) -> ImpactReport:
-    """The report for `new` (a checked definition: its audience's segment is in `segments`)."""
+    """The report for `new` (a checked definition: its audience's segment is in `segments`);
+    `on_phase` hears what it does next (and over how many simulated days)."""
     store = service.store
     now = service.clock()
     summary = store.journeys.get(new.id)
@@ -118,7 +119,7 @@ def preview(
     metrics: dict[str, dict[str, Any]] = {}
     source = ""
     if new.audience is not None:
-        on_phase("counting the audience")
+        on_phase("counting the audience", None)
         segment = segments[new.audience.segment]
         as_of = options.as_of or run_date(now, new.audience.timezone or workspace_timezone)
         counted = count_audience(
@@ -188,12 +189,12 @@ def _funnels(
     options: ImpactOptions,
     simulate: Simulate,
     policy: SendPolicy | None,
-    on_phase: Callable[[str], None],
+    on_phase: Callable[[str, int | None], None],
 ) -> FunnelComparison:
     behaviour = Behaviour(seed=options.seed)
 
     def funnel(definition: JourneyDefinition, label: str) -> SimulatedFunnel:
-        on_phase(f"simulating {label}")
+        on_phase(f"simulating {label}", options.days)
         run = simulate(definition, profiles, options.days, behaviour, policy)
         return SimulatedFunnel(
             label=label, customers=len(profiles), days=options.days, **run.model_dump()

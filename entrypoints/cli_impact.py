@@ -13,6 +13,14 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from app.impact import MAX_DAYS, MAX_SAMPLE, ImpactOptions, preview, simulate_in_processes
 from domain.impact import ImpactReport, StepInFlight
@@ -22,7 +30,6 @@ from domain.send_policy import PolicyError, load_policy_file
 from entrypoints.cli_audiences import load_segments
 from entrypoints.cli_common import Wide, console, errors, fail, print_tables, service, table
 from store.errors import StoreError
-from store.projections import ProjectionOutOfDate
 from workers.settings import get_settings
 
 Sample = Annotated[
@@ -95,24 +102,45 @@ def show_impact(
         policy = load_policy_file(settings.policy_file) if options.sample else None
     except PolicyError as exc:
         raise fail(str(exc)) from exc
-    try:
-        report = preview(
-            service(),
-            journey,
-            label,
-            load_segments(None),
-            options,
-            simulate=simulate_in_processes(processes),
-            policy=policy,
-            workspace_timezone=settings.timezone,
-            on_phase=lambda phase: errors.print(f"[dim]{escape(phase)}…[/dim]"),
-        )
-    except ProjectionOutOfDate as exc:
-        raise fail(str(exc)) from exc
-    except StoreError as exc:
-        raise fail(str(exc)) from exc
-    except RuntimeError as exc:  # the simulator could not run
-        raise fail(f"the simulation failed: {exc}") from exc
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    # On stderr (stdout holds the report, or its JSON), redrawn by the simulation's own days
+    # rather than by a thread: the simulation forks, and a process should not fork while
+    # another of its threads runs.
+    with Progress(*columns, TimeElapsedColumn(), console=errors, auto_refresh=False) as bar:
+        steps: list[tuple[TaskID, int]] = []
+
+        def finish() -> None:
+            if steps:
+                task, total = steps[-1]
+                bar.update(task, total=total, completed=total)
+
+        def phase(text: str, days: int | None) -> None:
+            finish()
+            steps.append((bar.add_task(text, total=days), days or 1))
+            bar.refresh()
+
+        def day(_: int) -> None:
+            bar.advance(steps[-1][0])
+            bar.refresh()
+
+        try:
+            report = preview(
+                service(),
+                journey,
+                label,
+                load_segments(None),
+                options,
+                simulate=simulate_in_processes(processes, on_day=day),
+                policy=policy,
+                workspace_timezone=settings.timezone,
+                on_phase=phase,
+            )
+        except StoreError as exc:  # the projection moved on meanwhile, among others
+            raise fail(str(exc)) from exc
+        except RuntimeError as exc:  # the simulator could not run
+            raise fail(f"the simulation failed: {exc}") from exc
+        finish()
+        bar.refresh()
     if as_json:
         console.print_json(report.model_dump_json())
     else:
