@@ -132,7 +132,7 @@ def preview(
             would_enroll=counted.would_enroll,
             blocked=counted.blocked,
             erased=counted.erased,
-            paused=summary is not None and summary.status == "paused",
+            stopped=_stopped(new, summary.status if summary is not None else None),
         )
         sample_ids, metrics = counted.sample, counted.metrics
         source = f"members of segment {segment.name} as of {as_of.isoformat()}"
@@ -177,6 +177,15 @@ def preview(
         audience=audience,
         funnel=funnel,
     )
+
+
+def _stopped(journey: JourneyDefinition, status: str | None) -> str:
+    """Why an enrollment run would stop at once (JourneyService.enroll_audience_page)."""
+    if status is not None and status != "active":
+        return f"the journey is {status}"
+    if journey.trigger.correlate_on is not None:
+        return f"the journey correlates on {journey.trigger.correlate_on!r}"
+    return ""
 
 
 def _funnels(

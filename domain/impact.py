@@ -52,7 +52,9 @@ class AudienceImpact(BaseModel):
     would_enroll: int
     blocked: int  # already in the journey, or kept out by its re-entry policy
     erased: int
-    paused: bool = False  # a paused journey's audience enrolls no one until it is resumed
+    # Why an enrollment run would enroll no one now whoever is a member (as it stops):
+    # the journey is paused, or it correlates its runs on a trigger property.
+    stopped: str = ""
 
 
 class SimulatedFunnel(BaseModel):
@@ -256,6 +258,6 @@ def impact_report(
             report.notes.append(f"publishing would create {new.id} v{published_version + 1}")
         if report.runs_in_flight:
             report.notes.append(PINNED)
-    if audience is not None and audience.paused:
-        report.notes.append("the journey is paused: its audience enrolls no one until resumed")
+    if audience is not None and audience.stopped:
+        report.notes.append(f"its audience enrolls no one now: {audience.stopped}")
     return report

@@ -41,9 +41,9 @@ Sample = Annotated[
         "store's customers); 0: no simulated funnel.",
     ),
 ]
+Days = Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="Simulated days.")]
 # Narrower terminals get entered and completed per version; skipped with --wide.
 SKIPPED_FROM_WIDTH = 110
-Days = Annotated[int, typer.Option(min=1, max=MAX_DAYS, help="Simulated days.")]
 
 
 def impact_command(
@@ -221,12 +221,16 @@ def _print_audience(report: ImpactReport) -> None:
     if audience is None:
         _say("Audience: none (customers enter by the trigger event).")
         return
+    members = f"{audience.members:,} member{'s' if audience.members != 1 else ''}"
+    eligible = (
+        f"{audience.would_enroll:,} would be enrolled now"
+        if not audience.stopped
+        else f"none would be enrolled now ({audience.stopped}), {audience.would_enroll:,} otherwise"
+    )
     _say(
         f"Audience: segment {audience.segment} as of {audience.as_of.isoformat()}: "
-        f"{audience.members:,} member{'s' if audience.members != 1 else ''}; "
-        f"{audience.would_enroll:,} would be enrolled now ({audience.blocked:,} already in "
-        f"the journey or kept out by its re-entry policy, {audience.erased:,} erased). "
-        "Nobody was enrolled."
+        f"{members}; {eligible} ({audience.blocked:,} already in the journey or kept out by "
+        f"its re-entry policy, {audience.erased:,} erased). Nobody was enrolled."
     )
 
 

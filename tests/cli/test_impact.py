@@ -196,6 +196,13 @@ def test_runs_in_flight_per_version_and_step_and_what_the_file_does_to_their_ste
         summary = s.journeys.get("nurture")
         assert summary is not None and summary.latest_version == 2
 
+    assert journeys("pause", "nurture")[0] == 0
+    code, out, err = journeys("impact", str(nurture_live), "--sample", "0")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "none would be enrolled now (the journey is paused), 1 otherwise" in text
+    assert "its audience enrolls no one now: the journey is paused" in text
+
 
 def test_a_new_journey_says_so_and_counts_its_audience_on_a_projection_it_rolls_back(
     tmp_path: Path,
