@@ -127,3 +127,24 @@ async def test_a_definition_validate_refuses_is_422_naming_step_and_field(
     ), detail
     assert (await api.post("/journeys/impact", json={"id": "x"})).status_code == 422
     assert store.journeys.get("nurture") is None
+
+
+async def test_a_new_journey_gets_its_simulated_funnel_alone(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    for n in range(5):
+        store.customers.upsert(
+            CustomerUpsert(customer_id=f"lead-{n}", email=f"lead-{n}@example.com"), NOW
+        )
+    before = counts(store)
+    response = await api.post("/journeys/impact?sample=5&days=3", json=nurture())
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["published_version"] is None and report["in_flight"] == []
+    assert report["notes"] == ["publishing would create nurture v1"]
+    funnel = report["funnel"]
+    assert funnel["current"] is None and funnel["new"]["customers"] == 5
+    assert funnel["sample"].startswith("5 members of segment never_ordered")
+    intro = next(row for row in funnel["rows"] if row["step_id"] == "intro")
+    assert intro["current"] is None and intro["new"]["entered"] == 5
+    assert counts(store) == before
