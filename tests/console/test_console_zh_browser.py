@@ -137,8 +137,9 @@ async def test_the_console_in_chinese_shows_chinese_labels_and_dates_and_switche
         await page.click("form:has(#as_of) button[type=submit]")
         await page.wait_for_url(re.compile(r".*as_of=1998-03-01"))
         if await page.locator('form[action="/console/reports/segments/rebuild"]').count():
-            await page.click('form[action="/console/reports/segments/rebuild"] button')
-            await page.wait_for_selector(".notice")
+            async with page.expect_navigation(url=re.compile(r".*notice=")):
+                await page.click('form[action="/console/reports/segments/rebuild"] button')
+            await page.wait_for_selector("table.segments")
             assert "已按 1998年3月1日 重建客户画像" in await page.inner_text(".notice")
         body = await page.inner_text("main")
         assert "客群概览" in body and "截至 1998年3月1日" in body
@@ -146,8 +147,8 @@ async def test_the_console_in_chinese_shows_chinese_labels_and_dates_and_switche
         assert re.search(r"\d{4} 年第 \d+ 周", body)
         await shoot(page, "reports-zh")
 
-        await page.click('header .languages a[lang="en"]')
-        await page.wait_for_url("**/console/reports**")
+        async with page.expect_navigation(url=re.compile(r".*/console/reports")):
+            await page.click('header .languages a[lang="en"]')
         assert await page.get_attribute("html", "lang") == "en"
         assert await page.inner_text("h1") == "Reports"
         body = await page.inner_text("main")
