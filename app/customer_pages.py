@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 
+from pydantic import ValidationError
 from temporalio.client import WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -30,7 +31,7 @@ from store.customer_search import (
     search,
     timeline,
 )
-from store.errors import UnknownCustomer, UnknownEnrollment
+from store.errors import UnknownCustomer, UnknownEnrollment, UnknownJourney
 from store.journeys import JourneySummary
 
 # How long a run page waits for the run's own answer before showing the stored trace alone.
@@ -85,18 +86,27 @@ class RunPage:
     snapshot: RunSnapshot | None
     # Why there is no live snapshot: "ended", "timeout", "unreachable" or "" (there is one).
     live_problem: str
+    # The step ids of the run's journey version (where an operator may move it).
+    step_ids: list[str]
 
 
 async def run_page(service: JourneyService, workflow_id: str) -> RunPage:
     """The stored run and its step records, and what the run itself says (its status query),
     when Temporal answers in time; UnknownEnrollment when no run has this id."""
 
-    def stored() -> tuple[RunRecord | None, JourneySummary | None]:
+    def stored() -> tuple[RunRecord | None, JourneySummary | None, list[str]]:
         record = run_record(service.store.engine, workflow_id)
-        journey = service.store.journeys.get(record.run.journey_id) if record else None
-        return record, journey
+        if record is None:
+            return None, None, []
+        journey = service.store.journeys.get(record.run.journey_id)
+        try:
+            definition = service.journey(record.run.journey_id, record.run.version)
+            step_ids = [step.id for step in definition.steps]
+        except (UnknownJourney, ValidationError):
+            step_ids = []
+        return record, journey, step_ids
 
-    record, journey = await asyncio.to_thread(stored)
+    record, journey, step_ids = await asyncio.to_thread(stored)
     if record is None:
         raise UnknownEnrollment(workflow_id)
     snapshot: RunSnapshot | None = None
@@ -115,4 +125,10 @@ async def run_page(service: JourneyService, workflow_id: str) -> RunPage:
     if snapshot is not None and snapshot.entry_id != record.run.entry_id:
         snapshot = None  # a newer run under the id than the store knows: show the stored one
         problem = "unreachable"
-    return RunPage(record=record, journey=journey, snapshot=snapshot, live_problem=problem)
+    return RunPage(
+        record=record,
+        journey=journey,
+        snapshot=snapshot,
+        live_problem=problem,
+        step_ids=step_ids,
+    )

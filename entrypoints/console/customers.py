@@ -110,6 +110,7 @@ def labels(user: ConsoleUser) -> dict[str, dict[str, str]]:
             "completed": _("completed"),
             "exited": _("exited"),
             "failed": _("failed"),
+            "stopped": _("stopped"),
             "pending": _("pending"),
             "sending": _("sending"),
             "sent": _("sent"),

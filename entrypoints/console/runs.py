@@ -9,15 +9,38 @@ Temporal answers within a moment.
 
 from __future__ import annotations
 
+import re
+import uuid
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from app.audit import acting_as
 from app.customer_pages import run_page
 from app.journeys import JourneyService
-from entrypoints.console.customers import customer_url, describe_wait, labels, moments_in
-from entrypoints.console.web import PREFIX, User, console_router, render, require
+from app.run_operations import OperationRefused, RunOperations, UnknownRun
+from domain.contracts import RunOperationKind
+from entrypoints.console.customers import (
+    customer_url,
+    describe_wait,
+    labels,
+    moments_in,
+    run_url,
+)
+from entrypoints.console.web import (
+    PREFIX,
+    ConsoleError,
+    ConsoleUser,
+    Form,
+    User,
+    console_router,
+    field,
+    redirect,
+    render,
+    require,
+)
+from store.errors import UnknownEnrollment
 
 router = console_router()
 
@@ -36,6 +59,17 @@ def temporal_url(request: Request, workflow_id: str) -> str:
 @router.get("/runs/{workflow_id:path}")
 async def run(request: Request, user: User, workflow_id: str) -> HTMLResponse:
     require(user, "runs:read")
+    return await _run_response(request, user, workflow_id)
+
+
+async def _run_response(
+    request: Request,
+    user: ConsoleUser,
+    workflow_id: str,
+    *,
+    problem: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     service: JourneyService = request.app.state.service
     page = await run_page(service, workflow_id)
     timezone = page.record.timezone
@@ -49,6 +83,7 @@ async def run(request: Request, user: User, workflow_id: str) -> HTMLResponse:
         request,
         user,
         "runs/run.html",
+        status_code=status_code,
         active="customers",
         page=page,
         run=page.record.run,
@@ -58,6 +93,73 @@ async def run(request: Request, user: User, workflow_id: str) -> HTMLResponse:
         journey_url=journey_url,
         customer_url=customer_url(page.record.run.customer_id),
         temporal_url=temporal_url(request, workflow_id),
+        here=run_url(workflow_id),
+        problem=problem,
         words=labels(user),
         moments=lambda text: moments_in(user, text, timezone),
     )
+
+
+# The operations an operator may do to one run (app/run_operations.py, as POST /runs/.../<op>).
+OPERATIONS: dict[str, RunOperationKind] = {
+    "skip-wait": "skip_wait",
+    "retry": "retry",
+    "move": "move",
+    "end": "end",
+}
+
+
+@router.post("/runs/{workflow_id:path}/{operation}")
+async def operate(
+    request: Request, user: User, form: Form, workflow_id: str, operation: str
+) -> Response:
+    """Skip a wait, retry a failed step, move to another step, or end the run (after a
+    confirmation page), through the same RunOperations call as the API."""
+    require(user, "runs:write")
+    acting_as(user.actor)  # the session's dependency ran in a worker thread
+    _ = user.gettext
+    kind = OPERATIONS.get(operation)
+    if kind is None:
+        raise ConsoleError(404, _("There is no such page in the console."))
+    reason = field(form, "reason", user)[:500]
+    to = field(form, "to", user) if kind == "move" else None
+    if kind == "end" and form.get("confirmed") != "yes":
+        service: JourneyService = request.app.state.service
+        page = await run_page(service, workflow_id)
+        return render(
+            request,
+            user,
+            "runs/confirm_end.html",
+            active="customers",
+            run=page.record.run,
+            here=run_url(workflow_id),
+            reason=reason,
+        )
+    key = field(form, "key", user, required=False)
+    key = key if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", key) else uuid.uuid4().hex[:16]
+    try:
+        outcome = await RunOperations(request.app.state.service).operate(
+            workflow_id, kind, reason, to=to, key=key
+        )
+    except UnknownRun as exc:
+        raise UnknownEnrollment(workflow_id) from exc
+    except OperationRefused as exc:
+        return await _run_response(
+            request,
+            user,
+            workflow_id,
+            problem=_("Refused: {error}").format(error=exc),
+            status_code=409,
+        )
+    if outcome.outcome == "refused":
+        return await _run_response(
+            request,
+            user,
+            workflow_id,
+            problem=_("Refused: {error}").format(error=outcome.detail),
+            status_code=409,
+        )
+    notice = (
+        _("Done: {detail}") if outcome.outcome == "done" else _("Already done: {detail}")
+    ).format(detail=outcome.detail)
+    return redirect(run_url(workflow_id), notice=notice)

@@ -89,3 +89,56 @@ async def test_the_run_page_needs_a_session(console: ConsoleFactory) -> None:
     page = await visitor.get("/console/runs/journey/x/y", follow_redirects=False)
     assert page.status_code == 303
     assert page.headers["location"].startswith("/console/sign-in")
+
+
+async def test_ops_skips_a_wait_and_support_gets_no_forms_and_a_403_for_a_forged_one(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    _journey_id, customer_id, workflow_id = await waiting_run(console_stack)
+    support = await console("support")
+    page = await support.get(f"/console/runs/{workflow_id}")
+    assert "Operate on this run" not in page.text
+    forged = await support.post(f"/console/runs/{workflow_id}/skip-wait", {"reason": "forged"})
+    assert forged.status_code == 403
+    snapshot = await console_stack.service.run_status(workflow_id)
+    assert snapshot.position == "pause" and snapshot.waiting
+    ops = await console("ops")
+    shown = await ops.get(f"/console/runs/{workflow_id}")
+    assert "Operate on this run" in shown.text
+    done = await ops.post(f"/console/runs/{workflow_id}/skip-wait", {"reason": "customer asked"})
+    assert done.status_code == 200, done.text
+    assert "Done:" in done.text
+
+    async def sent() -> bool:
+        return bool(console_stack.channel.to(f"{customer_id}@example.com"))
+
+    await eventually(sent, what="the offer after the skipped wait")
+
+
+async def test_ending_a_run_asks_for_confirmation_first_and_an_ended_run_refuses_with_why(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    _journey_id, _customer_id, workflow_id = await waiting_run(console_stack)
+    ops = await console("ops")
+    asked = await ops.post(f"/console/runs/{workflow_id}/end", {"reason": "wrong segment"})
+    assert asked.status_code == 200 and "End the run?" in asked.text
+    assert 'name="confirmed" value="yes"' in asked.text
+    running = console_stack.store.runs.running(workflow_id)
+    assert running is not None
+    ended = await ops.post(
+        f"/console/runs/{workflow_id}/end", {"reason": "wrong segment", "confirmed": "yes"}
+    )
+    assert ended.status_code == 200, ended.text
+    assert "Done:" in ended.text
+
+    async def stopped() -> bool:
+        return console_stack.store.runs.running(workflow_id) is None
+
+    await eventually(stopped, what="the run to stop")
+    again = await ops.post(f"/console/runs/{workflow_id}/skip-wait", {"reason": "too late"})
+    assert again.status_code == 409
+    assert "Refused:" in again.text and "ended" in again.text
+    unknown = await ops.post(f"/console/runs/{workflow_id}/jump", {"reason": "x"})
+    assert unknown.status_code == 404
+    no_reason = await ops.post(f"/console/runs/{workflow_id}/skip-wait", {"reason": ""})
+    assert no_reason.status_code == 400
