@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from app.funnels import with_unreached_steps
 from app.journeys import JourneyService
 from domain.event_catalog import EventWarning, event_name_warnings
 from domain.experiments import Arm, ArmResult, judge
@@ -76,7 +77,6 @@ def funnel(
     goals = converting_goals(journey)
     runs = service.store.reports.run_counts(journey_id, goals)
     counts = service.store.reports.step_counts(journey_id, goals)
-    from entrypoints.cli_reports import with_unreached_steps
 
     steps = [c for c in with_unreached_steps(journey, version, counts) if c.version == version]
     return Funnel(

@@ -181,7 +181,7 @@ def _percent(weight: float, total: float) -> str:
 # --- what a node says ------------------------------------------------------------------------
 
 
-def _kind_name(step: Step, _: Gettext) -> str:
+def kind_name(step: Step, _: Gettext) -> str:
     match step:
         case SendStep():
             match step.send.channel:
@@ -764,7 +764,7 @@ def _node_markup(
     count_format: Callable[[int], str],
 ) -> Markup:
     fill, stroke, kind_ink = _palette(step)
-    kind = _kind_name(step, _)
+    kind = kind_name(step, _)
     detail = _detail(step, _)
     heading = step.name or step.id
     inner = NODE_W - 24
@@ -863,7 +863,7 @@ def _describe(
         out.setdefault(move.source, []).append(f"{target} ({move.label})" if move.label else target)
     lines = []
     for step in definition.steps:
-        text = f"{step.name or step.id}: {_kind_name(step, _)}"
+        text = f"{step.name or step.id}: {kind_name(step, _)}"
         if counts is not None:
             text += ", " + _("{count} runs").format(count=count_format(counts.get(step.id, 0)))
         if step.id in out:

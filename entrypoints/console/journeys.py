@@ -24,14 +24,13 @@ from starlette.datastructures import UploadFile
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app import console_journeys as journeys_app
-from app.audit import acting_as
 from app.journeys import JourneyService
 from domain.durations import format_duration
 from domain.event_catalog import EventWarning
 from domain.journey import JourneyDefinition, step_kind
 from domain.problems import Problem
 from entrypoints.console import charts
-from entrypoints.console.diagram import _kind_name, journey_diagram
+from entrypoints.console.diagram import journey_diagram, kind_name
 from entrypoints.console.web import (
     PREFIX,
     ConsoleError,
@@ -365,7 +364,6 @@ async def publish(request: Request, user: User, form: Form) -> Response:
             customers=customers,
             days=days,
         )
-    acting_as(user.actor)  # the audit entry names this key (see _change_status)
     record = await asyncio.to_thread(journeys_app.publish, service, journey)
     if record.created:
         notice = _("Published {journey} version {version}.").format(
@@ -401,7 +399,7 @@ def _bars(items: list[tuple[str, int]], user: ConsoleUser, title: str) -> Markup
 
 def kind_names(journey: JourneyDefinition, user: ConsoleUser) -> dict[str, str]:
     """Each step's kind in words, as the diagram names it, in the user's language."""
-    return {step.id: _kind_name(step, user.gettext) for step in journey.steps}
+    return {step.id: kind_name(step, user.gettext) for step in journey.steps}
 
 
 def _yaml(definition: dict[str, Any]) -> str:
@@ -551,9 +549,6 @@ def _change_status(
     if form.get("confirmed") != "yes":  # not confirmed: ask first, change nothing
         return _confirm_page(request, user, journey_id, action)
     status = "paused" if action == "pause" else "active"
-    # The audit entry names this key: `signed_in` set the actor in the thread its dependency
-    # ran in, which this handler's thread does not inherit.
-    acting_as(user.actor)
     summary = journeys_app.set_status(_service(request), journey_id, status)
     _ = user.gettext
     notice = (
