@@ -10,6 +10,7 @@ audited the same way, after `require` checked the role.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -322,6 +323,7 @@ def _customer_response(
         moments=lambda text: moments_in(user, text, timezone),
         run_url=run_url,
         properties=properties_text,
+        value_text=value_text,
         channels=CHANNELS,
         severities=SEVERITIES,
     )
@@ -345,11 +347,19 @@ def run_url(workflow_id: str) -> str:
     return f"{PREFIX}/runs/{quote(workflow_id, safe='/')}"
 
 
+def value_text(value: Any) -> str:
+    """A stored value as text: strings as they are, anything else as JSON (the page escapes
+    it)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def properties_text(values: dict[str, Any] | None) -> str:
     """Event properties or attributes as `key: value` pairs (plain text: the page escapes it)."""
     if not values:
         return ""
-    return ", ".join(f"{key}: {value}" for key, value in values.items())
+    return ", ".join(f"{key}: {value_text(value)}" for key, value in values.items())
 
 
 # --- actions ----------------------------------------------------------------------------------

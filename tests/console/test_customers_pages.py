@@ -208,11 +208,12 @@ async def test_xss_in_an_attribute_and_in_the_search_box_is_escaped(
     target = customer(
         console_stack,
         email=f"{new_id('x')}@example.com",
-        attributes={"nickname": XSS[0], "note": XSS[1]},
+        attributes={"nickname": XSS[0], "note": XSS[1], "prefs": {"lang": XSS[0], "n": 2}},
         tags=["xss"],
     )
     support = await console("support")
     page = await support.get(f"/console/customers/{target}")
+    assert str(markupsafe.escape('{"lang": "<script>alert(1)</script>", "n": 2}')) in page.text
     for payload in XSS:
         assert payload not in page.text
         assert str(markupsafe.escape(payload)) in page.text
