@@ -4,15 +4,21 @@ rebuilt only by an explicit POST that needs an ops key."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from domain.projections import STAGES, TIERS
+from entrypoints import cli_common
+from entrypoints.cli import app as cli_app
 from store.db import reading
 from store.schema import customer_metrics
 from tests.console.test_overview_pages import Light, cells, customers, light, survey
+from workers.settings import get_settings
 
 __all__ = ["light"]
 
@@ -154,3 +160,49 @@ async def test_reports_in_chinese_have_chinese_labels_dates_and_periods(light: L
     assert re.search(r"\d{4} 年第 \d+ 周", page)
     month = (await client.get("/console/reports?by=month")).text
     assert f"{now.year}年{now.month}月" in month
+
+
+async def test_the_page_and_journeys_report_surveys_print_the_same_scores(
+    light: Light, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime.now(UTC)
+    people = customers(light, 4)
+    for person, score in zip(people, (10, 7, 5, 9), strict=True):
+        survey(light, person, "nps", "win_back", score, now)
+    survey(light, people[0], "csat", "win_back", 4, now)
+    survey(light, people[1], "csat", "win_back", 1, now - timedelta(days=7))
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", str(light.store.engine.url))
+    get_settings.cache_clear()
+    monkeypatch.setattr(cli_common.console, "width", 200)
+    try:
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            cli_app,
+            ["report", "surveys", "--by", "week", "--journey", "win_back"],
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    printed = {
+        (kind.lower(), period): (nps, csat)
+        for kind, period, nps, csat in re.findall(
+            r"win_back\s+│?\s*(NPS|CSAT)\s+│?\s*(\d{4}-W\d\d)\s+│?\s*\d+\s+│?\s*\d+\s+│?\s*(\S+)\s+│?\s*(\S+)",
+            result.output,
+        )
+    }
+    assert len(printed) == 3, result.output
+
+    page = (await (await light.client()).get("/console/reports?by=week&journey=win_back")).text
+    every = page[page.index('<details class="all-scores" open>') :]
+    for (kind, period), (nps, csat) in printed.items():
+        label = f"{period[:4]} week {int(period[-2:])}"
+        rows = [
+            [
+                " ".join(re.sub(r"<[^>]+>", " ", c).split())
+                for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)
+            ]
+            for r in re.findall(r"<tr>(.*?)</tr>", every, re.S)
+        ]
+        row = next(r for r in rows if r and r[0] == label and r[2] == kind.upper())
+        shown = row[5]
+        assert shown == (nps if kind == "nps" else csat), (row, nps, csat)
