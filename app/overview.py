@@ -9,11 +9,13 @@ so they are here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.console_journeys import converting_goals
+from domain.journey import JourneyDefinition
 from store.console_support import ConsoleSupportReads
 from store.overview_counts import (
     CallbacksDue,
@@ -87,19 +89,29 @@ class Overview:
         return sum(m.count for m in self.messages if m.channel == channel and m.outcome == outcome)
 
 
-def overview(
-    store: Store,
-    timezone: str,
-    now: datetime,
-    converting_goals: Callable[[JourneyRow], Sequence[str]],
-) -> Overview:
+_GOALS: dict[str, tuple[str, ...]] = {}
+
+
+def goals_of(row: JourneyRow) -> tuple[str, ...]:
+    """The journey's converting goal events, as `journeys report funnel` counts them (kept by
+    the definition's checksum: a published version never changes)."""
+    found = _GOALS.get(row.checksum)
+    if found is None:
+        found = tuple(converting_goals(JourneyDefinition.model_validate(row.definition)))
+        if len(_GOALS) > 1000:
+            _GOALS.clear()
+        _GOALS[row.checksum] = found
+    return found
+
+
+def overview(store: Store, timezone: str, now: datetime) -> Overview:
     """Everything the overview shows, in a fixed number of queries (whatever the data). Open
     cases by SLA state are the case queue's own counts (store/console_support.py, over
     domain/cases.py's rule), so the two pages agree."""
     counts = OverviewCounts(store.engine)
     today = today_in(timezone, now)
     journeys = counts.journeys()
-    goals = {row.journey_id: list(converting_goals(row)) for row in journeys}
+    goals = {row.journey_id: list(goals_of(row)) for row in journeys}
     messages = counts.messages_today(today.start, today.end)
     dialect = store.engine.dialect.name
     this_week = period_of(now, "week", dialect)

@@ -13,29 +13,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from app.overview import overview as read_overview
-from domain.journey import JourneyDefinition
 from entrypoints.console.web import ConsoleUser, User, console_router, render, workspace_timezone
-from store.overview_counts import JourneyRow
 
 router = console_router()
-
-
-_GOALS: dict[str, tuple[str, ...]] = {}
-
-
-def goals_of(row: JourneyRow) -> tuple[str, ...]:
-    """The journey's converting goal events, as `journeys report funnel` counts them (kept by
-    the definition's checksum: a published version never changes)."""
-    found = _GOALS.get(row.checksum)
-    if found is None:
-        # Imported here: the CLI module imports the API app, which imports this one.
-        from entrypoints.cli_reports import converting_goals
-
-        found = tuple(converting_goals(JourneyDefinition.model_validate(row.definition)))
-        if len(_GOALS) > 1000:
-            _GOALS.clear()
-        _GOALS[row.checksum] = found
-    return found
 
 
 def outcome_labels(user: ConsoleUser) -> dict[str, str]:
@@ -87,7 +67,7 @@ def period_label(period: str, by: str, user: ConsoleUser) -> str:
 def overview(request: Request, user: User) -> HTMLResponse:
     service = request.app.state.service
     now = service.clock()
-    data = read_overview(service.store, workspace_timezone(request), now, goals_of)
+    data = read_overview(service.store, workspace_timezone(request), now)
     return render(
         request,
         user,
