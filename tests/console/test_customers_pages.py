@@ -17,6 +17,8 @@ from entrypoints.console.web import encode_cursor
 from store.schema import audit_log, customer_events
 from tests.api.conftest import Stack, eventually, new_id
 from tests.console.conftest import ConsoleFactory
+from tests.support.follow_up import FORM
+from tests.support.test_support_steps import FOLLOW_UP
 
 CDNOW_DAY = date(1998, 3, 1)
 XSS = ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>']
@@ -387,3 +389,41 @@ async def test_an_enrollment_the_journeys_re_entry_policy_refuses_shows_why(
     assert again.status_code == 409
     assert f"Not enrolled in {journey_id}: re_entry once: entered already on" in again.text
     assert len(console_stack.store.runs.for_customer(target)) == 1
+
+
+async def test_the_timeline_shows_an_answered_survey_and_the_callback_it_booked(
+    console: ConsoleFactory, console_stack: Stack
+) -> None:
+    journey_id = new_id("follow").replace("-", "_")
+    console_stack.service.publish_definition(
+        load_journey_text(
+            FOLLOW_UP.replace("id: follow_up", f"id: {journey_id}", 1).replace(
+                "event: order_completed", f"event: never_sent_{journey_id}"
+            )
+        )
+    )
+    email = f"{new_id('s')}@example.com"
+    target = customer(console_stack, email=email)
+    await console_stack.service.enroll(journey_id, target)
+
+    async def link() -> str | None:
+        for message in console_stack.channel.to(email):
+            if found := re.search(r"http://api(/s/\S+)", message.text):
+                return found.group(1)
+        return None
+
+    path = await eventually(link, what="the survey email")
+    support = await console("support")
+    answered = await support.http.post(
+        path, content="score=1&comment=awful+%3Cb%3Eservice%3C%2Fb%3E", headers=FORM
+    )
+    assert answered.status_code == 200, answered.text
+
+    async def booked() -> str | None:
+        page = await support.get(f"/console/customers/{target}")
+        return page.text if 'class="entry callback"' in page.text else None
+
+    text = await eventually(booked, what="the callback on the timeline")
+    assert 'class="entry survey"' in text and "score 1" in text
+    assert "awful &lt;b&gt;service&lt;/b&gt;" in text
+    assert "managers" in text and "Low CSAT" in text
