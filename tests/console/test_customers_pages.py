@@ -96,6 +96,14 @@ async def test_the_whole_list_pages_by_keyset_and_a_tampered_cursor_is_a_400_pag
     following = rows(second.text)
     assert len(following) == 50 and following[0] > listed[-1]
     assert "First page" in second.text
+    # A search pages too, and its next page keeps the search.
+    ones = await viewer.get("/console/customers", params={"q": "cdnow-1"})
+    next_link = r'href="(/console/customers\?q=cdnow-1&amp;after=[^"]+)" rel="next"'
+    more = re.search(next_link, ones.text)
+    assert more
+    next_ones = rows((await viewer.get(html.unescape(more.group(1)))).text)
+    assert len(next_ones) == 50 and all(r.startswith("cdnow-1") for r in next_ones)
+    assert next_ones[0] > rows(ones.text)[-1]
     bad = await viewer.get("/console/customers", params={"after": "not-a-cursor"})
     assert bad.status_code == 400
     assert "cursor" in bad.text
