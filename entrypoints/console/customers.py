@@ -154,11 +154,8 @@ def describe_wait(
     if not waiting:
         return None
     _ = user.gettext
-    found = ISO_MOMENT.search(waiting)
-    until = None
-    if found:
-        moment = datetime.fromisoformat(found.group(0).replace("Z", "+00:00"))
-        until = user.formats.moment(moment.astimezone(UTC), timezone)
+    moment = _moment(waiting)
+    until = user.formats.moment(moment, timezone) if moment else None
     kind, _sep, rest = waiting.partition(" ")
     if kind == "deferred":
         return _("a held message: it is tried again when the hold ends"), until
@@ -173,13 +170,24 @@ def describe_wait(
     return waiting, until
 
 
+def _moment(text: str) -> datetime | None:
+    """The first ISO moment in `text`, or None (also for one that names no real time)."""
+    found = ISO_MOMENT.search(text)
+    if not found:
+        return None
+    try:
+        return datetime.fromisoformat(found.group(0).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def moments_in(user: ConsoleUser, text: str, timezone: str) -> str:
     """`text` (an engine's detail or reason) with each ISO moment in it written as the user's
     locale writes it, in `timezone` (the customer's)."""
 
     def local(found: re.Match[str]) -> str:
-        moment = datetime.fromisoformat(found.group(0).replace("Z", "+00:00"))
-        return user.formats.moment(moment, timezone)
+        moment = _moment(found.group(0))
+        return found.group(0) if moment is None else user.formats.moment(moment, timezone)
 
     return ISO_MOMENT.sub(local, text or "")
 
@@ -191,12 +199,8 @@ def step_wait(user: ConsoleUser, entry: Entry, timezone: str) -> tuple[str, str 
         return None
     last = entry.steps[-1]
     _ = user.gettext
-    found = ISO_MOMENT.search(last.detail)
-    until = (
-        user.formats.moment(datetime.fromisoformat(found.group(0).replace("Z", "+00:00")), timezone)
-        if found
-        else None
-    )
+    moment = _moment(last.detail)
+    until = user.formats.moment(moment, timezone) if moment else None
     if last.status == "deferred":
         reason = last.detail.partition(": ")[2] or last.detail
         return _("a held message ({reason})").format(reason=reason), until

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import quote
 
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
+from entrypoints.console.customers import moments_in
 from entrypoints.console.i18n import Formats
 from tests.api.conftest import Stack, eventually, new_id
 from tests.console.conftest import ConsoleFactory
@@ -142,3 +145,11 @@ async def test_ending_a_run_asks_for_confirmation_first_and_an_ended_run_refuses
     assert unknown.status_code == 404
     no_reason = await ops.post(f"/console/runs/{workflow_id}/skip-wait", {"reason": ""})
     assert no_reason.status_code == 400
+
+
+def test_moments_in_engine_text_are_written_in_the_customers_time_and_nonsense_is_left() -> None:
+    user: Any = SimpleNamespace(formats=Formats("en", "UTC"))
+    text = "until 2026-12-16T09:31:05.453128+00:00: open case cs-1; 2026-99-99T00:00:00Z stays"
+    assert moments_in(user, text, "Asia/Shanghai") == (
+        "until Dec 16, 2026, 5:31:05\u202fPM: open case cs-1; 2026-99-99T00:00:00Z stays"
+    )
