@@ -21,7 +21,6 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from app.audit import acting_as
 from app.cases import CaseService
 from app.customer_pages import customer_view, find_customers
 from app.journeys import JourneyPaused, JourneyService
@@ -372,7 +371,6 @@ def properties_text(values: dict[str, Any] | None) -> str:
 @router.post("/customers/{customer_id}/enroll")
 async def enroll(request: Request, user: User, form: Form, customer_id: str) -> Response:
     require(user, "enroll")
-    acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
     journey_id = field(form, "journey_id", user)
     request_id = field(form, "request_id", user, required=False) or uuid.uuid4().hex
@@ -409,7 +407,6 @@ async def enroll(request: Request, user: User, form: Form, customer_id: str) -> 
 @router.post("/customers/{customer_id}/consent")
 async def consent(request: Request, user: User, form: Form, customer_id: str) -> Response:
     require(user, "consent:write")
-    acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
     wanted: dict[str, bool] = {}
     for channel in CHANNELS:
@@ -432,7 +429,6 @@ async def consent(request: Request, user: User, form: Form, customer_id: str) ->
 @router.post("/customers/{customer_id}/cases")
 async def open_case(request: Request, user: User, form: Form, customer_id: str) -> Response:
     require(user, "cases:write")
-    acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
     try:
         opening = OpenCase(

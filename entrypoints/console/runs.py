@@ -16,7 +16,6 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.audit import acting_as
 from app.customer_pages import run_page
 from app.journeys import JourneyService
 from app.run_operations import OperationRefused, RunOperations, UnknownRun
@@ -116,7 +115,6 @@ async def operate(
     """Skip a wait, retry a failed step, move to another step, or end the run (after a
     confirmation page), through the same RunOperations call as the API."""
     require(user, "runs:write")
-    acting_as(user.actor)  # the session's dependency ran in a worker thread
     _ = user.gettext
     kind = OPERATIONS.get(operation)
     if kind is None:
