@@ -108,21 +108,23 @@ def overview(store: Store, timezone: str, now: datetime) -> Overview:
     """Everything the overview shows, in a fixed number of queries (whatever the data). Open
     cases by SLA state are the case queue's own counts (store/console_support.py, over
     domain/cases.py's rule), so the two pages agree."""
-    counts = OverviewCounts(store.engine)
     today = today_in(timezone, now)
-    journeys = counts.journeys()
-    goals = {row.journey_id: list(goals_of(row)) for row in journeys}
-    messages = counts.messages_today(today.start, today.end)
     dialect = store.engine.dialect.name
     this_week = period_of(now, "week", dialect)
     last_week = period_of(now - timedelta(days=7), "week", dialect)
+    with OverviewCounts(store.engine).snapshot() as counts:
+        journeys = counts.journeys()
+        goals = {row.journey_id: list(goals_of(row)) for row in journeys}
+        runs = counts.runs_today(today.start, today.end, goals)
+        messages = counts.messages_today(today.start, today.end)
+        callbacks = counts.callbacks_due(now, today.end)
     return Overview(
         today=today,
         journeys=journeys,
-        runs=counts.runs_today(today.start, today.end, goals),
+        runs=runs,
         messages=messages,
         cases=CaseSla.model_validate(ConsoleSupportReads(store.engine).sla_counts(now)),
-        callbacks=counts.callbacks_due(now, today.end),
+        callbacks=callbacks,
         surveys=survey_weeks(store.surveys.scores(None, "week"), this_week, last_week),
         this_week=this_week,
         last_week=last_week,

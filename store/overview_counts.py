@@ -9,13 +9,15 @@ log holds one of its journey's converting goal events at or after its entry; it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     and_,
     case,
@@ -110,6 +112,25 @@ def _goal_condition(
 class OverviewCounts:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[OverviewCounts]:
+        """Reads inside the block share one read-only transaction: one consistent snapshot."""
+        with reading(self._engine) as conn:
+            self._conn = conn
+            try:
+                yield self
+            finally:
+                self._conn = None
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with reading(self._engine) as conn:
+                yield conn
 
     def journeys(self) -> list[JourneyRow]:
         """Every journey with its newest version's definition, by id (one query)."""
@@ -120,7 +141,7 @@ class OverviewCounts:
             .where(v.version == _newest_version())
             .order_by(j.journey_id)
         )
-        with reading(self._engine) as conn:
+        with self._reading() as conn:
             return [JourneyRow.model_validate(dict(row._mapping)) for row in conn.execute(query)]
 
     def runs_today(
@@ -148,7 +169,7 @@ class OverviewCounts:
             .order_by(r.journey_id)
         )
         found: dict[str, RunsToday] = {}
-        with reading(self._engine) as conn:
+        with self._reading() as conn:
             for row in conn.execute(counts):
                 found[row.journey_id] = RunsToday.model_validate(dict(row._mapping))
             if any(goals.values()):
@@ -203,7 +224,7 @@ class OverviewCounts:
             .group_by(d.channel, d.decision)
         )
         query = union_all(outcomes, after)
-        with reading(self._engine) as conn:
+        with self._reading() as conn:
             return [MessagesToday.model_validate(dict(row._mapping)) for row in conn.execute(query)]
 
     def callbacks_due(self, now: datetime, end_of_today: datetime) -> dict[str, CallbacksDue]:
@@ -219,7 +240,7 @@ class OverviewCounts:
             .order_by(c.queue)
         )
         found: dict[str, CallbacksDue] = {}
-        with reading(self._engine) as conn:
+        with self._reading() as conn:
             for queue, name, n in conn.execute(query):
                 setattr(found.setdefault(queue, CallbacksDue()), name, n)
         return found
