@@ -21,6 +21,7 @@ from domain.customers import CustomerProfile
 from domain.privacy import Erasure
 from domain.projections import CustomerMetrics
 from store.customer_search import (
+    KINDS,
     Cursor,
     CustomerPage,
     Entry,
@@ -61,6 +62,7 @@ def customer_view(
     customer_id: str,
     before: Cursor | None = None,
     limit: int = 50,
+    kinds: tuple[str, ...] = KINDS,
 ) -> CustomerView:
     """Profile, projection row (as `journeys customers show` reads it, never rebuilt here),
     one timeline page and the journeys one may enroll in; UnknownCustomer if there is none."""
@@ -73,7 +75,7 @@ def customer_view(
         erasure=store.privacy.get(customer_id),
         metrics=store.projections.get(customer_id),
         metrics_as_of=store.projections.built_as_of(),
-        timeline=timeline(store.engine, customer_id, before, limit),
+        timeline=timeline(store.engine, customer_id, before, limit, kinds),
         in_flight=in_flight(store.engine, customer_id),
         journeys=[j for j in store.journeys.list() if j.status == "active"],
     )

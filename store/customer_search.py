@@ -210,13 +210,16 @@ def timeline(
     customer_id: str,
     before: Cursor | None = None,
     limit: int = 50,
+    kinds: tuple[str, ...] = KINDS,
 ) -> TimelinePage:
-    """The customer's newest `limit` timeline entries older than `before`, newest first: one
-    query per kind of entry and one for the step records of the runs among them."""
+    """The customer's newest `limit` timeline entries (of `kinds`) older than `before`, newest
+    first: one query per kind of entry and one for the step records of the runs among them."""
     limit = max(1, min(limit, MAX_TIMELINE))
     entries: list[Entry] = []
     with reading(engine) as conn:
         for kind, (table, at, key) in _SOURCES.items():
+            if kind not in kinds:
+                continue
             stmt = (
                 select(*[c for c in table.c if c.name not in _LEFT_OUT])
                 .where(table.c.customer_id == customer_id)

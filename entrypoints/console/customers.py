@@ -14,10 +14,10 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -279,10 +279,14 @@ def _before(text: str | None, user: ConsoleUser) -> Cursor | None:
 
 @router.get("/customers/{customer_id}")
 def customer_page(
-    request: Request, user: User, customer_id: str, before: str | None = None
+    request: Request,
+    user: User,
+    customer_id: str,
+    before: str | None = None,
+    kind: Annotated[list[str] | None, Query()] = None,
 ) -> HTMLResponse:
     require(user, "customers:read")
-    return _customer_response(request, user, customer_id, before)
+    return _customer_response(request, user, customer_id, before, kinds=kind)
 
 
 def _customer_response(
@@ -291,18 +295,27 @@ def _customer_response(
     customer_id: str,
     before: str | None = None,
     *,
+    kinds: list[str] | None = None,
     problem: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """The customer page; with `problem`, an action's refusal shown above it (and its status)."""
+    """The customer page; with `problem`, an action's refusal shown above it (and its status);
+    the timeline of `kinds` only (every kind when none is given)."""
+    chosen = tuple(k for k in KINDS if k in (kinds or ()))
+    unknown = sorted(set(kinds or ()) - set(KINDS))
+    if unknown:
+        raise ConsoleError(
+            400, user.gettext("Some input is not valid: {fields}.").format(fields="kind")
+        )
     older_than = _before(before, user)
-    view = customer_view(_service(request), customer_id, older_than, TIMELINE_SIZE)
+    view = customer_view(_service(request), customer_id, older_than, TIMELINE_SIZE, chosen or KINDS)
     here = customer_url(customer_id)
+    filters = [("kind", k) for k in chosen]
     older_url = None
     if view.timeline.older is not None:
         at, kind, key = view.timeline.older
         cursor = encode_cursor({"at": at.isoformat(), "kind": kind, "key": key})
-        older_url = f"{here}?{urlencode({'before': cursor})}"
+        older_url = f"{here}?{urlencode([*filters, ('before', cursor)])}"
     timezone = view.profile.timezone
 
     def wait_of(entry: Entry) -> tuple[str, str | None] | None:
@@ -317,9 +330,11 @@ def _customer_response(
         view=view,
         profile=view.profile,
         timezone=timezone,
-        here=here,
+        self_url=here,
         older_url=older_url,
-        newest_url=here if before else None,
+        newest_url=(f"{here}?{urlencode(filters)}" if filters else here) if before else None,
+        chosen=chosen,
+        kinds=KINDS,
         problem=problem,
         words=labels(user),
         wait_of=wait_of,

@@ -92,7 +92,7 @@ async def _run_response(
         journey_url=journey_url,
         customer_url=customer_url(page.record.run.customer_id),
         temporal_url=temporal_url(request, workflow_id),
-        here=run_url(workflow_id),
+        self_url=run_url(workflow_id),
         problem=problem,
         words=labels(user),
         moments=lambda text: moments_in(user, text, timezone),
@@ -130,7 +130,7 @@ async def operate(
             "runs/confirm_end.html",
             active="customers",
             run=page.record.run,
-            here=run_url(workflow_id),
+            self_url=run_url(workflow_id),
             reason=reason,
         )
     key = field(form, "key", user, required=False)

@@ -188,6 +188,18 @@ async def test_the_timeline_is_bounded_and_pages_to_older_entries(
     second = await viewer.get(html.unescape(older.group(1)))
     assert second.status_code == 200
     assert second.text.count('<li class="entry') == min(50, busiest.n - 50)
+    # Filtered to one kind, the older link keeps the filter.
+    events = await viewer.get(f"/console/customers/{busiest.customer_id}", params={"kind": "event"})
+    assert events.text.count('<li class="entry event">') == 50
+    assert events.text.count('<li class="entry') == 50
+    older_events = re.search(r'href="([^"]+\?kind=event&amp;before=[^"]+)" rel="next"', events.text)
+    assert older_events
+    cases = await viewer.get(f"/console/customers/{busiest.customer_id}", params={"kind": "case"})
+    assert '<li class="entry' not in cases.text and "Nothing of these kinds" in cases.text
+    nonsense = await viewer.get(
+        f"/console/customers/{busiest.customer_id}", params={"kind": "secrets"}
+    )
+    assert nonsense.status_code == 400
     # Viewers see no action forms.
     assert "Save consent" not in page.text and 'id="open-case"' not in page.text
     bad = await viewer.get(f"/console/customers/{busiest.customer_id}", params={"before": "eyJ4"})
