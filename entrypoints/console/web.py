@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
+import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -287,6 +289,8 @@ def render(
         locale=locale,
         fmt=formats,
         can=user.can if user else (lambda _permission: False),
+        notice=notice_of(request),
+        here=_here(request),
         csrf_field=Markup('<input type="hidden" name="{}" value="{}">').format(
             CSRF_FIELD, user.csrf if user else ""
         ),
@@ -295,10 +299,44 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
+# Notices ride in the next page's URL, signed: only the console's own redirects show text
+# there (a crafted link cannot put words into the page). The key is this process's: behind
+# several API hosts, a notice that lands on another host is simply not shown.
+_NOTICE_KEY = secrets.token_bytes(32)
+NOTICE_SIGNATURE = "notice_sig"
+
+
+def _notice_signature(text: str) -> str:
+    digest = hmac.new(_NOTICE_KEY, text.encode("utf-8", "surrogateescape"), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
 def redirect(path: str, *, notice: str | None = None) -> RedirectResponse:
     """303 to `path` (after a form), optionally with a notice the next page shows."""
-    target = path if not notice else f"{path}{'&' if '?' in path else '?'}notice={quote(notice)}"
+    target = path
+    if notice:
+        query = urlencode({"notice": notice, NOTICE_SIGNATURE: _notice_signature(notice)})
+        target = f"{path}{'&' if '?' in path else '?'}{query}"
     return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
+
+
+def _here(request: Request) -> str:
+    """This page's path and query without its notice (the language switch comes back here;
+    the notice was written in the language being left)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in _NOTICE_PARAMS]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
+
+
+_NOTICE_PARAMS = ("notice", NOTICE_SIGNATURE)
+
+
+def notice_of(request: Request) -> str | None:
+    """The notice a console redirect put in this page's URL; None for none or a forged one."""
+    text = request.query_params.get("notice")
+    signature = request.query_params.get(NOTICE_SIGNATURE, "")
+    if text and hmac.compare_digest(signature.encode(), _notice_signature(text).encode()):
+        return text
+    return None
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:

@@ -126,3 +126,16 @@ async def test_a_form_over_the_request_limit_is_a_page_saying_so_with_nothing_do
     assert "1024 KiB" in response.text and "未做任何更改" in response.text
     # The sign-out it carried never ran.
     assert (await ops.get("/console/")).url.path == "/console/"
+
+
+async def test_only_the_consoles_own_redirects_put_a_notice_on_a_page(
+    console: ConsoleFactory,
+) -> None:
+    ops = await console("ops")
+    crafted = await ops.get("/console/?notice=Your+key+expired:+call+555-0100")
+    assert crafted.status_code == 200 and "555-0100" not in crafted.text
+    assert "expired" not in crafted.text  # nor in the language link's way back
+    # A notice the console made itself is shown (signing out of another session says so).
+    viewer = await console("viewer")
+    response = await viewer.post("/console/reports/segments/rebuild", {"as_of": "1998-03-01"})
+    assert response.status_code == 403
