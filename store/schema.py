@@ -98,6 +98,7 @@ customer_events = Table(
     Column("received_at", UTCDateTime(), nullable=False),
     Index(None, "customer_id", "seq"),
     # AUTOINCREMENT: a sequence number is never handed out twice, even after a rollback.
+    Index(None, "type", "occurred_at"),
     sqlite_autoincrement=True,
 )
 
@@ -148,6 +149,7 @@ enrollments = Table(
         sqlite_where=text("status = 'running'"),
         postgresql_where=text("status = 'running'"),
     ),
+    Index(None, "journey_id", "status"),
 )
 
 journey_step_events = Table(
@@ -248,6 +250,7 @@ customer_metrics = Table(
     Column("churn_risk", Boolean(create_constraint=False), nullable=False),
     Column("churn_reasons", Document, nullable=False),
     Index(None, "stage", "tier"),
+    Index(None, "as_of"),
 )
 
 # --- messaging: frequency-cap claims, every send decision, the suppression list ----------------
@@ -286,6 +289,8 @@ send_decisions = Table(
     Column("at", UTCDateTime(), nullable=False),
     Index(None, "customer_id", "at"),
     Index(None, "journey_id", "decision"),
+    Index(None, "at"),
+    Index(None, "decision", "at"),
 )
 
 # Addresses never to send to: hard bounces (every category), complaints (marketing).
@@ -323,6 +328,7 @@ cases = Table(
     Column("state", Document, nullable=False),
     Index(None, "customer_id", "status"),
     Index(None, "status", "queue"),
+    Index(None, "assignee"),
 )
 
 # --- support: callback tasks and surveys ------------------------------------------------------
@@ -349,6 +355,7 @@ callbacks = Table(
     Column("context", Document, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index(None, "queue", "status", "due_at"),
+    Index(None, "status", "due_at"),
 )
 
 surveys = Table(
