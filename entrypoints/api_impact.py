@@ -7,7 +7,7 @@ import asyncio
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Body, Query
+from fastapi import Body, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 from app.impact import ImpactOptions, preview, simulate_in_processes
@@ -21,14 +21,16 @@ from workers.settings import get_settings
 
 router = protected_router()
 
-# Bounded below the command line's limits: the simulation runs inside the API process.
+# Bounded below the command line's limits: the simulation runs inside the API process, one
+# at a time (a second request while one runs is 409), and only for roles that may publish.
 MAX_API_SAMPLE = 500
 MAX_API_DAYS = 120
+_one_at_a_time = asyncio.Lock()
 
 
 @router.post(
     "/journeys/impact",
-    dependencies=[requires("journeys:read")],
+    dependencies=[requires("journeys:write")],
     tags=["journeys"],
     response_model=ImpactReport,
     summary="What publishing this definition would do (nothing is published)",
@@ -85,15 +87,20 @@ async def journey_impact(
     except PolicyError as exc:
         raise invalid(("query", "sample"), f"the send policy: {exc}", sample) from exc
     options = ImpactOptions(sample=sample, days=days, seed=seed, as_of=as_of)
-    # Blocking (the store, and the simulator on its own event loop): off this loop.
-    return await asyncio.to_thread(
-        preview,
-        service,
-        journey,
-        f"{journey.id} (draft)",
-        segments,
-        options,
-        simulate=simulate_in_processes(1),
-        policy=policy,
-        workspace_timezone=settings.timezone,
-    )
+    if _one_at_a_time.locked():
+        raise HTTPException(
+            409, "another impact preview is running in this API process; try again when it ends"
+        )
+    async with _one_at_a_time:
+        # Blocking (the store, and the simulator on its own event loop): off this loop.
+        return await asyncio.to_thread(
+            preview,
+            service,
+            journey,
+            f"{journey.id} (draft)",
+            segments,
+            options,
+            simulate=simulate_in_processes(1),
+            policy=policy,
+            workspace_timezone=settings.timezone,
+        )
