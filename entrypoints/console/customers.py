@@ -50,6 +50,8 @@ PAGE_SIZE = 50
 TIMELINE_SIZE = 50
 CHANNELS = ("email", "sms", "webhook")
 SEVERITIES = ("low", "normal", "high", "urgent")
+# The timeline's kinds, in the order the filter offers them.
+SHOWN_KINDS = ("event", "message", "decision", "run", "survey", "case", "callback")
 ISO_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)")
 
 
@@ -334,7 +336,7 @@ def _customer_response(
         older_url=older_url,
         newest_url=(f"{here}?{urlencode(filters)}" if filters else here) if before else None,
         chosen=chosen,
-        kinds=KINDS,
+        kinds=SHOWN_KINDS,
         problem=problem,
         words=labels(user),
         wait_of=wait_of,
