@@ -56,8 +56,12 @@ def temporal_url(request: Request, workflow_id: str) -> str:
 
 
 @router.get("/runs/{workflow_id:path}")
-async def run(request: Request, user: User, workflow_id: str) -> HTMLResponse:
+async def run(request: Request, user: User, workflow_id: str) -> Response:
     require(user, "runs:read")
+    kind, _sep, rest = workflow_id.partition("/")
+    if kind == "case" and rest and "/" not in rest:
+        # A complaint case's workflow (case/<case id>): its page is the case page.
+        return redirect(f"{PREFIX}/cases/{quote(rest, safe='')}")
     return await _run_response(request, user, workflow_id)
 
 

@@ -87,6 +87,13 @@ async def test_an_unknown_run_is_a_404_page(console: ConsoleFactory) -> None:
     assert "There is no such run" in page.text
 
 
+async def test_a_case_workflow_id_leads_to_the_case_page(console: ConsoleFactory) -> None:
+    viewer = await console("viewer")
+    page = await viewer.get("/console/runs/case/cs-0123456789ab", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == "/console/cases/cs-0123456789ab"
+
+
 async def test_the_run_page_needs_a_session(console: ConsoleFactory) -> None:
     visitor = await console(None)
     page = await visitor.get("/console/runs/journey/x/y", follow_redirects=False)
