@@ -98,7 +98,6 @@ customer_events = Table(
     Column("received_at", UTCDateTime(), nullable=False),
     Index(None, "customer_id", "seq"),
     # AUTOINCREMENT: a sequence number is never handed out twice, even after a rollback.
-    Index(None, "type", "occurred_at"),
     sqlite_autoincrement=True,
 )
 
