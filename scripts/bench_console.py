@@ -376,8 +376,8 @@ def console_pages(seeded: Seeded, email: str | None) -> tuple[dict[str, str], li
         url = PARAM.sub(lambda m: str(samples[m.group(1)]), path)
         pages[path] = url
     if "/console/customers" in pages:
-        pages["/console/customers?q=<email>"] = f"/console/customers?q={email or 'cdnow-00042'}"
-        pages["/console/customers?q=<id>"] = "/console/customers?q=cdnow-00042"
+        pages["/console/customers?q=<email>"] = f"/console/customers?q={email or 'cdnow-42'}"
+        pages["/console/customers?q=<id>"] = "/console/customers?q=cdnow-42"
     if "/console/reports" in pages:
         pages["/console/reports?by=week"] = "/console/reports?by=week"
     return pages, unfilled
