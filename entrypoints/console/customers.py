@@ -127,6 +127,9 @@ def labels(user: ConsoleUser) -> dict[str, dict[str, str]]:
             "deferred": _("held"),
             "escalated": _("escalated"),
             "rescheduled": _("rescheduled"),
+            "wait_skipped": _("wait skipped"),
+            "moved": _("moved"),
+            "retried": _("retried"),
         },
         "kind": {
             "event": _("Event"),
