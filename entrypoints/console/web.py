@@ -32,6 +32,7 @@ from markupsafe import Markup
 from starlette.datastructures import FormData
 from temporalio.service import RPCError
 
+from app.audit import acting, acting_as
 from app.cases import CaseRefused, UnknownCase
 from app.console_sessions import ConsoleSessions, SignedIn
 from app.journeys import JourneyPaused
@@ -147,8 +148,6 @@ def signed_in(request: Request) -> ConsoleUser:
     found = sessions_of(request).current(request.cookies.get(SESSION_COOKIE, ""))
     if found is None:
         raise SignInNeeded()
-    from app.audit import acting_as
-
     address = request.client.host if request.client else None
     actor_session = found.session.model_copy(update={"address": address})
     found = SignedIn(found.token, actor_session)
@@ -168,8 +167,6 @@ async def _signed_in_here(request: Request) -> ConsoleUser:
     """`signed_in` as a dependency, run on the request's own task (not a worker thread), so
     the actor it sets (`acting_as`) is the one the handler's services audit."""
     user = signed_in(request)
-    from app.audit import acting_as
-
     acting_as(user.actor)
     return user
 
@@ -421,10 +418,15 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page(request: Request) -> Response:
+            before = acting()
             try:
                 response = await handler(request)
             except Exception as error:  # handle_error re-raises what it does not know
                 return handle_error(request, error)
+            finally:
+                # The signed-in key acts for this request only: an in-process client (as the
+                # tests use) runs the request in its caller's task, which must not keep it.
+                acting_as(before)
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response

@@ -18,6 +18,8 @@ def _published_twice(stack: Stack) -> str:
     document: dict[str, Any] = yaml.safe_load(Path(JOURNEYS_DIR / "win_back.yaml").read_text())
     document["id"] = f"diff_{uuid.uuid4().hex[:8]}"
     document.pop("audience", None)
+    # Its own trigger: a copy of win_back would start on every customer_lapsed of the suite.
+    document["trigger"]["event"] = f"{document['id']}_never_sent"
     stack.service.publish_definition(parse_journey(document))
     changed = copy.deepcopy(document)
     next(s for s in changed["steps"] if s["id"] == "wait_second_offer")["wait"]["for"] = "5d"

@@ -17,7 +17,7 @@ from domain.customers import CustomerUpsert
 from domain.runs import Enrollment
 from tests.api.conftest import JOURNEYS_DIR, SURVEY_LINKS, new_id
 from tests.cases.conftest import Desk, complaint
-from tests.workflows.support import customer_event
+from tests.workflows.support import customer_event, next_clock
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -77,14 +77,17 @@ async def resolved_and_surveyed(desk: Desk, prefix: str) -> tuple[str, str]:
     [run] = run_of(desk, customer_id, "complaint_recovery")
     assert run.correlation_key == case_id and run.status == "running"
     subject = f"How did we handle your case {case_id}?"
-    await desk.env.sleep(timedelta(hours=23))
-    assert survey_link(desk, customer_id, subject) is None  # not on the day of resolving
-    await desk.env.sleep(timedelta(days=1))
+    resolved_at = datetime.fromisoformat(resolved.json()["resolved_at"])
+    # A day, then the next 10:00 on the customer's (UTC) clock: the next day's 10:00 when the
+    # case was resolved before 10:00, the one after otherwise (CI once resolved at 10:52).
+    due = next_clock(resolved_at + timedelta(days=1), "10:00", "UTC")
+    await desk.env.sleep(due - timedelta(hours=1) - await desk.env.get_current_time())
+    assert survey_link(desk, customer_id, subject) is None  # not before it is due
+    await desk.env.sleep(due + timedelta(minutes=5) - await desk.env.get_current_time())
     path = survey_link(desk, customer_id, subject)
     assert path is not None, "the CSAT survey the day after"
     survey_id, _ = SURVEY_LINKS.read(path.removeprefix("/s/"), desk.support.now())
     survey = desk.store.surveys.get(survey_id)
-    resolved_at = datetime.fromisoformat(resolved.json()["resolved_at"])
     assert survey is not None and survey.kind == "csat"
     assert timedelta(days=1) <= survey.created_at - resolved_at < timedelta(days=2)
     assert survey.created_at.strftime("%H:%M") == "10:00"  # the customer's (UTC) morning
