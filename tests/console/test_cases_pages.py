@@ -52,8 +52,12 @@ async def open_case(
 
 
 def audit_count(stack: Stack, target: str) -> int:
+    """Audit rows about `target` written by a support key (the console's user here; a test
+    of the CLI earlier in the session may leave its own actor on direct service calls)."""
     with stack.store.engine.connect() as conn:
-        rows = conn.execute(audit_log.select().where(audit_log.c.target == target)).all()
+        rows = conn.execute(
+            audit_log.select().where(audit_log.c.target == target, audit_log.c.role == "support")
+        ).all()
     return len(rows)
 
 
