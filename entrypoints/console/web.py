@@ -151,7 +151,6 @@ def signed_in(request: Request) -> ConsoleUser:
     address = request.client.host if request.client else None
     actor_session = found.session.model_copy(update={"address": address})
     found = SignedIn(found.token, actor_session)
-    acting_as(found.actor)
     locale = locale_of(request)
     user = ConsoleUser(
         signed_in=found,
@@ -164,8 +163,8 @@ def signed_in(request: Request) -> ConsoleUser:
 
 
 async def _signed_in_here(request: Request) -> ConsoleUser:
-    """`signed_in` as a dependency, run on the request's own task (not a worker thread), so
-    the actor it sets (`acting_as`) is the one the handler's services audit."""
+    """`signed_in` as a dependency, run on the request's own task (not a worker thread), where
+    it makes the user the actor the handler's services audit."""
     user = signed_in(request)
     acting_as(user.actor)
     return user
