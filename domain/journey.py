@@ -341,6 +341,23 @@ class SurveyStep(_Step):
     on_timeout: Target | None = None
 
 
+class StartSpec(_Strict):
+    """Enroll the customer in another journey (its re-entry policy and pause state apply)."""
+
+    journey: StepId = Field(description="The id of the journey to start.")
+    properties: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Properties of the trigger the other journey's run gets; values may be "
+        "templates ({{ trigger.x }}, {{ steps.s.y }}).",
+    )
+
+
+class StartStep(_Step):
+    """Start another journey for this customer; the outcome is the step's output."""
+
+    start: StartSpec
+
+
 def _end_schema(schema: dict[str, Any]) -> None:
     # The published schema must accept the short forms `_loose` reads: `end: reason` or `end:`.
     ref = schema.pop("$ref")
@@ -374,6 +391,7 @@ STEP_KINDS = (
     "end",
     "callback",
     "survey",
+    "start",
 )
 
 
@@ -398,6 +416,7 @@ Step = Annotated[
     | Annotated[GotoStep, Tag("goto")]
     | Annotated[CallbackStep, Tag("callback")]
     | Annotated[SurveyStep, Tag("survey")]
+    | Annotated[StartStep, Tag("start")]
     | Annotated[EndStep, Tag("end")],
     Discriminator(
         step_kind,

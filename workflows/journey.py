@@ -87,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         HoldoutStep,
         SendStep,
         SplitStep,
+        StartStep,
         Step,
         SurveyStep,
         UpdateStep,
@@ -94,6 +95,7 @@ with workflow.unsafe.imports_passed_through():
         WaitStep,
         step_kind,
     )
+    from domain.journey_start import START_JOURNEY, StartJourney, StartOutcome
     from domain.listening import listened_event_types
     from domain.matching import event_matches
     from domain.messages import Channel
@@ -255,6 +257,8 @@ class JourneyWorkflow:
                 return await self._callback(step, visit)
             case SurveyStep():
                 return await self._survey(step, visit)
+            case StartStep():
+                return await self._start(step, visit)
             case GotoStep():
                 self._note(step, "completed", f"goto {step.goto}")
                 return step.goto
@@ -650,6 +654,37 @@ class JourneyWorkflow:
         group = HOLDOUT if self.state.held_out else TREATMENT
         self.state.outputs[step.id] = {"group": group}
         self._note(step, "completed", group)
+        return self._next(step)
+
+    async def _start(self, step: StartStep, visit: int) -> str:
+        """Enroll the customer in another journey; whatever its rules answer is the output."""
+        inp, info = self._inp, workflow.info()
+        context = self._context(with_profile=False)
+        properties = {key: render_value(v, context) for key, v in step.start.properties.items()}
+        outcome: StartOutcome = await workflow.execute_activity(
+            START_JOURNEY,
+            StartJourney(
+                journey_id=step.start.journey,
+                customer_id=inp.customer_id,
+                properties=properties,
+                parent_journey_id=inp.journey.id,
+                parent_workflow_id=info.workflow_id,
+                parent_entry_id=inp.entry_id,
+                step_id=step.id,
+                idempotency_key=f"{info.workflow_id}/{inp.entry_id}/{step.id}/{visit}",
+                at=workflow.now(),
+            ),
+            result_type=StartOutcome,
+            summary=f"{step.id}: start {step.start.journey}",
+            **STORE_OPTIONS,
+        )
+        self.state.outputs[step.id] = outcome.model_dump(mode="json")
+        started = outcome.workflow_id or "-"
+        self._note(
+            step,
+            "completed",
+            f"{step.start.journey} {outcome.status} {started} {outcome.detail}".strip(),
+        )
         return self._next(step)
 
     async def _update(self, step: UpdateStep) -> str:
