@@ -31,6 +31,7 @@ from domain.customers import CustomerProfile, CustomerUpsert
 from domain.entry import KeyTooLong, correlation_key, decide_entry, key_problem, workflow_id
 from domain.events import ConflictingEvent, CustomerEvent, LoggedEvent, StoredEvent
 from domain.journey import JourneyDefinition
+from domain.journey_start import StartJourney, StartOutcome, start_outcome, start_properties
 from domain.limits import MAX_WORKFLOW_ID
 from domain.listening import listened_event_types
 from domain.loader import load_journey_file
@@ -430,6 +431,42 @@ class JourneyService:
             if delivery.get("journey_id") == journey_id:
                 return Delivery.model_validate({**delivery, "repeated": repeated})
         return Delivery(journey_id=journey_id, action="skipped", reason=found.last_error or "")
+
+    async def start_journey(self, request: StartJourney) -> StartOutcome | None:
+        """A `start` step of another run: enroll its customer as `enroll` does (the target's
+        pause state and re-entry policy decide, in log order), the event id derived from the
+        step's idempotency key, so asking again starts nothing twice. None: logged, not yet
+        delivered (ask again)."""
+        event_id = enrollment_event_id(
+            request.journey_id, request.customer_id, request.idempotency_key
+        )
+        earlier = await asyncio.to_thread(
+            self.store.runs.find_by_trigger, request.journey_id, event_id
+        )
+        if earlier is not None:  # asked before, and it started a run (paused since or not)
+            return start_outcome("started", "first entry", earlier.workflow_id, earlier.version)
+        try:
+            delivery = await self.enroll(
+                request.journey_id,
+                request.customer_id,
+                start_properties(request),
+                request_id=request.idempotency_key,
+            )
+        except UnknownJourney:
+            return start_outcome("skipped", "journey unknown", None)
+        except JourneyPaused:
+            return start_outcome("skipped", "journey paused", None)
+        except (UnknownCustomer, CustomerErased) as exc:
+            return start_outcome("skipped", str(exc), None)
+        if delivery.action == "pending":
+            return None
+        version = None
+        if delivery.action == "started":
+            run = await asyncio.to_thread(
+                self.store.runs.find_by_trigger, request.journey_id, event_id
+            )
+            version = run.version if run is not None else None
+        return start_outcome(delivery.action, delivery.reason, delivery.workflow_id, version)
 
     async def enroll_audience_page(
         self,

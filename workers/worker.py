@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -19,6 +19,7 @@ from activities.cases import CaseActivities, Ingests
 from activities.channels import Channel
 from activities.email_channel import SmtpEmailChannel
 from activities.http_channel import HttpChannel
+from activities.journey_start import JourneyStartActivities, StartsJourneys
 from activities.messaging import MessagingActivities
 from activities.profiles import ProfileActivities
 from activities.run_log import RunLogActivities
@@ -40,6 +41,10 @@ WORKFLOW_MODULES = (workflows,)  # the package, which the sandbox imports with e
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class JourneysPort(Ingests, StartsJourneys, Protocol):
+    """The ingesting service, as the case and start activities use it."""
 
 
 def default_channels(settings: Settings) -> dict[str, Channel]:
@@ -72,11 +77,12 @@ def activities_for(
     *,
     policy: SendPolicy | None = None,
     links: UnsubscribeLinks | None = None,
-    journeys: Ingests | None = None,
+    journeys: JourneysPort | None = None,
     survey_links: SurveyLinks | None = None,
     tracking: bool = True,
 ) -> list[Callable[..., Any]]:
-    """The activities of journeys; with `journeys` (the ingesting service) those of cases."""
+    """The activities of journeys; with `journeys` (the ingesting service) those of cases and
+    of `start` steps."""
     messaging = MessagingActivities(
         store, channels, clock, policy=policy, links=links, tracking=tracking
     )
@@ -97,6 +103,7 @@ def activities_for(
     ]
     if journeys is not None:
         activities.append(CaseActivities(store, journeys, clock).record_case)
+        activities.append(JourneyStartActivities(journeys).start_journey)
     return activities
 
 
