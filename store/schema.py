@@ -434,3 +434,22 @@ console_sessions = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Index(None, "expires_at"),
 )
+
+# Broadcasts (domain/broadcasts.py): one row per name; the journey they publish holds the
+# template, the enrollment run (workflow_id) does the sending.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("journey_id", String(128), nullable=False, unique=True),
+    Column("workflow_id", String(512), nullable=False),
+    Column("segment", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("template", Text, nullable=False),
+    Column("scheduled_at", UTCDateTime()),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime()),
+)
