@@ -40,6 +40,7 @@ AuditAction = Literal[
     "run.retry",
     "run.move",
     "event.retry",
+    "broadcast.create",
 ]
 AUDIT_ACTIONS: tuple[str, ...] = get_args(AuditAction)
 
