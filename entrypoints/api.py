@@ -59,6 +59,7 @@ from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from entrypoints import (
     api_audit,
+    api_broadcasts,
     api_cases,
     api_catalog,
     api_delivery,
@@ -679,6 +680,7 @@ def create_app(
     app.include_router(api_privacy.router)
     app.include_router(api_keys.router)
     app.include_router(api_audit.router)
+    app.include_router(api_broadcasts.router)
     console.mount(
         app,
         workspace_timezone=workspace_timezone,

@@ -31,6 +31,7 @@ from domain.problems import JourneyError, Problem
 from entrypoints import (
     cli_audiences,
     cli_audit,
+    cli_broadcasts,
     cli_cases,
     cli_catalog,
     cli_changes,
@@ -365,6 +366,7 @@ cli_keys.register(app)
 cli_changes.register(app)
 cli_impact.register(app)
 cli_audit.register(app)
+cli_broadcasts.register(app)
 cli_support.register(app, report_app)
 app.add_typer(report_app, name="report")
 app.add_typer(audiences_app, name="audiences")
