@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.funnels import with_unreached_steps
+from app.journey_starts import publish_problems
 from app.journeys import JourneyService
 from domain.event_catalog import EventWarning, event_name_warnings
 from domain.experiments import Arm, ArmResult, judge
@@ -171,6 +172,10 @@ def check_text(service: JourneyService, text: str, source: str) -> Checked:
     segment = _segment_problem(journey, source)
     if segment is not None:
         checked.problems = [segment]
+        return checked
+    starts = publish_problems(service.store, [(source, journey)])
+    if starts:
+        checked.problems = starts
         return checked
     checked.journey = journey
     checked.warnings = event_name_warnings(journey, published_definitions(service), source)

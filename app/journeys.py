@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.audit import Auditor
 from app.delivery import Deliverer, describe, is_transient
+from app.journey_starts import publish_problems
 from app.reconcile import ENTRY_MEMO, reconcile_run
 from domain.audiences import AudienceBatch, EnrollBatch
 from domain.audit import AuditAction
@@ -37,6 +38,7 @@ from domain.listening import listened_event_types
 from domain.loader import load_journey_file
 from domain.messages import OutboxMessage
 from domain.privacy import CustomerErased
+from domain.problems import JourneyError
 from domain.runs import Enrollment, StepEvent
 from domain.segments import Segment
 from store.audience_runs import AudienceEntries, AudiencePage
@@ -163,7 +165,20 @@ class JourneyService:
         journey = load_journey_file(path)
         return self.publish_definition(journey)
 
-    def publish_definition(self, journey: JourneyDefinition) -> JourneyVersionRecord:
+    def publish_definition(
+        self, journey: JourneyDefinition, together: Sequence[JourneyDefinition] = ()
+    ) -> JourneyVersionRecord:
+        """Publish a checked journey. Its start steps are checked against the published
+        journeys and `together` (those published with it): JourneyError names each problem."""
+        source = f"journey {journey.id!r}"
+        batch = [(f"journey {j.id!r}", j) for j in together if j.id != journey.id]
+        problems = [
+            problem
+            for problem in publish_problems(self.store, [(source, journey), *batch])
+            if problem.file == source
+        ]
+        if problems:
+            raise JourneyError(problems)
         record = self.store.journeys.publish(
             journey.id,
             journey.name,
@@ -176,7 +191,15 @@ class JourneyService:
         return record
 
     def publish_directory(self, directory: Path) -> list[JourneyVersionRecord]:
-        return [self.publish(path) for path in sorted(directory.glob("*.yaml"))]
+        """Publish every journey file of a folder, or none when one has a problem."""
+        paths = sorted(directory.glob("*.yaml"))
+        journeys = [load_journey_file(path) for path in paths]
+        problems = publish_problems(
+            self.store, [(str(path), j) for path, j in zip(paths, journeys, strict=True)]
+        )
+        if problems:
+            raise JourneyError(problems)
+        return [self.publish_definition(journey, together=journeys) for journey in journeys]
 
     def journeys(self) -> list[JourneySummary]:
         return self.store.journeys.list()

@@ -20,6 +20,7 @@ from domain.journey import (
     JourneyDefinition,
     SendStep,
     SplitStep,
+    StartStep,
     Step,
     SurveyStep,
     UpdateStep,
@@ -242,6 +243,12 @@ def _step_expressions(step: Step) -> list[tuple[str, str, bool]]:
             return [
                 (f"update.set.{key}", value, False)
                 for key, value in step.update.set.items()
+                if isinstance(value, str)
+            ]
+        case StartStep():
+            return [
+                (f"start.properties.{key}", value, False)
+                for key, value in step.start.properties.items()
                 if isinstance(value, str)
             ]
     return []

@@ -32,6 +32,7 @@ from domain.journey import (
     JourneyDefinition,
     SendStep,
     SplitStep,
+    StartStep,
     Step,
     SurveyStep,
     TemplateVariant,
@@ -87,6 +88,13 @@ def _sample_output(step: Step) -> dict[str, Any]:
             return {"task_id": "cb-sample", "outcome": "reached", "notes": "", "timed_out": False}
         case SurveyStep():
             return {"survey_id": "sv-sample", "answered": True, "score": 5, "comment": ""}
+        case StartStep():
+            return {
+                "status": "started",
+                "detail": "first entry",
+                "workflow_id": f"journey/{step.start.journey}/sample",
+                "version": 1,
+            }
     return {}
 
 
@@ -147,7 +155,8 @@ def value_problems(journey: JourneyDefinition) -> Iterator[Problem]:
                     if _refused(exc):
                         yield Problem(step=step.id, field=field, message=_reason(exc))
                 continue
-            use = without_profile if field.startswith("wait_for.") else context
+            # A run renders `wait_for` and `start` values without the profile, as it has none.
+            use = without_profile if field.startswith(("wait_for.", "start.")) else context
             try:
                 render_value(value, use)
             except ExpressionError as exc:
@@ -180,6 +189,12 @@ def _positions(step: Step) -> list[tuple[str, str, bool]]:
             return [
                 (f"update.set.{key}", value, False)
                 for key, value in step.update.set.items()
+                if isinstance(value, str)
+            ]
+        case StartStep():
+            return [
+                (f"start.properties.{key}", value, False)
+                for key, value in step.start.properties.items()
                 if isinstance(value, str)
             ]
     return []

@@ -22,6 +22,7 @@ from app.bootstrap import (
     until_signal,
 )
 from app.bootstrap import run_worker as _run_worker
+from app.journey_starts import publish_problems
 from app.journeys import JourneyPaused, JourneyService
 from app.schedules import sync_published
 from domain.event_catalog import EventWarning, event_name_warnings
@@ -217,6 +218,9 @@ def publish(
             journeys.append(load_checked(path, segment_names))
         except JourneyError as exc:
             problems += [str(p) for p in exc.problems]
+    if not problems:  # start steps: their targets exist, no cycle of starts without a wait
+        together = [(str(path), journey) for path, journey in zip(files, journeys, strict=True)]
+        problems += [str(p) for p in publish_problems(svc.store, together)]
     if problems:  # all or nothing: one bad file publishes none
         for problem in problems:
             errors.print(f"[red]✗[/red] {escape(problem)}", highlight=False)
@@ -234,7 +238,7 @@ def publish(
             cli_impact.show_impact(journey, str(path), cli_impact.ImpactOptions())
         return
     for journey in journeys:
-        record = svc.publish_definition(journey)
+        record = svc.publish_definition(journey, together=journeys)
         state = "published" if record.created else "unchanged"
         console.print(f"{record.journey_id} v{record.version}: {state}")
     if any(journey.audience for journey in journeys):
