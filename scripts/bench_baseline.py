@@ -22,3 +22,12 @@ class BareThreeSends:
                 start_to_close_timeout=timedelta(minutes=2),
             )
         return len(requests)
+
+
+@workflow.defn(name="BareParked")
+class BareParked:
+    """The memory baseline: a workflow that only sleeps (a timer, like a parked journey)."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> None:
+        await workflow.sleep(timedelta(seconds=seconds))
