@@ -31,6 +31,8 @@ from domain.contracts import (
     UpdateProfile,
 )
 from domain.customers import CustomerProfile
+from domain.entry import workflow_id
+from domain.journey_start import START_JOURNEY, StartJourney, StartOutcome
 from domain.surveys import CreateSurvey, SurveyLink
 
 
@@ -47,6 +49,7 @@ class JourneyStandIns(ABC):
 
     def __init__(self, profiles: list[CustomerProfile] | None = None) -> None:
         self.profiles: dict[str, CustomerProfile] = {p.customer_id: p for p in profiles or []}
+        self.started: list[StartJourney] = []  # what start steps asked for
 
     @activity.defn(name=LOAD_PROFILE)
     async def load_profile(self, request: LoadProfile) -> ProfileSnapshot:
@@ -69,6 +72,18 @@ class JourneyStandIns(ABC):
     async def read_log(self, request: ReadLog) -> LogPage:
         # No log here: events reach stand-in runs by signal only.
         return LogPage(trigger_seq=request.after_seq)
+
+    @activity.defn(name=START_JOURNEY)
+    async def start_journey(self, request: StartJourney) -> StartOutcome:
+        """A start step answers "started" and starts nothing: a stand-in run has no other
+        journeys to enter (the simulation follows one journey)."""
+        self.started.append(request)
+        return StartOutcome(
+            status="started",
+            detail="first entry (stand-in: nothing enrolled)",
+            workflow_id=workflow_id(request.journey_id, request.customer_id),
+            version=1,
+        )
 
     @abstractmethod
     async def send_message(self, request: SendMessage) -> MessageOutcome: ...
@@ -101,4 +116,5 @@ class JourneyStandIns(ABC):
             self.create_survey,
             self.close_callback,
             self.abandon_message,
+            self.start_journey,
         ]
