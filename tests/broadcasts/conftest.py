@@ -1,0 +1,182 @@
+"""Broadcast fixtures: the real thing end to end.
+
+A Temporal dev server, the SMTP capture, a SQLite store and `journeys worker`'s own assembly
+(`run_worker`: the real email channel, send policy, segments file and audience activities)
+in this event loop; `journeys ...` commands run in a thread against the same settings. Each
+test makes customers of its own, tagged for a segment of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from app.bootstrap import run_worker
+from domain.customers import CustomerUpsert
+from entrypoints import cli_common
+from entrypoints.cli import app as cli_app
+from store.db import reading
+from store.schema import (
+    audit_log,
+    broadcasts,
+    customer_events,
+    enrollments,
+    journey_versions,
+    journeys,
+    outbox,
+)
+from store.store import Store
+from workers.binaries import temporal_cli
+from workers.mail_capture import MailCapture
+from workers.settings import get_settings
+
+T = TypeVar("T")
+# One segment per test (customers tagged with its name), and one nobody is in.
+SEGMENT_NAMES = ("launch", "later", "twice", "bad", "api", "counts")
+SEGMENTS = (
+    "segments:\n"
+    + "".join(
+        f"  - name: {name}\n    where: {{field: tags, contains: {name}}}\n"
+        for name in SEGMENT_NAMES
+    )
+    + "  - name: nobody\n    where: {field: tags, contains: nobody_has_this}\n"
+)
+# No quiet hours and no caps: what the tests see must not depend on the hour they run at.
+POLICY = "quiet_hours: []\ncaps: []\n"
+TEMPLATE = """\
+subject: "Winter sale, {{ profile.first_name | default('friend') }}"
+text: |
+  Hi {{ profile.first_name | default('there') }}, everything is 20% off this week.
+locales:
+  zh-CN:
+    subject: "冬季促销，{{ profile.first_name | default('朋友') }}"
+    text: "{{ profile.first_name | default('您') }}好，本周全场八折。"
+"""
+TABLES = {
+    "broadcasts": broadcasts,
+    "journeys": journeys,
+    "journey_versions": journey_versions,
+    "enrollments": enrollments,
+    "outbox": outbox,
+    "customer_events": customer_events,
+    "audit_log": audit_log,
+}
+
+
+@dataclass
+class Stack:
+    store: Store
+    capture: MailCapture
+    directory: Path
+    runner: CliRunner
+
+    async def journeys(self, *args: str) -> tuple[int, str]:
+        """`journeys ARGS...` in a thread (the CLI runs an event loop of its own)."""
+        result = await asyncio.to_thread(self.runner.invoke, cli_app, list(args))
+        return result.exit_code, result.output
+
+    def template(self, text: str = TEMPLATE, name: str | None = None) -> Path:
+        path = self.directory / (name or f"template-{uuid.uuid4().hex[:8]}.yaml")
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def customers(self, segment: str, count: int, *, email: bool = True) -> list[str]:
+        """`count` new customers in `segment`, each with an email address of their own
+        (unless not `email`)."""
+        made = []
+        for i in range(count):
+            customer = f"{segment}-{uuid.uuid4().hex[:8]}-{i}"
+            self.store.customers.upsert(
+                CustomerUpsert(
+                    customer_id=customer,
+                    email=f"{customer}@example.com" if email else None,
+                    tags=[segment],
+                    attributes={"first_name": f"Member{i}"},
+                ),
+                datetime.now(UTC),
+            )
+            made.append(customer)
+        return made
+
+    def mails_to(self, customers: list[str]) -> dict[str, int]:
+        """How many emails the capture holds for each of `customers`."""
+        return {c: len(self.capture.to(f"{c}@example.com")) for c in customers}
+
+    def rows(self) -> dict[str, int]:
+        with reading(self.store.engine) as conn:
+            return {
+                name: int(conn.scalar(select(func.count()).select_from(table)) or 0)
+                for name, table in TABLES.items()
+            }
+
+
+@pytest_asyncio.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    directory = tmp_path_factory.mktemp("broadcasts")
+    (directory / "segments.yaml").write_text(SEGMENTS, encoding="utf-8")
+    (directory / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    capture = MailCapture(directory / "mail")
+    capture.start()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter, ui=False
+    )
+    patch = pytest.MonkeyPatch()
+    db_url = f"sqlite:///{directory}/journeys.db"
+    for name, value in {
+        "JOURNEYS_DATA_DIR": str(directory),
+        "JOURNEYS_DATABASE_URL": db_url,
+        "JOURNEYS_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "JOURNEYS_TEMPORAL_TASK_QUEUE": f"broadcasts-{uuid.uuid4().hex[:8]}",
+        "JOURNEYS_SMTP_HOST": capture.host,
+        "JOURNEYS_SMTP_PORT": str(capture.port),
+        "JOURNEYS_SEGMENTS_FILE": str(directory / "segments.yaml"),
+        "JOURNEYS_POLICY_FILE": str(directory / "policy.yaml"),
+        "JOURNEYS_SECRET_KEY": "broadcast-test-secret-0123456789",
+        "JOURNEYS_TRACKING": "false",
+    }.items():
+        patch.setenv(name, value)
+    patch.setattr(cli_common.console, "width", 200)
+    patch.setattr(cli_common.errors, "width", 200)
+    get_settings.cache_clear()
+    store = Store.open(db_url)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(get_settings(), Store.open(db_url), stop))
+    try:
+        yield Stack(store, capture, directory, CliRunner())
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
+        store.close()
+        await env.shutdown()
+        capture.stop()
+        patch.undo()
+        get_settings.cache_clear()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None] | T | None], *, timeout: float = 30.0, what: str = ""
+) -> T:
+    """Poll `probe` until it gives something truthy; runs here progress in real time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or 'condition'}")
+        await asyncio.sleep(0.2)
