@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel
 
 from domain.checks import successors
-from domain.journey import JourneyDefinition, Step
+from domain.journey import JourneyDefinition, StartStep, Step
 
 ChangeKind = Literal["added", "removed", "changed"]
 Area = Literal["journey", "trigger", "goal", "audience", "template", "step"]
@@ -254,7 +254,7 @@ def _steps(old: JourneyDefinition, new: JourneyDefinition) -> list[Change]:
                     area="step",
                     subject=step_id,
                     kind="removed",
-                    details=[step_kind(before[step_id][1])],
+                    details=[step_kind(before[step_id][1]), *_target(before[step_id][1])],
                 )
             )
             continue
@@ -265,7 +265,7 @@ def _steps(old: JourneyDefinition, new: JourneyDefinition) -> list[Change]:
                     area="step",
                     subject=step_id,
                     kind="added",
-                    details=[step_kind(step), f"at position {index + 1}"],
+                    details=[step_kind(step), *_target(step), f"at position {index + 1}"],
                 )
             )
             continue
@@ -285,6 +285,11 @@ def _steps(old: JourneyDefinition, new: JourneyDefinition) -> list[Change]:
         if details:
             changes.append(Change(area="step", subject=step_id, kind="changed", details=details))
     return changes
+
+
+def _target(step: Step) -> list[str]:
+    """The journey a start step starts, named where the step is added or removed."""
+    return [f"starts journey {step.start.journey}"] if isinstance(step, StartStep) else []
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -325,8 +330,11 @@ def _flat_details(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _shown(value: Any) -> str:
+    # A plain scalar (a number, true) dumps as a document with its end marker: not shown.
     text = (
-        value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+        value
+        if isinstance(value, str)
+        else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
     )
     if isinstance(value, str):
         text = repr(value) if (not value or value != value.strip() or " " in value) else value
