@@ -33,6 +33,7 @@ from domain.journey import (
     JourneyDefinition,
     SendStep,
     SplitStep,
+    StartStep,
     Step,
     SurveyStep,
     UpdateStep,
@@ -207,6 +208,8 @@ def kind_name(step: Step, _: Gettext) -> str:
             return _("Callback")
         case SurveyStep():
             return _("Survey")
+        case StartStep():
+            return _("Start journey")
         case GotoStep():
             return _("Go to")
         case _:
@@ -251,6 +254,8 @@ def _detail(step: Step, _: Gettext) -> str:
             timeout = format_duration(step.survey.timeout)
             wait = _("up to {duration}").format(duration=timeout)
             return f"{step.survey.kind.upper()} · {step.survey.channel} · {wait}"
+        case StartStep():
+            return _("starts {journey}").format(journey=step.start.journey)
         case GotoStep():
             return f"→ {step.goto}"
         case EndStep():
@@ -266,7 +271,7 @@ def _palette(step: Step) -> tuple[str, str, str]:
             return _WAITING
         case BranchStep() | SplitStep() | HoldoutStep() | GotoStep():
             return _LOGIC
-        case UpdateStep() | CallbackStep():
+        case UpdateStep() | CallbackStep() | StartStep():
             return _ACTION
     return _FINAL
 

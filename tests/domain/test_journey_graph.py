@@ -10,7 +10,7 @@ import pytest
 from domain.journey import JourneyDefinition
 from domain.journey_graph import start_problems, starts_without_wait
 from domain.loader import load_journey_text
-from domain.problems import JourneyError
+from domain.problems import JourneyError, Problem
 
 
 def journey(journey_id: str, steps: str) -> JourneyDefinition:
@@ -25,7 +25,7 @@ def start(step_id: str, target: str) -> str:
 WAIT = "- {id: pause, wait: {for: 1d}}\n"
 
 
-def messages(problems: list[object]) -> list[str]:
+def messages(problems: list[Problem]) -> list[str]:
     return [str(problem) for problem in problems]
 
 
