@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.broadcasts.conftest import Stack, eventually
+from workers.settings import get_settings
 
 HEADERS = ("members", "enrolled", "sent", "deferred", "skipped", "failed", "running")
 
@@ -199,3 +200,30 @@ async def test_each_bad_input_is_refused_naming_the_field_and_writes_nothing(
         assert stack.rows() == before, args
     code, out = await stack.journeys("broadcast", "show", "n1")
     assert code == 1 and "no broadcast named 'n1'" in out
+
+
+async def test_a_broadcast_saved_while_temporal_is_away_starts_later_and_sends_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members = stack.customers("counts", 2)
+    template = str(stack.template())
+    address = get_settings().temporal_address
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", "127.0.0.1:9")
+    get_settings.cache_clear()
+    code, out = await stack.journeys(
+        "broadcast", "create", "winter_away", "--segment", "counts", "--template", template
+    )
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", address)
+    get_settings.cache_clear()
+    flat = " ".join(out.split())
+    assert code == 1, out
+    assert "broadcast 'winter_away' is saved but not started" in flat, out
+    assert "`journeys broadcast start winter_away` starts it" in flat, out
+    code, out = await stack.journeys("broadcast", "show", "winter_away")
+    assert code == 0 and "state: not started" in out, out
+    assert stack.mails_to(members) == {m: 0 for m in members}
+    for _ in range(2):  # a second start changes nothing
+        code, out = await stack.journeys("broadcast", "start", "winter_away")
+        assert code == 0 and "winter_away: scheduled" in out, out
+    await _done(stack, "winter_away")
+    assert stack.mails_to(members) == {m: 1 for m in members}
