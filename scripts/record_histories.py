@@ -11,7 +11,8 @@ in-flight runs never see (a new journey version), not to make a failing replay p
 Besides the built-in journeys, a few small journeys record behaviour added behind
 `workflow.patched` (tests/histories/behaviour_<name>.json): a send that runs out of retries, a
 survey held by quiet hours, a callback the customer asks to be called back later, a callback
-that times out; and runs that took run operations (`run_operations`: a retry, a skip-wait and a
+that times out; a start step that enrolls the customer in another journey (`start_step`); and
+runs that took run operations (`run_operations`: a retry, a skip-wait and a
 move; `run_end`: an operator's end), whose histories hold the updates. Their histories are the
 proof that the patched code and the update handlers keep replaying.
 
@@ -189,6 +190,16 @@ BEHAVIOUR_STEPS = {
 """,
     "run_operations": OPERATED_STEPS,
     "run_end": OPERATED_STEPS,
+    "start_step": """  - {id: hello, send: {channel: email, template: hi}}
+  - id: hand_over
+    start: {journey: nurture, properties: {source: "{{ trigger.type }}"}}
+  - id: route
+    branch:
+      - {when: "steps.hand_over.status == 'started'", goto: settle}
+      - {else: done}
+  - {id: settle, wait: {for: 1d}}
+  - {id: done, end: handed over}
+""",
 }
 
 
@@ -284,6 +295,7 @@ BEHAVIOURS: dict[str, Scenario] = {
     "survey_held": survey_held,
     "call_back_later": call_back_later,
     "callback_expires": enrolled,
+    "start_step": enrolled,
 }
 
 

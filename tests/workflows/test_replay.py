@@ -31,6 +31,8 @@ BEHAVIOURS = {
     # the welcome fails, is retried and sent; the move to thanks sends it
     "run_operations": ["send_message", "send_message", "send_message"],
     "run_end": ["send_message"],
+    # the welcome, then the start of another journey; its answer routes the run to the wait
+    "start_step": ["send_message", "start_journey"],
 }
 # Histories of runs that took run operations: the updates they accepted, in order.
 UPDATES = {
