@@ -49,6 +49,7 @@ AUDITED_AS: dict[RunOperationKind, AuditAction] = {
     "skip_wait": "run.skip_wait",
     "retry": "run.retry",
     "move": "run.move",
+    "migrate": "run.migrate",
 }
 
 
@@ -112,7 +113,7 @@ class RunOperations:
     def __init__(self, service: JourneyService) -> None:
         self.service = service
 
-    def _actor(self) -> str:
+    def actor(self) -> str:
         who = acting() or self.service.auditor.default
         return who.name if who is not None else "unknown"
 
@@ -142,17 +143,19 @@ class RunOperations:
                     "enroll the customer again"
                 )
             raise OperationRefused(why + "an ended run cannot be changed")
-        return await self._operate(run, kind, reason, to, key or uuid.uuid4().hex[:16])
+        return await self.apply(run, kind, reason, to, key or uuid.uuid4().hex[:16])
 
-    async def _operate(
+    async def apply(
         self,
         run: Enrollment,
         kind: RunOperationKind,
         reason: str,
         to: str | None,
         key: str,
+        op: RunOperation | None = None,
     ) -> OperationOutcome:
-        op = RunOperation(actor=self._actor(), reason=reason, to=to)
+        """Send the operation's update to the run (`op`: a prepared one, e.g. a migration)."""
+        op = op or RunOperation(actor=self.actor(), reason=reason, to=to)
         client = await self.service.client()
         handle = client.get_workflow_handle(run.workflow_id)
         op_id = update_id(kind, key, run.entry_id)
@@ -218,6 +221,8 @@ class RunOperations:
                 "key": key,
                 "detail": result.detail,
             }
+            if op.to_version is not None:
+                details |= {"from_version": run.version, "to_version": op.to_version}
             await asyncio.to_thread(
                 self.service.auditor.record, None, AUDITED_AS[kind], run.workflow_id, details
             )
@@ -268,7 +273,7 @@ class RunOperations:
         async def one(run: Enrollment) -> OperationOutcome:
             async with gate:
                 try:
-                    outcome = await self._operate(run, kind, reason, to, key)
+                    outcome = await self.apply(run, kind, reason, to, key)
                 except OperationRefused as exc:
                     outcome = OperationOutcome(
                         workflow_id=run.workflow_id,

@@ -39,6 +39,7 @@ AuditAction = Literal[
     "run.skip_wait",
     "run.retry",
     "run.move",
+    "run.migrate",
     "event.retry",
     "broadcast.create",
 ]

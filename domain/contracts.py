@@ -22,12 +22,13 @@ ABANDON_MESSAGE = "abandon_message"
 READ_LOG = "read_log"
 
 # The run operations (updates of JourneyWorkflow) by the name the CLI and the API use.
-RunOperationKind = Literal["end", "skip_wait", "retry", "move"]
+RunOperationKind = Literal["end", "skip_wait", "retry", "move", "migrate"]
 RUN_OPERATION_UPDATES: dict[str, str] = {
     "end": "end_run",
     "skip_wait": "skip_wait",
     "retry": "retry_step",
     "move": "move_to",
+    "migrate": "migrate_to",
 }
 
 
@@ -66,6 +67,9 @@ class JourneyState(BaseModel):
     # Whether the run has read the log after its trigger (or needs not); signals wait till then.
     caught_up: bool = True
     early: list[LoggedEvent] = Field(default_factory=list)
+    # A run migrated while it waited: when its wait began, so the new version's wait counts
+    # the time already waited (taken by the next step the run enters).
+    carried_since: datetime | None = None
     # Update ids of the run operations applied so far (newest last, bounded): the same
     # operation sent again (a resumed bulk run) is answered "already done", not done twice.
     operations: list[str] = Field(default_factory=list)
@@ -99,6 +103,10 @@ class RunOperation(BaseModel):
     actor: str = Field(min_length=1, max_length=200)
     reason: str = Field(min_length=1, max_length=500)
     to: str | None = Field(default=None, max_length=128)
+    # migrate: the newer version (its definition) and which of the run's steps go where in it.
+    to_version: int | None = None
+    journey: JourneyDefinition | None = None
+    mapping: dict[str, str] = Field(default_factory=dict)
 
 
 class OperationResult(BaseModel):
@@ -239,6 +247,8 @@ class RecordSteps(BaseModel):
     events: list[StepEvent]
     current_step: str | None
     end: RunEnd | None = None
+    # The run's version, when a migration moved it to another one.
+    version: int | None = None
 
 
 class Recorded(BaseModel):

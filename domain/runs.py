@@ -23,6 +23,7 @@ StepStatus = Literal[
     "wait_skipped",
     "moved",
     "retried",
+    "migrated",
 ]
 
 

@@ -41,6 +41,7 @@ from entrypoints import (
     cli_impact,
     cli_keys,
     cli_messages,
+    cli_migrate,
     cli_privacy,
     cli_simulate,
     cli_support,
@@ -369,6 +370,7 @@ cli_cases.register(app)
 cli_keys.register(app)
 cli_changes.register(app)
 cli_impact.register(app)
+cli_migrate.register(app)
 cli_audit.register(app)
 cli_broadcasts.register(app)
 cli_support.register(app, report_app)

@@ -109,9 +109,14 @@ class RunRepository:
         return self._all(_newest_first(enrollments.c.journey_id == journey_id).limit(limit))
 
     def record_steps(
-        self, entry_id: str, events: list[StepEvent], current_step: str | None
+        self,
+        entry_id: str,
+        events: list[StepEvent],
+        current_step: str | None,
+        version: int | None = None,
     ) -> None:
-        """Append step events and move the run's current step, in one transaction.
+        """Append step events and move the run's current step (and its version, when a
+        migration moved it), in one transaction.
 
         Rows already recorded are skipped, so a retried call writes nothing twice: the same
         entry and seq (a replayed workflow task notes the same record with a later time), or,
@@ -121,10 +126,13 @@ class RunRepository:
         if strays:
             raise ValueError(f"step events for {sorted(strays)} passed to entry {entry_id!r}")
         with writing(self._engine) as conn:
+            values: dict[str, object] = {"current_step": current_step}
+            if version is not None:
+                values["version"] = version
             moved = conn.execute(
                 update(enrollments)
                 .where(enrollments.c.entry_id == entry_id)
-                .values(current_step=current_step)
+                .values(**values)
                 .returning(enrollments.c.entry_id)
             ).first()
             if moved is None:

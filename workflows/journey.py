@@ -138,6 +138,8 @@ SEEN_EVENTS_KEPT = 500
 INBOX_KEPT = 200
 MAX_CATCH_UP_PAGES = 20
 OPERATIONS_KEPT = 200
+# Step kinds whose wait a run may leave for a newer version (`journeys migrate`).
+MIGRATABLE_KINDS = ("wait", "wait_for")
 # Step kinds whose failure an operator may retry (`journeys runs retry`).
 RETRYABLE_KINDS = ("send", "update")
 # Errors of a step that a retry of the workflow task cannot heal.
@@ -191,6 +193,9 @@ class JourneyWorkflow:
         self.results: dict[str, OperationResult] = {}
         self.interruptible = False
         self.closing = False
+        # When the run entered the step it is in (a migrated run: when its wait began).
+        self.entered_at: datetime | None = None
+        self.since: datetime | None = None
 
     # --- the run -------------------------------------------------------------------------
 
@@ -200,7 +205,8 @@ class JourneyWorkflow:
             await self._catch_up()
         steps_this_run = 0
         while self.state.goal is None and self.state.position != END:
-            step = inp.journey.steps[inp.journey.index_of(str(self.state.position))]
+            journey = self._inp.journey  # the run's version (a migration replaces it)
+            step = journey.steps[journey.index_of(str(self.state.position))]
             if self.interrupt is not None:
                 # An end that came between steps (during a record or the catch-up); before
                 # continue-as-new, which waits for the update handler that waits for this.
@@ -235,6 +241,9 @@ class JourneyWorkflow:
     async def _take(self, step: Step) -> str:
         """Run one step and return where to go next."""
         self.current = step
+        # A run migrated mid-wait: the step it lands on counts from when the wait began.
+        self.since, self.state.carried_since = self.state.carried_since, None
+        self.entered_at = self.since or workflow.now()
         visit = self.state.visits.get(step.id, 0) + 1
         self.state.visits[step.id] = visit
         self._note(step, "entered")
@@ -586,7 +595,7 @@ class JourneyWorkflow:
         if step.wait.until is not None:
             profile = await self._load_profile()
             timezone = profile.timezone if profile else "UTC"
-        until = wait_until(workflow.now(), step.wait, timezone)
+        until = wait_until(self.since or workflow.now(), step.wait, timezone)
         skipped = await self._block(f"until {until.isoformat()}", until, lambda: False)
         if not self._stopping():
             waited = "an operator skipped the wait" if skipped else "waited"
@@ -597,7 +606,7 @@ class JourneyWorkflow:
         spec = step.wait_for
         context = self._context(with_profile=False)
         expected = {key: render_value(value, context) for key, value in spec.match.items()}
-        deadline = workflow.now() + spec.timeout
+        deadline = (self.since or workflow.now()) + spec.timeout
         found: list[CustomerEvent] = []
 
         def arrived() -> bool:
@@ -867,6 +876,16 @@ class JourneyWorkflow:
     def _validate_move(self, op: RunOperation) -> None:
         self._validate("move", op)
 
+    @workflow.update(name="migrate_to")
+    async def migrate_to(self, op: RunOperation) -> OperationResult:
+        """Move the waiting run to a newer version of its journey, at the step `op.mapping`
+        gives for the step it waits in; its trigger, outputs and time waited go with it."""
+        return await self._operate("migrate", op)
+
+    @migrate_to.validator
+    def _validate_migrate(self, op: RunOperation) -> None:
+        self._validate("migrate", op)
+
     def _validate(self, kind: RunOperationKind, op: RunOperation) -> None:
         """Refuse (reject the update, nothing changes) what the run's state does not allow."""
         info = workflow.current_update_info()
@@ -892,6 +911,8 @@ class JourneyWorkflow:
             self._move_target(op)
         elif kind == "retry":
             self._retry_target()
+        elif kind == "migrate":
+            self._migration_target(op)
 
     def _move_target(self, op: RunOperation) -> str:
         inp = self._inp
@@ -907,13 +928,46 @@ class JourneyWorkflow:
             raise Refused(f"the run is already at step {op.to}")
         return op.to
 
+    def _migration_target(self, op: RunOperation) -> str:
+        inp, where = self._inp, str(self.state.position)
+        new = op.journey
+        if new is None or op.to_version is None:
+            raise Refused("migrate needs the version to move to and its definition")
+        if new.id != inp.journey.id:
+            raise Refused(
+                f"the run is in journey {inp.journey.id}, not {new.id}: runs move between "
+                "versions of their own journey only"
+            )
+        if op.to_version <= inp.version:
+            raise Refused(
+                f"the run is on version {inp.version}: migration moves runs to a newer "
+                f"version only, not to {op.to_version}"
+            )
+        kind = step_kind(self.current) if self.current is not None else None
+        if kind not in MIGRATABLE_KINDS:
+            raise Refused(
+                f"the run waits in step {where} ({kind}): only a run waiting on a timer or "
+                "an event (wait, wait_for) can move to another version"
+            )
+        target = op.mapping.get(where)
+        if target is None:
+            raise Refused(f"step {where} has no mapping to version {op.to_version}: it stays")
+        steps = [s.id for s in new.steps]
+        if target not in steps:
+            raise Refused(
+                f"version {op.to_version} of journey {new.id} has no step {target!r}; "
+                f"its steps: {', '.join(steps)}"
+            )
+        return target
+
     def _retry_target(self) -> str:
         """The step that failed last, if the run went on past it; else Refused."""
         latest: dict[str, str] = {}
         for record in reversed(self.state.history):
             if record.status in ("completed", "failed", "skipped"):
                 latest.setdefault(record.step_id, record.status)
-                if latest[record.step_id] == "failed" and record.kind in RETRYABLE_KINDS:
+                failed = latest[record.step_id] == "failed" and record.kind in RETRYABLE_KINDS
+                if failed and any(s.id == record.step_id for s in self._inp.journey.steps):
                     return record.step_id
         raise Refused(
             "no send or update step of this run has failed (or it succeeded since); "
@@ -937,6 +991,8 @@ class JourneyWorkflow:
             target = self._move_target(op)
         elif kind == "retry":
             target = self._retry_target()
+        elif kind == "migrate":
+            target = self._migration_target(op)
         self.interrupt = Interrupt(kind=kind, op=op, update_id=update_id, target=target)
         await workflow.wait_condition(lambda: update_id in self.results)
         return self.results.pop(update_id)
@@ -970,6 +1026,9 @@ class JourneyWorkflow:
             self.stop = interrupt
             return True
         target = str(interrupt.target)
+        if interrupt.kind == "migrate":
+            await self._migrate(step, interrupt, target)
+            return False
         if interrupt.kind == "move":
             self._note(step, "moved", f"moved to {target} {interrupt.said()}")
             detail = f"moved from {step.id} to {target}"
@@ -980,6 +1039,25 @@ class JourneyWorkflow:
         await self._flush()  # the store has it before the operator's answer
         self._applied(interrupt, detail)
         return False
+
+    async def _migrate(self, step: Step, interrupt: Interrupt, target: str) -> None:
+        op, old = interrupt.op, self._inp.version
+        assert op.journey is not None and op.to_version is not None
+        self._note(
+            step,
+            "migrated",
+            f"from version {old} at {step.id} to version {op.to_version} at {target} "
+            f"{interrupt.said()}",
+        )
+        self.inp = self._inp.model_copy(update={"journey": op.journey, "version": op.to_version})
+        self.state.position = target
+        # The time already waited goes along: the new step counts from when the wait began.
+        self.state.carried_since = self.entered_at
+        await self._flush(version=op.to_version)  # the store has it before the answer
+        self._applied(
+            interrupt,
+            f"moved from version {old} at {step.id} to version {op.to_version} at {target}",
+        )
 
     @workflow.query(name="status")
     def status(self) -> RunSnapshot:
@@ -1065,8 +1143,8 @@ class JourneyWorkflow:
             )
         )
 
-    async def _flush(self, end: RunEnd | None = None) -> None:
-        if not self.pending and end is None:
+    async def _flush(self, end: RunEnd | None = None, *, version: int | None = None) -> None:
+        if not self.pending and end is None and version is None:
             return
         events, self.pending = self.pending, []
         await workflow.execute_local_activity(
@@ -1076,6 +1154,7 @@ class JourneyWorkflow:
                 events=events,
                 current_step=None if end else self.state.position,
                 end=end,
+                version=version,
             ),
             result_type=Recorded,
             **STORE_OPTIONS,

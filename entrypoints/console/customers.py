@@ -130,6 +130,7 @@ def labels(user: ConsoleUser) -> dict[str, dict[str, str]]:
             "wait_skipped": _("wait skipped"),
             "moved": _("moved"),
             "retried": _("retried"),
+            "migrated": _("migrated to a newer version"),
         },
         "kind": {
             "event": _("Event"),

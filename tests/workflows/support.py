@@ -80,6 +80,7 @@ class FakeServices(JourneyStandIns):
         self.surveys: list[CreateSurvey] = []
         self.closed: list[CloseCallback] = []
         self.abandoned: list[AbandonMessage] = []
+        self.versions_recorded: list[int] = []  # versions a migration told the store of
         # step id -> "failed" (the provider refuses for good), "error" (every attempt raises)
         # or "defer_once" (quiet hours: deferred an hour on the first attempt, then sent)
         self.send_failures: dict[str, str] = {}
@@ -125,6 +126,8 @@ class FakeServices(JourneyStandIns):
     @activity.defn(name=RECORD_STEPS)
     async def record_steps(self, request: RecordSteps) -> Recorded:
         self.steps.extend(request.events)
+        if request.version is not None:
+            self.versions_recorded.append(request.version)
         if request.end is not None:
             self.ends.append(request.end)
         return Recorded(count=len(request.events))
