@@ -167,16 +167,14 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None] | T | None], *, timeout: float = 30.0, what: str = ""
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = ""
 ) -> T:
     """Poll `probe` until it gives something truthy; runs here progress in real time."""
     deadline = time.monotonic() + timeout
     while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
+        value = await probe()
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or 'condition'}")
         await asyncio.sleep(0.2)

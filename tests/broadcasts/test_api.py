@@ -32,8 +32,7 @@ async def keys(stack: Stack) -> dict[str, str]:
     service = KeyService(Auditor(stack.store, lambda: datetime.now(UTC)))
     tag = uuid.uuid4().hex[:6]
     return {
-        role: service.create(f"bc-{role}-{tag}", role).key  # type: ignore[arg-type]
-        for role in ("ops", "viewer", "ingest")
+        role: service.create(f"bc-{role}-{tag}", role).key for role in ("ops", "viewer", "ingest")
     }
 
 
