@@ -1,4 +1,5 @@
-"""HTTP run operations: `POST /runs/{workflow_id}/end|skip-wait|retry|move`.
+"""HTTP run operations: `POST /runs/{workflow_id}/end|skip-wait|retry|move`, and the
+migration of a journey's runs in flight, `POST /journeys/{journey_id}/migrate`.
 
 The same use cases as `journeys runs end|skip-wait|retry|move` on one run: 200 with what the
 run did, 409 with the reason when its state does not allow it (nothing changed), 404 for a run
@@ -10,13 +11,17 @@ from __future__ import annotations
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
+from app.journeys import UnknownJourney
+from app.run_migration import MigrationReport, RunMigration
 from app.run_operations import OperationOutcome, OperationRefused, RunOperations, UnknownRun
 from domain.contracts import RunOperationKind
+from domain.run_migration import MigrationProblem
 from entrypoints.api_common import (
     NOT_FOUND,
     TEMPORAL,
     ErrorDetail,
     Service,
+    invalid,
     protected_router,
     requires,
 )
@@ -105,3 +110,46 @@ async def retry_step(
 )
 async def move_run(workflow_id: str, body: MoveRequest, service: Service) -> OperationOutcome:
     return await _operate(service, workflow_id, "move", body)
+
+
+class MigrateRequest(OperationRequest):
+    to: int = Field(ge=1, le=1_000_000, description="The newer version to move runs to.")
+    map: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Old step -> step of the newer version (steps with the same id and kind "
+        "map by themselves).",
+    )
+    step: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Only runs at this step."
+    )
+    dry_run: bool = Field(default=False, description="Report what would move; change nothing.")
+
+
+@router.post(
+    "/journeys/{journey_id}/migrate",
+    summary="Move a journey's runs in flight to a newer version, while they wait",
+    dependencies=[requires("runs:write")],
+    tags=["runs"],
+    response_model=MigrationReport,
+    responses={**NOT_FOUND, **TEMPORAL},
+)
+async def migrate_runs(journey_id: str, body: MigrateRequest, service: Service) -> MigrationReport:
+    for old, new in body.map.items():
+        if not (0 < len(old) <= 128 and 0 < len(new) <= 128):
+            raise invalid(("body", "map"), "step ids have 1 to 128 characters", None)
+    try:
+        return await RunMigration(service).migrate(
+            journey_id,
+            body.to,
+            body.reason,
+            explicit=body.map,
+            step=body.step,
+            dry_run=body.dry_run,
+            key=body.key,
+        )
+    except UnknownJourney as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except MigrationProblem as exc:
+        field = {"where": "step", "map": "map", "to": "to"}.get(exc.field, exc.field)
+        raise invalid(("body", field), exc.message, None) from exc
