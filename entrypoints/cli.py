@@ -27,6 +27,7 @@ from app.journeys import JourneyPaused, JourneyService
 from app.schedules import sync_published
 from domain.event_catalog import EventWarning, event_name_warnings
 from domain.journey import JourneyDefinition
+from domain.journey_graph import start_problems
 from domain.loader import load_journey_file
 from domain.problems import JourneyError, Problem
 from entrypoints import (
@@ -169,6 +170,7 @@ def validate(
     segment_names = set(load_segments(None))
     published, unread = cli_catalog.published_if_reachable()
     warnings: list[EventWarning] = []
+    loaded: list[tuple[str, JourneyDefinition]] = []
     for path in journey_files(paths):
         try:
             journey = load_checked(path, segment_names)
@@ -177,9 +179,19 @@ def validate(
             for problem in exc.problems:
                 errors.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
             continue
-        shown = escape(f"{path}: {journey.id} ({len(journey.steps)} steps)")
+        loaded.append((str(path), journey))
+    # Start steps across the files (and the published journeys, when the store was read).
+    starts = [] if unread else start_problems(loaded, {j.id: j for j in published})
+    for source, journey in loaded:
+        mine = [problem for problem in starts if problem.file == source]
+        for problem in mine:
+            errors.print(f"[red]✗[/red] {escape(str(problem))}", highlight=False)
+        if mine:
+            bad += 1
+            continue
+        shown = escape(f"{source}: {journey.id} ({len(journey.steps)} steps)")
         console.print(f"[green]✓[/green] {shown}")
-        warnings += event_name_warnings(journey, published, str(path))
+        warnings += event_name_warnings(journey, published, source)
     _print_event_warnings(warnings)
     if warnings and unread:
         errors.print(

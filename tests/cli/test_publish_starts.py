@@ -93,3 +93,26 @@ def test_publish_refuses_journeys_that_start_each_other_with_no_wait(tmp_path: P
     assert str(first) not in out  # the published ping is not the file being refused
     code, out = journeys("show", "pong")
     assert "pause" in out  # pong kept its published version
+
+
+def test_validate_checks_start_steps_across_the_files_and_the_published_journeys(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "drafts"
+    folder.mkdir()
+    ping = journey_file(folder, "ping", "  - {id: to_pong, start: {journey: pong}}\n")
+    pong = journey_file(folder, "pong", "  - {id: back, start: {journey: ping}}\n")
+    lost = journey_file(folder, "lost", "  - {id: away, start: {journey: elsewhere}}\n")
+    fine = journey_file(folder, "fine", "  - {id: pause, wait: {for: 1d}}\n")
+    code, out = journeys("validate", str(folder))
+    assert code == 1
+    assert f"{ping}: step 'to_pong': start.journey: journeys start each other" in out
+    assert f"{pong}: step 'back': start.journey: journeys start each other" in out
+    assert f"{lost}: step 'away': start.journey: starts unknown journey 'elsewhere'" in out
+    assert f"✓ {fine}: fine (1 steps)" in out
+
+    code, out = journeys("publish", str(fine))
+    assert code == 0, out
+    to_fine = journey_file(tmp_path, "to_fine", "  - {id: hand_over, start: {journey: fine}}\n")
+    code, out = journeys("validate", str(to_fine))
+    assert code == 0, out
