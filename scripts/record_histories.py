@@ -190,6 +190,7 @@ BEHAVIOUR_STEPS = {
 """,
     "run_operations": OPERATED_STEPS,
     "run_end": OPERATED_STEPS,
+    "run_migration": OPERATED_STEPS,
     "start_step": """  - {id: hello, send: {channel: email, template: hi}}
   - id: hand_over
     start: {journey: nurture, properties: {source: "{{ trigger.type }}"}}
@@ -288,7 +289,30 @@ async def run_end(
     return handle
 
 
+MIGRATED_STEPS = """  - {id: hello, send: {channel: email, template: hi}}
+  - {id: pause, wait: {for: 3d}}
+  - {id: extra, send: {channel: email, template: ask}}
+  - {id: done, end: migrated}
+"""
+
+
+async def run_migration(
+    env: WorkflowEnvironment, task_queue: str, journey: JourneyDefinition, _: FakeServices
+) -> JourneyHandle:
+    """A day into the 2-day pause, an operator migrates the run to a version with a 3-day
+    pause and a new step: it sends that step two days later and ends."""
+    handle = await _start(env, task_queue, journey)
+    await env.sleep(timedelta(days=1))
+    newer = load_journey_text(BEHAVIOUR_JOURNEY.format(name="run_migration", steps=MIGRATED_STEPS))
+    migrate = OPERATOR.model_copy(
+        update={"to_version": 2, "journey": newer, "mapping": {"pause": "pause"}}
+    )
+    await handle.execute_update("migrate_to", migrate, id="op-migrate", result_type=OperationResult)
+    return handle
+
+
 BEHAVIOURS: dict[str, Scenario] = {
+    "run_migration": run_migration,
     "run_operations": run_operations,
     "run_end": run_end,
     "send_gives_up": send_gives_up,

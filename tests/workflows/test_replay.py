@@ -31,6 +31,8 @@ BEHAVIOURS = {
     # the welcome fails, is retried and sent; the move to thanks sends it
     "run_operations": ["send_message", "send_message", "send_message"],
     "run_end": ["send_message"],
+    # migrated mid-pause to a version with a new step: the welcome, then that step's send
+    "run_migration": ["send_message", "send_message"],
     # the welcome, then the start of another journey; its answer routes the run to the wait
     "start_step": ["send_message", "start_journey"],
 }
@@ -38,6 +40,7 @@ BEHAVIOURS = {
 UPDATES = {
     "run_operations": ["retry_step", "skip_wait", "move_to"],
     "run_end": ["end_run"],
+    "run_migration": ["migrate_to"],
 }
 
 
