@@ -259,6 +259,10 @@ class MessagingActivities:
             ),
             timezone=profile.timezone,
             caps=self.policy.caps,
+            journey_held=(
+                request.journey_id is not None
+                and self.store.journeys.holds_sends(request.journey_id)
+            ),
             now=self.clock(),
         )
 

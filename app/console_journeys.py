@@ -28,7 +28,7 @@ from domain.send_policy import PolicyError, load_policy_file
 from domain.simulation import Behaviour, cohort
 from store.console_journeys import ConsoleJourneys, JourneyRow, VersionRow
 from store.errors import StoreError
-from store.journeys import JourneySummary, JourneyVersionRecord
+from store.journeys import JourneyVersionRecord
 from store.reports import RunCounts, StepCounts
 
 # An uploaded journey file larger than this is refused before it is read.
@@ -110,11 +110,6 @@ def changes(
         old_label=f"{journey_id} v{old.version}",
         new_label=f"{journey_id} v{new.version}",
     )
-
-
-def set_status(service: JourneyService, journey_id: str, status: str) -> JourneySummary:
-    """Pause or resume, as POST /journeys/{id}/pause|resume does (and audited the same way)."""
-    return service.set_status(journey_id, status)
 
 
 # --- an uploaded journey file -------------------------------------------------------------

@@ -210,10 +210,22 @@ class JourneyService:
             raise UnknownJourney(journey_id)
         return self._definition(record)
 
-    def set_status(self, journey_id: str, status: str) -> JourneySummary:
-        summary = self.store.journeys.set_status(journey_id, status, self.clock())  # type: ignore[arg-type]
+    def set_status(
+        self, journey_id: str, status: str, *, hold_sends: bool = False
+    ) -> JourneySummary:
+        """Pause (with `hold_sends`, every run's next send waits too) or resume. A resume
+        that ends a hold must release the held runs too: app/journey_pauses.py `resume`."""
+        summary = self.store.journeys.set_status(
+            journey_id,
+            status,  # type: ignore[arg-type]
+            self.clock(),
+            hold_sends=hold_sends,
+        )
         action: AuditAction = "journey.pause" if status == "paused" else "journey.resume"
-        self.auditor.record(None, action, journey_id, {"status": status})
+        details: dict[str, object] = {"status": status}
+        if summary.hold_sends:
+            details["hold_sends"] = True
+        self.auditor.record(None, action, journey_id, details)
         return summary
 
     def _definition(self, record: JourneyVersionRecord) -> JourneyDefinition:

@@ -30,13 +30,23 @@ from domain.send_policy import FrequencyCap, QuietHours, quiet_until
 
 Verdict = Literal["send", "defer", "skip", "suppress"]
 Rule = Literal[
-    "no_address", "consent", "suppressed", "open_case", "after_case", "quiet_hours", "cap"
+    "journey_held",
+    "no_address",
+    "consent",
+    "suppressed",
+    "open_case",
+    "after_case",
+    "quiet_hours",
+    "cap",
 ]
 # The rules about the recipient decide whether the message may exist at all; the others only
 # decide when (or, by policy, drop a message that could have gone).
 RECIPIENT_RULES: frozenset[Rule] = frozenset({"no_address", "consent", "suppressed"})
 MAX_CASE_HOLD = timedelta(days=14)  # asked again then even if no case_resolved arrives
 CASE_RESOLVED = "case_resolved"
+# A send held by its journey's pause (--hold-sends) is asked again this often even if the
+# release (the run's `sends_released` signal at resume) never reaches it.
+HOLD_RECHECK = timedelta(days=1)
 
 
 class Suppressed(BaseModel):
@@ -88,6 +98,9 @@ class SendFacts(BaseModel):
     )
     claimed: bool = Field(
         default=False, description="This message holds its cap slot already (a retry)."
+    )
+    journey_held: bool = Field(
+        default=False, description="The journey is paused with its sends held (--hold-sends)."
     )
     now: datetime
 
@@ -141,6 +154,15 @@ def full_cap(
 def decide_send(facts: SendFacts) -> Eligibility:
     """Send now, defer, skip or suppress this message, and by which rule."""
     channel, category, now = facts.channel, facts.category, facts.now
+    if facts.journey_held:
+        # First: an operator's hold stops every message of the journey, whatever else holds;
+        # at the release the message is decided again (quiet hours, caps) as if new.
+        return Eligibility(
+            verdict="defer",
+            rule="journey_held",
+            reason="the journey is paused with its sends held; they go when it is resumed",
+            until=now + HOLD_RECHECK,
+        )
     if not facts.recipient:
         return Eligibility(verdict="skip", rule="no_address", reason=f"no {channel} address")
     if category == "marketing" and not facts.consented:

@@ -36,6 +36,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
+from app import journey_pauses
 from app.cases import CaseService
 from app.journey_changes import UnknownVersion, diff_versions
 from app.journeys import (
@@ -516,10 +517,17 @@ def get_journey_diff(
     tags=["journeys"],
     response_model=JourneySummary,
     responses=NOT_FOUND,
-    summary="Stop new entrants; runs in flight continue",
+    summary="Stop new entrants; runs in flight continue (or hold at their next send)",
 )
-def pause_journey(journey_id: str, service: Service) -> JourneySummary:
-    return service.set_status(journey_id, "paused")
+def pause_journey(
+    journey_id: str,
+    service: Service,
+    hold_sends: Annotated[
+        bool,
+        Query(description="Also hold every run of the journey at its next send until resume."),
+    ] = False,
+) -> JourneySummary:
+    return journey_pauses.pause(service, journey_id, hold_sends=hold_sends)
 
 
 @router.post(
@@ -528,10 +536,10 @@ def pause_journey(journey_id: str, service: Service) -> JourneySummary:
     tags=["journeys"],
     response_model=JourneySummary,
     responses=NOT_FOUND,
-    summary="Take new entrants again",
+    summary="Take new entrants again, and release the sends a hold-sends pause held",
 )
-def resume_journey(journey_id: str, service: Service) -> JourneySummary:
-    return service.set_status(journey_id, "active")
+async def resume_journey(journey_id: str, service: Service) -> JourneySummary:
+    return (await journey_pauses.resume(service, journey_id)).summary
 
 
 @router.post(

@@ -12,6 +12,7 @@ import yaml
 from rich.markup import escape
 from temporalio.service import RPCError
 
+from app import journey_pauses
 from app.bootstrap import (
     MissingSecret,
     check_shared_secrets,
@@ -306,13 +307,21 @@ def show(
     )
 
 
-def _set_status(journey_id: str, status: str) -> None:
+def _set_status(journey_id: str, status: str, *, hold_sends: bool = False) -> None:
     svc = service()
     try:
-        summary = svc.set_status(journey_id, status)
+        if status == "paused":
+            summary = journey_pauses.pause(svc, journey_id, hold_sends=hold_sends)
+            released = 0
+        else:
+            resumed = asyncio.run(journey_pauses.resume(svc, journey_id))
+            summary, released = resumed.summary, resumed.released
     except StoreError as exc:
         raise fail(str(exc)) from exc
-    console.print(f"{summary.journey_id}: {summary.status}")
+    held = ", sends held until resume" if summary.hold_sends else ""
+    console.print(f"{summary.journey_id}: {summary.status}{held}", highlight=False)
+    if released:
+        console.print(f"released the held sends of {released} running run(s)", highlight=False)
     if svc.journey(journey_id).audience is not None:
         _sync_quietly(svc)
 
@@ -333,14 +342,27 @@ def _sync_quietly(svc: JourneyService) -> None:
 
 
 @app.command()
-def pause(journey_id: str) -> None:
-    """Stop new entrants; runs already in the journey go on to their end."""
-    _set_status(journey_id, "paused")
+def pause(
+    journey_id: str,
+    hold_sends: Annotated[
+        bool,
+        typer.Option(
+            "--hold-sends",
+            help="Also hold every run of the journey at its next send until `resume`.",
+        ),
+    ] = False,
+) -> None:
+    """Stop new entrants; runs already in the journey go on to their end.
+
+    With --hold-sends, every run also waits at its next send (visible in its trace) until the
+    journey is resumed; quiet hours and caps then apply at release time.
+    """
+    _set_status(journey_id, "paused", hold_sends=hold_sends)
 
 
 @app.command()
 def resume(journey_id: str) -> None:
-    """Let new entrants in again."""
+    """Let new entrants in again (and release the sends a --hold-sends pause held)."""
     _set_status(journey_id, "active")
 
 

@@ -25,6 +25,7 @@ class JourneyRow(BaseModel):
     category: str
     status: str
     status_changed_at: datetime
+    hold_sends: bool = False
     latest_version: int
     published_at: datetime
     running: int = 0
@@ -60,6 +61,7 @@ class ConsoleJourneys:
                 j.category,
                 j.status,
                 j.status_changed_at,
+                j.hold_sends,
                 newest.c.latest_version,
                 v.published_at,
             )

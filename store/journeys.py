@@ -36,6 +36,7 @@ class JourneySummary(BaseModel):
     name: str
     category: str
     status: JourneyStatus
+    hold_sends: bool = False
     latest_version: int
     published_at: datetime
     trigger_event: str | None
@@ -184,20 +185,37 @@ class JourneyRepository:
             row = conn.execute(_summaries().where(journeys.c.journey_id == journey_id)).first()
             return None if row is None else _summary(row)
 
-    def set_status(self, journey_id: str, status: JourneyStatus, now: datetime) -> JourneySummary:
-        """Pause or resume; the change time only moves when the status really changes."""
+    def set_status(
+        self, journey_id: str, status: JourneyStatus, now: datetime, *, hold_sends: bool = False
+    ) -> JourneySummary:
+        """Pause (holding sends, or not) or resume (which releases them); the change time only
+        moves when the status really changes."""
         if status not in get_args(JourneyStatus):
             raise ValueError(f"journey status {status!r} is not one of {get_args(JourneyStatus)}")
+        hold = hold_sends and status == "paused"
         with writing(self._engine) as conn:
             conn.execute(
                 update(journeys)
                 .where(journeys.c.journey_id == journey_id, journeys.c.status != status)
                 .values(status=status, status_changed_at=now)
             )
+            conn.execute(
+                update(journeys)
+                .where(journeys.c.journey_id == journey_id, journeys.c.hold_sends != hold)
+                .values(hold_sends=hold)
+            )
             row = conn.execute(_summaries().where(journeys.c.journey_id == journey_id)).first()
             if row is None:
                 raise UnknownJourney(journey_id)
             return _summary(row)
+
+    def holds_sends(self, journey_id: str) -> bool:
+        """Whether the journey is paused with its runs' sends held."""
+        with reading(self._engine) as conn:
+            held = conn.scalar(
+                select(journeys.c.hold_sends).where(journeys.c.journey_id == journey_id)
+            )
+            return bool(held)
 
     def active_latest(self) -> builtins.list[JourneyVersionRecord]:
         """The newest version of every active journey, by journey id."""

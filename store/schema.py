@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -109,6 +110,8 @@ journeys = Table(
     Column("category", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("status_changed_at", UTCDateTime(), nullable=False),
+    # Paused with --hold-sends: every run of the journey holds its next send until resumed.
+    Column("hold_sends", Boolean(), nullable=False, server_default=false()),
 )
 
 journey_versions = Table(

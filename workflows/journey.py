@@ -196,6 +196,9 @@ class JourneyWorkflow:
         # When the run entered the step it is in (a migrated run: when its wait began).
         self.entered_at: datetime | None = None
         self.since: datetime | None = None
+        # Releases of held sends (`sends_released`, when a journey paused with --hold-sends
+        # is resumed): a message held by that pause is asked again at once.
+        self.released = 0
 
     # --- the run -------------------------------------------------------------------------
 
@@ -320,18 +323,21 @@ class JourneyWorkflow:
         """
         held = False
         for _ in range(MAX_DEFERRALS):
+            released = self.released
             outcome = await self._deliver(step.id, visit, channel, template, extra)
             if outcome.status != "deferred" or outcome.deferred_until is None:
                 break
             held = True
-            # Quiet hours, a frequency cap or an open case: a durable timer (or the event that
-            # ends the hold), then the same message again.
+            # Quiet hours, a frequency cap, an open case or the journey's hold: a durable timer
+            # (or the event or release that ends the hold), then the same message again.
             until, resume_on = outcome.deferred_until, outcome.resume_on
             self._note(step, "deferred", f"until {until.isoformat()}: {outcome.detail}")
             await self._block(
                 f"deferred until {until.isoformat()}",
                 until,
-                lambda event_type=resume_on: self._take_event(event_type),
+                lambda event_type=resume_on, mark=released: (
+                    self.released > mark or self._take_event(event_type)
+                ),
                 interruptible=False,
             )
             if self._stopping():
@@ -816,6 +822,11 @@ class JourneyWorkflow:
             return
         self.state.last_seq = logged.seq
         self.customer_event(logged.event)
+
+    @workflow.signal(name="sends_released")
+    def sends_released(self) -> None:
+        """The journey was resumed after a pause that held its sends: ask again now."""
+        self.released += 1
 
     @workflow.signal(name="customer_event")
     def customer_event(self, event: CustomerEvent) -> None:

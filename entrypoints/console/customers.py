@@ -106,6 +106,7 @@ def labels(user: ConsoleUser) -> dict[str, dict[str, str]]:
             "after_case": _("skipped after a case"),
             "quiet_hours": _("waiting: quiet hours"),
             "cap": _("waiting: frequency cap"),
+            "journey_held": _("waiting: the journey holds its sends"),
         },
         "status": {
             "running": _("running"),

@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from app import console_journeys as journeys_app
+from app import journey_pauses
 from app.journeys import JourneyService
 from domain.durations import format_duration
 from domain.event_catalog import EventWarning
@@ -542,28 +543,46 @@ def confirm_resume(request: Request, user: User, journey_id: str) -> HTMLRespons
     return _confirm_page(request, user, journey_id, "resume")
 
 
-def _change_status(
+async def _change_status(
     request: Request, user: ConsoleUser, form: Any, journey_id: str, action: str
 ) -> Response:
     require(user, "journeys:write")
     if form.get("confirmed") != "yes":  # not confirmed: ask first, change nothing
-        return _confirm_page(request, user, journey_id, action)
-    status = "paused" if action == "pause" else "active"
-    summary = journeys_app.set_status(_service(request), journey_id, status)
-    _ = user.gettext
-    notice = (
-        _("{journey} is paused: it takes no new entrants; runs in flight go on.")
-        if summary.status == "paused"
-        else _("{journey} is live again: it takes new entrants.")
-    ).format(journey=summary.journey_id)
+        return await asyncio.to_thread(_confirm_page, request, user, journey_id, action)
+    service, _, released = _service(request), user.gettext, 0
+    if action == "pause":
+        hold = form.get("hold_sends") == "yes"
+        summary = await asyncio.to_thread(
+            journey_pauses.pause, service, journey_id, hold_sends=hold
+        )
+        notice = (
+            _(
+                "{journey} is paused and holds its sends: it takes no new entrants, and every "
+                "run waits at its next send until the journey is resumed."
+            )
+            if summary.hold_sends
+            else _("{journey} is paused: it takes no new entrants; runs in flight go on.")
+        )
+    else:
+        resumed = await journey_pauses.resume(service, journey_id)
+        summary, released = resumed.summary, resumed.released
+        notice = (
+            _(
+                "{journey} is live again: it takes new entrants, and the held sends of "
+                "{count} runs go now (quiet hours and caps apply)."
+            )
+            if released
+            else _("{journey} is live again: it takes new entrants.")
+        )
+    notice = notice.format(journey=summary.journey_id, count=user.formats.number(released))
     return redirect(f"{PREFIX}/journeys/{summary.journey_id}", notice=notice)
 
 
 @router.post("/journeys/{journey_id}/pause")
-def pause(request: Request, user: User, form: Form, journey_id: str) -> Response:
-    return _change_status(request, user, form, journey_id, "pause")
+async def pause(request: Request, user: User, form: Form, journey_id: str) -> Response:
+    return await _change_status(request, user, form, journey_id, "pause")
 
 
 @router.post("/journeys/{journey_id}/resume")
-def resume(request: Request, user: User, form: Form, journey_id: str) -> Response:
-    return _change_status(request, user, form, journey_id, "resume")
+async def resume(request: Request, user: User, form: Form, journey_id: str) -> Response:
+    return await _change_status(request, user, form, journey_id, "resume")

@@ -143,3 +143,19 @@ def test_the_cap_window_is_the_longest_cap_that_applies() -> None:
     assert cap_window(caps, "email", "marketing") == timedelta(days=7)
     assert cap_window(caps, "sms", "marketing") == timedelta(days=1)
     assert cap_window(caps, "sms", "transactional") is None
+
+
+def test_a_journey_holding_its_sends_defers_every_message_first_whatever_else_holds() -> None:
+    # Transactional, at night in SMS quiet hours, unsubscribed: the hold is what is said.
+    for changes in (
+        {},
+        {"category": "transactional"},
+        {"now": NIGHT},
+        {"consented": False},
+    ):
+        decided = decide_send(facts(journey_held=True, **changes))
+        assert (decided.verdict, decided.rule) == ("defer", "journey_held"), changes
+        assert "paused with its sends held" in decided.reason
+        assert decided.until is not None and decided.until > facts(**changes).now
+    # Released: decided again as any message, quiet hours included.
+    assert decide_send(facts(now=NIGHT)).rule == "quiet_hours"
