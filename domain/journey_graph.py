@@ -1,5 +1,6 @@
-"""Rules across journeys: what a `start` step names must exist, and journeys must not start
-each other in a cycle that passes no wait.
+"""Rules across journeys: what a `start` step names must exist (and get the property its runs
+are keyed by, when it correlates on one), and journeys must not start each other in a cycle
+that passes no wait.
 
 A run of a started journey begins at once, at its first step. If a journey reaches a `start`
 step from its first step without passing a wait, and the journey it starts does the same back
@@ -107,6 +108,18 @@ def start_problems(
                     )
                 )
                 continue
+            started = world[target]
+            key = started.trigger.correlate_on if started is not None else None
+            if key is not None and key not in step.start.properties:
+                problems.append(
+                    Problem(
+                        f"journey {target!r} correlates on {key!r}: its runs are keyed by it, "
+                        f"so give start.properties.{key}",
+                        field="start.properties",
+                        step=step.id,
+                        file=source,
+                    )
+                )
             if step.id not in immediate:
                 continue
             back = _path(edges, target, journey.id)

@@ -124,3 +124,16 @@ def test_start_properties_that_do_not_parse_are_a_problem_of_the_file() -> None:
     assert problem.step == "to_b"
     assert problem.field == "start.properties.order"
     assert "does not parse" in problem.message
+
+
+def test_a_start_of_a_journey_keyed_by_a_property_must_give_that_property() -> None:
+    text = "id: orders\nname: orders\ntrigger: {event: order_completed, correlate_on: order_id}\n"
+    orders = load_journey_text(text + "steps:\n  - {id: pause, wait: {for: 1d}}\n")
+    bare = journey("a", start("to_orders", "orders"))
+    [problem] = start_problems([("a.yaml", bare)], {"orders": orders})
+    assert (problem.step, problem.field) == ("to_orders", "start.properties")
+    assert "correlates on 'order_id'" in problem.message
+    keyed = journey(
+        "a", "- {id: to_orders, start: {journey: orders, properties: {order_id: o-1}}}\n"
+    )
+    assert start_problems([("a.yaml", keyed)], {"orders": orders}) == []
