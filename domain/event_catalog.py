@@ -50,8 +50,10 @@ _CASE = ("case_id", "category", "severity", "status", "queue")
 PRODUCT_EVENTS: tuple[KnownEvent, ...] = (
     KnownEvent(
         "journey_enrolled",
-        "A customer was put into a journey by hand (`journeys enroll`, the API) or by the "
-        "journey's audience; carries the enrollment's own properties too.",
+        "A customer was put into a journey by hand (`journeys enroll`, the API), by the "
+        "journey's audience or by another journey's `start` step (then started_by_journey, "
+        "started_by_run and started_by_step name it); carries the enrollment's own "
+        "properties too.",
         ("journey_id",),
     ),
     KnownEvent("message_sent", "A journey's message was handed to the provider.", _MESSAGE),
