@@ -246,7 +246,10 @@ class BroadcastService:
             members=enrollment.total if enrollment is not None else None,
             enrolled=tally.enrolled,
             sent=counts.get("sent", 0),
-            deferred=counts.get("deferred", 0) + counts.get("pending", 0),
+            deferred=tally.deferred,
+            deferred_reasons=[
+                SkipReason(reason=rule, count=n) for rule, n in tally.deferred_rules.items()
+            ],
             skipped=counts.get("skipped", 0),
             skipped_reasons=[
                 SkipReason(reason=reason, count=n) for reason, n in tally.skipped_reasons.items()

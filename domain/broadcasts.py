@@ -231,6 +231,9 @@ class BroadcastProgress(BaseModel):
     enrolled: int
     sent: int
     deferred: int = Field(description="Messages waiting now (quiet hours, a cap, an open case).")
+    deferred_reasons: list[SkipReason] = Field(
+        default_factory=list, description="Held messages by rule: quiet_hours, cap, open_case."
+    )
     skipped: int
     skipped_reasons: list[SkipReason] = Field(default_factory=list)
     failed: int

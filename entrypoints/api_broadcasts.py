@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.broadcasts import (
     BroadcastDetail,
@@ -32,7 +32,7 @@ from domain.broadcasts import (
     Category,
     UnknownBroadcast,
 )
-from domain.journey import Template
+from domain.journey import Template, TemplateVariant
 from domain.messages import Channel
 from domain.segments import SegmentError
 from entrypoints.api_common import (
@@ -68,6 +68,20 @@ BroadcastName = Annotated[
 ]
 
 
+LocaleName = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+class TemplateBody(TemplateVariant):
+    """A journey template's shape: the default wording and the wording per locale."""
+
+    locales: dict[LocaleName, TemplateVariant] = Field(
+        default_factory=dict,
+        description="Wording per locale, e.g. {zh-CN: {subject, text}}.",
+        # Only locale names are keys (the schema says so, not just the validator).
+        json_schema_extra={"additionalProperties": False},
+    )
+
+
 class BroadcastRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,7 +93,7 @@ class BroadcastRequest(BaseModel):
     )
     segment: str = Field(min_length=1, max_length=128, description="A segment's name.")
     channel: Channel = "email"
-    template: Template = Field(
+    template: TemplateBody = Field(
         description="subject, text, optional html and locales, as a journey's template."
     )
     at: datetime | None = Field(
@@ -119,7 +133,7 @@ async def create_broadcast(body: BroadcastRequest, journeys: Service) -> Broadca
         name=body.name,
         segment=body.segment,
         channel=body.channel,
-        template=body.template,
+        template=Template.model_validate(body.template.model_dump()),
         template_source="request body",
         at=body.at,
         category=body.category,

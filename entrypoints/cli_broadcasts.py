@@ -209,6 +209,12 @@ def print_detail(detail: BroadcastDetail, broadcasts: BroadcastService, wide: bo
     print_tables(grid)
     if p.uncertain:
         console.print(f"sent unconfirmed: {p.uncertain}", highlight=False, markup=False)
+    for reason in p.deferred_reasons:
+        console.print(
+            f"deferred {reason.count}: {reason.reason.replace('_', ' ')}",
+            highlight=False,
+            markup=False,
+        )
     for reason in p.skipped_reasons:
         console.print(f"skipped {reason.count}: {reason.reason}", highlight=False, markup=False)
     if detail.funnel.runs:

@@ -8,13 +8,23 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, and_, distinct, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from domain.broadcasts import Broadcast, BroadcastRefused
 from store.db import reading, writing
 from store.journeys import checksum
-from store.schema import broadcasts, enrollments, journey_versions, journeys, outbox
+from store.schema import (
+    broadcasts,
+    enrollments,
+    journey_versions,
+    journeys,
+    outbox,
+    send_decisions,
+)
+
+# Outbox states a message ends in; a deferred message has none of them yet.
+SETTLED = ("sent", "uncertain", "skipped", "failed")
 
 
 class MessageTally(BaseModel):
@@ -24,6 +34,8 @@ class MessageTally(BaseModel):
     running: int = 0
     by_status: dict[str, int] = {}
     skipped_reasons: dict[str, int] = {}
+    deferred: int = 0  # messages held now (quiet hours, a cap, an open case), not yet settled
+    deferred_rules: dict[str, int] = {}
 
 
 def _broadcast(row: Any) -> Broadcast:
@@ -128,9 +140,29 @@ class BroadcastRepository:
                     .order_by(func.count().desc(), m.detail)
                 )
             }
+            d = send_decisions.c
+            settled = exists().where(
+                and_(m.idempotency_key == d.idempotency_key, m.status.in_(SETTLED))
+            )
+            held = (
+                select(d.idempotency_key, func.max(d.rule).label("rule"))
+                .where(d.journey_id == journey_id, d.decision == "deferred", ~settled)
+                .group_by(d.idempotency_key)
+                .subquery()
+            )
+            rules = {
+                str(rule or "other"): int(n)
+                for rule, n in conn.execute(
+                    select(held.c.rule, func.count(distinct(held.c.idempotency_key))).group_by(
+                        held.c.rule
+                    )
+                )
+            }
         return MessageTally(
             enrolled=int(enrolled),
             running=int(running),
             by_status=by_status,
             skipped_reasons=reasons,
+            deferred=sum(rules.values()),
+            deferred_rules=rules,
         )

@@ -45,7 +45,7 @@ from workers.settings import get_settings
 
 T = TypeVar("T")
 # One segment per test (customers tagged with its name), and one nobody is in.
-SEGMENT_NAMES = ("launch", "later", "twice", "bad", "api", "counts")
+SEGMENT_NAMES = ("launch", "later", "twice", "bad", "api", "counts", "capped")
 SEGMENTS = (
     "segments:\n"
     + "".join(
@@ -54,8 +54,9 @@ SEGMENTS = (
     )
     + "  - name: nobody\n    where: {field: tags, contains: nobody_has_this}\n"
 )
-# No quiet hours and no caps: what the tests see must not depend on the hour they run at.
-POLICY = "quiet_hours: []\ncaps: []\n"
+# No quiet hours (what the tests see must not depend on the hour they run at); one marketing
+# email a day, the next deferred (only test_caps sends anyone a second one).
+POLICY = "quiet_hours: []\ncaps:\n  - {name: marketing_daily, max: 1, per: 24h, action: defer}\n"
 TEMPLATE = """\
 subject: "Winter sale, {{ profile.first_name | default('friend') }}"
 text: |
@@ -86,7 +87,8 @@ class Stack:
     async def journeys(self, *args: str) -> tuple[int, str]:
         """`journeys ARGS...` in a thread (the CLI runs an event loop of its own)."""
         result = await asyncio.to_thread(self.runner.invoke, cli_app, list(args))
-        return result.exit_code, result.output
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        return result.exit_code, result.output + (f"\n{result.exception!r}" if crashed else "")
 
     def template(self, text: str = TEMPLATE, name: str | None = None) -> Path:
         path = self.directory / (name or f"template-{uuid.uuid4().hex[:8]}.yaml")

@@ -227,3 +227,44 @@ async def test_a_broadcast_saved_while_temporal_is_away_starts_later_and_sends_o
         assert code == 0 and "winter_away: scheduled" in out, out
     await _done(stack, "winter_away")
     assert stack.mails_to(members) == {m: 1 for m in members}
+
+
+async def test_caps_hold_a_second_broadcast_and_show_counts_it_deferred(stack: Stack) -> None:
+    members = stack.customers("capped", 2)
+    template = str(stack.template())
+    for name in ("capped_first", "capped_second"):
+        code, out = await stack.journeys(
+            "broadcast", "create", name, "--segment", "capped", "--template", template
+        )
+        assert code == 0, out
+        if name == "capped_first":
+            await _done(stack, "capped_first")
+
+    async def deferred() -> str | None:
+        _code, out = await stack.journeys("broadcast", "show", "capped_second")
+        return out if progress(out)["deferred"] == "2" else None
+
+    out = await eventually(deferred, what="the second broadcast deferred by the cap")
+    assert "state: sending" in out
+    assert "deferred 2: cap" in out
+    assert progress(out) | {"members": "2"} == {
+        "members": "2",
+        "enrolled": "2",
+        "sent": "0",
+        "deferred": "2",
+        "skipped": "0",
+        "failed": "0",
+        "running": "2",
+    }
+    assert stack.mails_to(members) == {m: 1 for m in members}  # the first broadcast only
+
+
+async def test_list_fits_80_columns(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from entrypoints import cli_common
+
+    monkeypatch.setattr(cli_common.console, "width", 80)
+    code, out = await stack.journeys("broadcast", "list")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert any("name" in line and "segment" in line for line in lines), out
+    assert max(len(line) for line in lines) <= 80, out
