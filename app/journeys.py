@@ -479,7 +479,9 @@ class JourneyService:
             self.store.runs.find_by_trigger, request.journey_id, event_id
         )
         if earlier is not None:  # asked before, and it started a run (paused since or not)
-            return start_outcome("started", "first entry", earlier.workflow_id, earlier.version)
+            return start_outcome(
+                "started", "started by this step", earlier.workflow_id, earlier.version
+            )
         try:
             delivery = await self.enroll(
                 request.journey_id,
