@@ -13,6 +13,7 @@ the run key's event ids make a repeated page harmless).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
@@ -27,7 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from app.audit import acting
 from app.funnels import with_unreached_steps
 from app.journeys import JourneyService
-from domain.audiences import AudienceProgress, EnrollAudience
+from domain.audiences import AudienceProgress, EnrollAudience, run_date
 from domain.broadcasts import (
     Broadcast,
     BroadcastProgress,
@@ -47,13 +48,13 @@ from domain.broadcasts import (
 )
 from domain.journey import JourneyDefinition, Template
 from domain.segments import Segment, load_segments_file
-from store.broadcasts import BroadcastRepository
+from store.broadcasts import BroadcastRepository, MessageTally
 from store.reports import RunCounts, StepCounts
 from store.unit_of_work import unit_of_work
 from workers.settings import Settings
 from workflows.audience import AudienceEnrollmentWorkflow
 
-RunState = Literal["missing", "delayed", "running", "completed", "failed"]
+RunState = Literal["missing", "delayed", "running", "completed", "failed", "unknown"]
 
 
 class CreateBroadcast(BaseModel):
@@ -104,7 +105,10 @@ def broadcast_service(settings: Settings, journeys: JourneyService) -> Broadcast
     """The service over the configured segments file and channels (SegmentError if the
     segments file does not load)."""
     return BroadcastService(
-        journeys, load_segments_file(settings.segments_file), configured_channels(settings)
+        journeys,
+        load_segments_file(settings.segments_file),
+        configured_channels(settings),
+        settings.timezone,
     )
 
 
@@ -114,10 +118,13 @@ class BroadcastService:
         journeys: JourneyService,
         segments: Mapping[str, Segment],
         channels: Collection[str],
+        timezone: str | None = None,
     ) -> None:
         self.journeys = journeys
         self.segments = segments
         self.channels = channels
+        # The workspace's: the day a broadcast's segment is evaluated for is the day there.
+        self.timezone = timezone
         self.repository = BroadcastRepository(journeys.store.engine)
 
     # --- create ---------------------------------------------------------------------------
@@ -149,7 +156,7 @@ class BroadcastService:
                 f"the name is taken: a journey {journey.id!r} is published already",
                 "conflict",
             )
-        members = self._members_now(segment, now.date())
+        members = self._members_now(segment, run_date(now, self.timezone))
         if members == 0:
             raise BroadcastRefused(
                 "segment",
@@ -216,6 +223,7 @@ class BroadcastService:
                     journey_id=broadcast.journey_id,
                     segment=broadcast.segment,
                     run_key=f"broadcast-{broadcast.name}",
+                    timezone=self.timezone,
                 ),
                 id=broadcast.workflow_id,
                 task_queue=self.journeys.task_queue,
@@ -235,6 +243,10 @@ class BroadcastService:
 
     def list(self) -> list[Broadcast]:
         return self.repository.list()
+
+    def listing(self) -> builtins.list[tuple[Broadcast, MessageTally]]:
+        """Every broadcast with what the store knows of its runs and messages."""
+        return [(b, self.repository.tally(b.journey_id)) for b in self.repository.list()]
 
     async def progress(self, broadcast: Broadcast) -> BroadcastProgress:
         run, enrollment = await self._run(broadcast)
@@ -264,16 +276,20 @@ class BroadcastService:
         """The enrollment run's state in Temporal and its progress (None before it ran)."""
         if broadcast.status == "created":
             return "missing", None
-        client = await self.journeys.client()
-        handle: WorkflowHandle[AudienceEnrollmentWorkflow, AudienceProgress] = (
-            client.get_workflow_handle_for(AudienceEnrollmentWorkflow.run, broadcast.workflow_id)
-        )
         try:
+            client = await self.journeys.client()
+            handle: WorkflowHandle[AudienceEnrollmentWorkflow, AudienceProgress] = (
+                client.get_workflow_handle_for(
+                    AudienceEnrollmentWorkflow.run, broadcast.workflow_id
+                )
+            )
             described = await handle.describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return "missing", None
-            raise
+            return "unknown", None  # the store's numbers still tell most of it
+        except RuntimeError:  # Temporal unreachable
+            return "unknown", None
         if described.status == WorkflowExecutionStatus.COMPLETED:
             return "completed", await handle.result()
         if described.status != WorkflowExecutionStatus.RUNNING:

@@ -224,7 +224,9 @@ class SkipReason(BaseModel):
 class BroadcastProgress(BaseModel):
     """Where a broadcast is: its enrollment (members, enrolled) and its messages' outcomes."""
 
-    state: Literal["not started", "scheduled", "enrolling", "sending", "done", "stopped"]
+    state: Literal[
+        "not started", "scheduled", "enrolling", "sending", "done", "stopped", "unknown"
+    ] = Field(description="unknown: Temporal could not be asked; the counts are the store's.")
     members: int | None = Field(
         description="Segment members when the run measured it; null until it has."
     )
@@ -249,11 +251,13 @@ class BroadcastView(BaseModel):
 
 def progress_state(
     broadcast: Broadcast,
-    run: Literal["missing", "delayed", "running", "completed", "failed"],
+    run: Literal["missing", "delayed", "running", "completed", "failed", "unknown"],
     running_runs: int,
     stopped: str,
-) -> Literal["not started", "scheduled", "enrolling", "sending", "done", "stopped"]:
+) -> Literal["not started", "scheduled", "enrolling", "sending", "done", "stopped", "unknown"]:
     """In words: the run not started, waiting for its time, enrolling, sending, or done."""
+    if run == "unknown":
+        return "unknown"
     if broadcast.status == "created" or run == "missing":
         return "not started"
     if run == "delayed":

@@ -139,7 +139,7 @@ def start(name: str) -> None:
 def list_broadcasts(wide: Wide = False) -> None:
     """Every broadcast, newest first: what, to whom, when, and how far it got."""
     broadcasts = _service()
-    rows = broadcasts.list()
+    rows = broadcasts.listing()
     if not rows:
         console.print("no broadcasts yet (`journeys broadcast create`)", highlight=False)
         return
@@ -156,8 +156,7 @@ def list_broadcasts(wide: Wide = False) -> None:
         wide=wide,
         optional=("created by", "channel"),
     )
-    for b in rows:
-        tally = broadcasts.repository.tally(b.journey_id)
+    for b, tally in rows:
         status = (
             "not started"
             if b.status == "created"
@@ -197,6 +196,8 @@ def print_detail(detail: BroadcastDetail, broadcasts: BroadcastService, wide: bo
         f"created by {b.created_by}; journey {b.journey_id}",
         f"state: {p.state}" + (f" ({p.stopped})" if p.stopped else ""),
     ]
+    if p.state == "unknown":
+        lines.append("(Temporal could not be asked; the counts below are the store's)")
     for line in lines:
         console.print(line, highlight=False, markup=False)
     grid = table(

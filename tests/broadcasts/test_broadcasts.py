@@ -227,6 +227,14 @@ async def test_a_broadcast_saved_while_temporal_is_away_starts_later_and_sends_o
         assert code == 0 and "winter_away: scheduled" in out, out
     await _done(stack, "winter_away")
     assert stack.mails_to(members) == {m: 1 for m in members}
+    # Temporal away again: show still gives the store's numbers, and says it could not ask.
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", "127.0.0.1:9")
+    get_settings.cache_clear()
+    code, out = await stack.journeys("broadcast", "show", "winter_away")
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", address)
+    get_settings.cache_clear()
+    assert code == 0 and "state: unknown" in out, out
+    assert (progress(out)["enrolled"], progress(out)["sent"]) == ("2", "2")
 
 
 async def test_caps_hold_a_second_broadcast_and_show_counts_it_deferred(stack: Stack) -> None:
