@@ -224,3 +224,28 @@ async def test_start_of_a_journey_never_published_is_missing(stack: Stack) -> No
     assert outcome.status == "missing"
     assert outcome.workflow_id is None
     assert [e.type for e in stack.store.events.for_customer(customer_id)] == []
+
+
+async def test_a_retry_after_the_target_was_paused_answers_what_the_first_attempt_did(
+    stack: Stack,
+) -> None:
+    target, starter = journeys(stack)
+    customer_id = customer(stack)
+    start = JourneyStartActivities(stack.service).start_journey
+    request = StartJourney(
+        journey_id=target,
+        customer_id=customer_id,
+        parent_journey_id=starter,
+        parent_workflow_id=f"journey/{starter}/{customer_id}",
+        parent_entry_id="entry-1",
+        step_id="hand_over",
+        idempotency_key=f"journey/{starter}/{customer_id}/entry-1/hand_over/1",
+        at=datetime.now(UTC),
+    )
+    first = await start(request)
+    stack.service.set_status(target, "paused")
+
+    again = await start(request)
+
+    assert (again.status, again.workflow_id) == ("started", first.workflow_id)
+    assert len(runs(stack, target, customer_id)) == 1
