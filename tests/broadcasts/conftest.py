@@ -126,10 +126,14 @@ class Stack:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+async def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """The stack for one test module; a module's own POLICY replaces the default one."""
     directory = tmp_path_factory.mktemp("broadcasts")
     (directory / "segments.yaml").write_text(SEGMENTS, encoding="utf-8")
-    (directory / "policy.yaml").write_text(POLICY, encoding="utf-8")
+    policy = getattr(request.module, "POLICY", POLICY)
+    (directory / "policy.yaml").write_text(policy, encoding="utf-8")
     capture = MailCapture(directory / "mail")
     capture.start()
     env = await WorkflowEnvironment.start_local(
