@@ -96,15 +96,20 @@ values = st.one_of(
 )
 
 
-def _containers(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Paths of every mapping and list in a document (the places a mutation can act)."""
-    found = [path] if isinstance(node, dict | list) else []
-    if isinstance(node, dict):
-        for key, child in node.items():
-            found += _containers(child, (*path, key))
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            found += _containers(child, (*path, index))
+def _containers(
+    node: Any, path: tuple[Any, ...] = (), seen: set[int] | None = None
+) -> list[tuple[Any, ...]]:
+    """Paths of every mapping and list in a document (the places a mutation can act), each
+    container once: an inserted billion-laughs value shares its lists (deepcopy keeps the
+    sharing), and walking every path through it is 10**7 paths and gigabytes."""
+    seen = set() if seen is None else seen
+    if not isinstance(node, dict | list) or id(node) in seen:
+        return []
+    seen.add(id(node))
+    found = [path]
+    children = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, child in children:
+        found += _containers(child, (*path, key), seen)
     return found
 
 
