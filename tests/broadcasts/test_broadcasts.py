@@ -276,3 +276,29 @@ async def test_list_fits_80_columns(stack: Stack, monkeypatch: pytest.MonkeyPatc
     lines = out.splitlines()
     assert any("name" in line and "segment" in line for line in lines), out
     assert max(len(line) for line in lines) <= 80, out
+
+
+async def test_an_open_case_holds_the_members_broadcast_and_the_others_get_it(
+    stack: Stack,
+) -> None:
+    held, free = stack.customers("held", 2)
+    code, out = await stack.journeys(
+        "cases", "open", held, "--category", "delivery", "--summary", "Parcel lost", "--quiet"
+    )
+    assert code == 0, out
+    code, out = await stack.journeys(
+        "broadcast", "create", "winter_held", "--segment", "held",
+        "--template", str(stack.template()),
+    )  # fmt: skip
+    assert code == 0, out
+
+    async def waiting() -> str | None:
+        _code, out = await stack.journeys("broadcast", "show", "winter_held")
+        counts = progress(out)
+        return out if (counts["sent"], counts["deferred"]) == ("1", "1") else None
+
+    out = await eventually(waiting, what="one sent, one held by the open case")
+    assert "deferred 1: open case" in out and "state: sending" in out
+    subjects = {c: [m.subject for m in stack.capture.to(f"{c}@example.com")] for c in (held, free)}
+    assert subjects[free] == ["Winter sale, Member1"]
+    assert not any(s.startswith("Winter sale") for s in subjects[held]), subjects
