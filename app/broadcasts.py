@@ -266,6 +266,9 @@ class BroadcastService:
             skipped_reasons=[
                 SkipReason(reason=reason, count=n) for reason, n in tally.skipped_reasons.items()
             ],
+            skipped_rules=[
+                SkipReason(reason=rule, count=n) for rule, n in tally.skipped_rules.items()
+            ],
             failed=counts.get("failed", 0),
             uncertain=counts.get("uncertain", 0) + counts.get("sending", 0),
             running=tally.running,

@@ -238,6 +238,9 @@ class BroadcastProgress(BaseModel):
     )
     skipped: int
     skipped_reasons: list[SkipReason] = Field(default_factory=list)
+    skipped_rules: list[SkipReason] = Field(
+        default_factory=list, description="Skipped messages by rule: consent, no_address, ..."
+    )
     failed: int
     uncertain: int = 0
     running: int = Field(description="Runs not ended yet.")

@@ -34,6 +34,7 @@ class MessageTally(BaseModel):
     running: int = 0
     by_status: dict[str, int] = {}
     skipped_reasons: dict[str, int] = {}
+    skipped_rules: dict[str, int] = {}  # the eligibility rule behind each skip (consent, ...)
     deferred: int = 0  # messages held now (quiet hours, a cap, an open case), not yet settled
     deferred_rules: dict[str, int] = {}
 
@@ -158,8 +159,24 @@ class BroadcastRepository:
                     )
                 )
             }
+            skip_rule = (
+                select(d.idempotency_key, func.max(d.rule).label("rule"))
+                .where(d.journey_id == journey_id, d.decision.in_(("skipped", "suppressed")))
+                .group_by(d.idempotency_key)
+                .subquery()
+            )
+            skipped_rules = {
+                str(rule or "other"): int(n)
+                for rule, n in conn.execute(
+                    select(skip_rule.c.rule, func.count())
+                    .join(outbox, outbox.c.idempotency_key == skip_rule.c.idempotency_key)
+                    .where(outbox.c.status == "skipped")
+                    .group_by(skip_rule.c.rule)
+                )
+            }
         return MessageTally(
             enrolled=int(enrolled),
+            skipped_rules=skipped_rules,
             running=int(running),
             by_status=by_status,
             skipped_reasons=reasons,

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from entrypoints.console import (
+    broadcasts,
     callbacks,
     cases,
     customers,
@@ -33,7 +34,18 @@ from entrypoints.console.web import (
     signed_in,
 )
 
-PAGES = (sign_in, overview, journeys, customers, runs, cases, callbacks, messages, reports)
+PAGES = (
+    sign_in,
+    overview,
+    journeys,
+    customers,
+    runs,
+    cases,
+    callbacks,
+    messages,
+    reports,
+    broadcasts,
+)
 
 _fallback = console_router()
 
