@@ -675,7 +675,13 @@ class JourneyWorkflow:
         """Enroll the customer in another journey; whatever its rules answer is the output."""
         inp, info = self._inp, workflow.info()
         context = self._context(with_profile=False)
-        properties = {key: render_value(v, context) for key, v in step.start.properties.items()}
+        try:
+            properties = {key: render_value(v, context) for key, v in step.start.properties.items()}
+        except ExpressionError as exc:
+            # As an update step's: the step fails with the reason and the run goes on.
+            self.state.outputs[step.id] = {"status": "failed", "detail": str(exc)[:500]}
+            self._note(step, "failed", f"properties: {exc}")
+            return self._next(step)
         outcome: StartOutcome = await workflow.execute_activity(
             START_JOURNEY,
             StartJourney(

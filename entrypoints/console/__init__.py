@@ -20,6 +20,7 @@ from entrypoints.console import (
     messages,
     overview,
     reports,
+    run_migration,
     runs,
     sign_in,
 )
@@ -37,6 +38,7 @@ from entrypoints.console.web import (
 PAGES = (
     sign_in,
     overview,
+    run_migration,
     journeys,
     customers,
     runs,

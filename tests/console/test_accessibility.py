@@ -108,6 +108,7 @@ PAGES = [
     "/console/journeys/win_back",
     "/console/journeys/publish",
     "/console/journeys/win_back/pause",
+    "/console/journeys/win_back/migrate",
     "/console/customers",
     "/console/customers?q=cdnow-4",
     "/console/customers/{customer}",
