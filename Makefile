@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/mypy domain store activities workflows workers entrypoints app scripts
 
 bench: $(STAMP)
-	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bench_all $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache
