@@ -22,7 +22,12 @@ Two strengths (measured with `python -m scripts.bench_memory`, 300 parked runs):
 
 from __future__ import annotations
 
+import importlib.util
+import py_compile
+import sys
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -36,8 +41,31 @@ def workflow_runner(
     """The sandbox runner; not `strict`, the modules of `workflows` (and the `workflows`
     package) are passed through too (see the module's docstring for what that keeps)."""
     modules: tuple[str, ...] = PASSED_THROUGH
-    if not strict:
+    if strict:
+        _compile_workflow_modules()
+    else:
         modules += (WORKFLOW_PACKAGE, *sorted({w.__module__ for w in workflows}))
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*modules)
     )
+
+
+_compiled = False
+
+
+def _compile_workflow_modules() -> None:
+    """Bytecode for the workflow modules the strict sandbox imports afresh for every run.
+
+    Without it (PYTHONDONTWRITEBYTECODE, as here and in many images) each run compiled
+    workflows/journey.py from source: half of the replay time of the recorded histories
+    (scripts/bench_replay.py). Compiled once into a private prefix outside the source tree
+    (as `workers.worker.cache_workflow_bytecode` does for the workers).
+    """
+    global _compiled
+    if _compiled or not sys.dont_write_bytecode:
+        return
+    if sys.pycache_prefix is None:
+        sys.pycache_prefix = tempfile.mkdtemp(prefix="journeys-workflow-bytecode-")
+    for source in sorted(str(path) for path in Path(__file__).parent.glob("*.py")):
+        py_compile.compile(source, cfile=importlib.util.cache_from_source(source), doraise=True)
+    _compiled = True
