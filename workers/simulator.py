@@ -66,6 +66,7 @@ from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyL
 from workers.binaries import temporal_test_server
 from workers.client import core_runtime
 from workers.journey_stand_ins import JourneyStandIns
+from workers.worker import workflow_build_id
 from workflows.journey import JourneyWorkflow
 
 WORKFLOW_TASK_SLOTS = 200
@@ -444,6 +445,7 @@ async def _run(
         # per task (with a deadlock timer each); the workflow code is the same, and the
         # sandboxed worker and the replay tests keep guarding its determinism.
         debug_mode=INLINE_ACTIVATIONS,
+        build_id=workflow_build_id(),  # not the SDK's digest of every module: seconds of CPU
     ):
 
         async def enroll(profile: CustomerProfile) -> None:
