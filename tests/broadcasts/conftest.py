@@ -45,7 +45,7 @@ from workers.settings import get_settings
 
 T = TypeVar("T")
 # One segment per test (customers tagged with its name), and one nobody is in.
-SEGMENT_NAMES = ("launch", "later", "twice", "bad", "api", "counts", "capped", "held")
+SEGMENT_NAMES = ("launch", "later", "twice", "bad", "api", "counts", "capped", "held", "paused")
 SEGMENTS = (
     "segments:\n"
     + "".join(

@@ -302,3 +302,26 @@ async def test_an_open_case_holds_the_members_broadcast_and_the_others_get_it(
     subjects = {c: [m.subject for m in stack.capture.to(f"{c}@example.com")] for c in (held, free)}
     assert subjects[free] == ["Winter sale, Member1"]
     assert not any(s.startswith("Winter sale") for s in subjects[held]), subjects
+
+
+async def test_pausing_its_journey_before_its_time_stops_a_scheduled_broadcast(
+    stack: Stack,
+) -> None:
+    members = stack.customers("paused", 2)
+    at = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
+    code, out = await stack.journeys(
+        "broadcast", "create", "winter_paused", "--segment", "paused",
+        "--template", str(stack.template()), "--at", at.isoformat(),
+    )  # fmt: skip
+    assert code == 0, out
+    code, out = await stack.journeys("pause", "broadcast_winter_paused")
+    assert code == 0, out
+
+    async def stopped() -> str | None:
+        _code, out = await stack.journeys("broadcast", "show", "winter_paused")
+        return out if "state: stopped" in out else None
+
+    out = await eventually(stopped, what="winter_paused stopped")
+    assert "journey paused" in out
+    assert progress(out)["enrolled"] == "0"
+    assert stack.mails_to(members) == {m: 0 for m in members}
