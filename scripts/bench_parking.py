@@ -156,6 +156,7 @@ class Parking:
                     .where(
                         enrollments.c.journey_id == "bench_parked",
                         enrollments.c.customer_id.like(f"{self.prefix}-%"),
+                        enrollments.c.status == "running",  # an ended run is not waited for
                         enrollments.c.current_step.is_distinct_from(PARK_STEP),
                     )
                 )
