@@ -92,6 +92,12 @@ class RunMigration:
         behind = sorted({run.version for run in running if run.version < to_version})
         if not behind and running:
             ahead = sorted({run.version for run in running})
+            if ahead == [to_version]:
+                raise MigrationProblem(
+                    "to",
+                    f"every running run of {journey_id!r} is on version {to_version} already: "
+                    "nothing to migrate",
+                )
             raise MigrationProblem(
                 "to",
                 f"the running runs are on version(s) {', '.join(map(str, ahead))}: version "

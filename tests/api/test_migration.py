@@ -106,7 +106,7 @@ async def test_runs_mid_wait_move_to_the_new_version_and_go_on_along_its_steps(
     older = await api.post(f"/journeys/{JOURNEY}/migrate", json={"to": 1, "reason": "x"})
     assert older.status_code == 422, older.text
     assert older.json()["detail"][0]["loc"] == ["body", "to"]
-    assert "newer version only" in older.json()["detail"][0]["msg"]
+    assert "is on version 1 already: nothing to migrate" in older.json()["detail"][0]["msg"]
     missing = await api.post(
         f"/journeys/{JOURNEY}/migrate", json={"to": 2, "reason": "x", "map": {"reply": "gone"}}
     )
@@ -169,5 +169,8 @@ async def test_runs_mid_wait_move_to_the_new_version_and_go_on_along_its_steps(
     again = await journeys("migrate", JOURNEY, "--to", "2", "--reason", "fix the follow-up")
     assert again.exit_code == 0, again.output
     assert "0 moved" in again.output and "1 stayed" in again.output
+    # Runs on versions 1 and 2 now: back to version 1 is refused.
+    back = await api.post(f"/journeys/{JOURNEY}/migrate", json={"to": 1, "reason": "x"})
+    assert back.status_code == 422 and "newer version only" in back.text, back.text
     for run in [waiting[1], replying]:
         await api.post(f"/runs/{run.workflow_id}/end", json={"reason": "test over"})

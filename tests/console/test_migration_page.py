@@ -37,7 +37,7 @@ async def test_ops_previews_then_migrates_the_runs_in_flight(
     assert f'href="/console/journeys/{journey_id}/migrate?to=2"' in journey.text
     plan = await ops.get(f"/console/journeys/{journey_id}/migrate?to=2")
     assert plan.status_code == 200, plan.text
-    assert "1 runs selected: 1 would move, 0 would stay. Nothing has changed yet." in plan.text
+    assert "Runs selected: 1. Would move: 1; would stay: 0. Nothing has changed yet." in plan.text
     assert "<code>pause</code>" in plan.text
     [run] = console_stack.store.runs.for_customer(_customer)
     assert run.version == 1
