@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +22,17 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner, Result
 
 from activities.channels import RenderedMessage
 from app.journeys import JourneyService
 from domain.survey_links import SurveyLinks
+from entrypoints import cli_common
 from entrypoints.api import create_app
+from entrypoints.cli import app as cli_app
 from store.store import Store
 from workers.binaries import temporal_cli
+from workers.settings import get_settings
 from workers.worker import activities_for, build_worker
 
 JOURNEYS_DIR = Path(__file__).resolve().parents[2] / "journeys"
@@ -181,3 +185,21 @@ def logged(stack: Stack, customer_id: str) -> list[str]:
         for e in stack.store.events.for_customer(customer_id)
         if not e.type.startswith("message_")
     ]
+
+
+@pytest.fixture
+def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI pointed at the test stack's store, Temporal and task queue, 200 columns wide."""
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", stack.db_url)
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", stack.client.service_client.config.target_host)
+    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", stack.task_queue)
+    monkeypatch.setattr(cli_common.console, "width", 200)
+    monkeypatch.setattr(cli_common.errors, "width", 200)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def journeys(*args: str) -> Result:
+    """`journeys ARGS` in a thread (the CLI runs an event loop of its own)."""
+    return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args))

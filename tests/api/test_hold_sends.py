@@ -5,20 +5,14 @@ pause, and `resume` releases the held runs at once, with quiet hours applied at 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 import pytest_asyncio
-from typer.testing import CliRunner, Result
 
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
-from entrypoints import cli_common
-from entrypoints.cli import app
-from tests.api.conftest import Stack, event, eventually, new_customer
-from workers.settings import get_settings
+from tests.api.conftest import Stack, event, eventually, journeys, new_customer
 
 HELD = "hold_sends_api"
 QUIET = "hold_sends_quiet"
@@ -48,28 +42,10 @@ def _quiet_now() -> str:
     return f"quiet_hours:\n  - {window}"
 
 
-runner = CliRunner()
-
-
 @pytest_asyncio.fixture(scope="module", autouse=True)
 async def published(stack: Stack) -> None:
     stack.service.publish_definition(load_journey_text(_definition(HELD)))
     stack.service.publish_definition(load_journey_text(_definition(QUIET, _quiet_now())))
-
-
-@pytest.fixture
-def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("JOURNEYS_DATABASE_URL", stack.db_url)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", stack.client.service_client.config.target_host)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", stack.task_queue)
-    monkeypatch.setattr(cli_common.console, "width", 200)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-async def journeys(*args: str) -> Result:
-    return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
 async def _waiting(api: httpx.AsyncClient, stack: Stack, journey_id: str) -> Enrollment:

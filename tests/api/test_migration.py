@@ -5,20 +5,12 @@ trace and the audit log follow; a dry run and every refused command change nothi
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-
 import httpx
-import pytest
 import pytest_asyncio
-from typer.testing import CliRunner, Result
 
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
-from entrypoints import cli_common
-from entrypoints.cli import app
-from tests.api.conftest import Stack, event, eventually, new_customer
-from workers.settings import get_settings
+from tests.api.conftest import Stack, event, eventually, journeys, new_customer
 
 JOURNEY = "migrate_api"
 V1 = f"""
@@ -51,28 +43,11 @@ steps:
   - {{id: extra, send: {{channel: email, template: fixed}}}}
   - {{id: follow_up, send: {{channel: email, template: fixed}}}}
 """
-runner = CliRunner()
 
 
 @pytest_asyncio.fixture(scope="module", autouse=True)
 async def published(stack: Stack) -> None:
     stack.service.publish_definition(load_journey_text(V1))
-
-
-@pytest.fixture
-def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("JOURNEYS_DATABASE_URL", stack.db_url)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", stack.client.service_client.config.target_host)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", stack.task_queue)
-    monkeypatch.setattr(cli_common.console, "width", 200)
-    monkeypatch.setattr(cli_common.errors, "width", 200)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-async def journeys(*args: str) -> Result:
-    return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
 async def _run_at(api: httpx.AsyncClient, stack: Stack, step: str, **props: str) -> Enrollment:
@@ -148,9 +123,7 @@ async def test_runs_mid_wait_move_to_the_new_version_and_go_on_along_its_steps(
     assert not [e for e in stack.store.runs.steps(replying.entry_id) if e.status == "migrated"]
 
     # Woken, the migrated runs go on along version 2: its new step, its fixed template.
-    woke = await api.post(
-        f"/runs/{waiting[0].workflow_id}/skip-wait", json={"reason": "go on now"}
-    )
+    woke = await api.post(f"/runs/{waiting[0].workflow_id}/skip-wait", json={"reason": "go on now"})
     assert woke.status_code == 200, woke.text
 
     async def finished() -> Enrollment | None:

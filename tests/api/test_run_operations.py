@@ -6,23 +6,17 @@ cancelled outside the product is noticed by `journeys runs reconcile`."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from typer.testing import CliRunner, Result
 
 from activities.channels import PermanentDeliveryError, RenderedMessage
 from domain.loader import load_journey_text
 from domain.runs import Enrollment, RunEnd
-from entrypoints import cli_common
-from entrypoints.cli import app
-from tests.api.conftest import Stack, event, eventually, new_customer
-from workers.settings import get_settings
+from tests.api.conftest import Stack, event, eventually, journeys, new_customer
 
 JOURNEY = "run_ops_api"
 DEFINITION = f"""
@@ -51,31 +45,12 @@ steps:
   - {id: hello, send: {channel: email, template: hi, on_failure: end}}
   - {id: pause, wait: {for: 1h}}
 """
-runner = CliRunner()
 
 
 @pytest_asyncio.fixture(scope="module", autouse=True)
 async def published(stack: Stack) -> None:
     stack.service.publish_definition(load_journey_text(DEFINITION))
     stack.service.publish_definition(load_journey_text(GIVES_UP))
-
-
-@pytest.fixture
-def cli(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI pointed at the test stack's store, Temporal and task queue."""
-    monkeypatch.setenv("JOURNEYS_DATABASE_URL", stack.db_url)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_ADDRESS", stack.client.service_client.config.target_host)
-    monkeypatch.setenv("JOURNEYS_TEMPORAL_TASK_QUEUE", stack.task_queue)
-    monkeypatch.setattr(cli_common.console, "width", 200)
-    monkeypatch.setattr(cli_common.errors, "width", 200)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-async def journeys(*args: str) -> Result:
-    # In a thread: the CLI runs an event loop of its own.
-    return await asyncio.to_thread(runner.invoke, app, list(args))
 
 
 async def _at(stack: Stack, customer_id: str, step: str) -> Enrollment:
