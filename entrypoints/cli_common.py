@@ -32,6 +32,14 @@ def service() -> JourneyService:
     return make_service(settings, open_store(settings))
 
 
+def unreachable(exc: RuntimeError) -> typer.Exit:
+    """The Exit for a Temporal the client could not connect to; re-raises any other error."""
+    if "connect" not in str(exc):
+        raise exc
+    address = get_settings().temporal_address
+    return fail(f"cannot reach Temporal at {address}: is `journeys dev` running?")
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error; raise the returned Exit to stop with `code`.
 

@@ -22,10 +22,18 @@ from domain.events import CustomerEvent
 from domain.privacy import CustomerErased
 from domain.projections import CustomerMetrics
 from entrypoints import cli_run_ops
-from entrypoints.cli_common import Wide, console, errors, fail, print_tables, service, table
+from entrypoints.cli_common import (
+    Wide,
+    console,
+    errors,
+    fail,
+    print_tables,
+    service,
+    table,
+    unreachable,
+)
 from store.errors import StoreError
 from store.store import Store
-from workers.settings import get_settings
 
 customers_app = typer.Typer(help="Create customers and read their timelines.", no_args_is_help=True)
 events_app = typer.Typer(help="Send customer events into the log.", no_args_is_help=True)
@@ -326,10 +334,7 @@ def show_run(workflow_id: str, wide: Wide = False) -> None:
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
         raise fail(f"{workflow_id} did not answer: {exc}") from exc
     except RuntimeError as exc:
-        if "connect" not in str(exc):
-            raise
-        address = get_settings().temporal_address
-        raise fail(f"cannot reach Temporal at {address}: is `journeys dev` running?") from exc
+        raise unreachable(exc) from exc
     console.print(
         f"[bold]{escape(snapshot.journey_id)}[/bold] "
         + escape(

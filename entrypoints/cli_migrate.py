@@ -17,9 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.journeys import UnknownJourney
 from app.run_migration import MigrationReport, RunMigration
 from domain.run_migration import MigrationProblem, parse_maps
-from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table, unreachable
 from entrypoints.cli_run_ops import Key, Reason, Where, _step
-from workers.settings import get_settings
 
 
 def migrate(
@@ -65,10 +64,7 @@ def migrate(
     except UnknownJourney as exc:
         raise fail(f"no journey {journey!r}: publish it first") from exc
     except RuntimeError as exc:
-        if "connect" not in str(exc):
-            raise
-        address = get_settings().temporal_address
-        raise fail(f"cannot reach Temporal at {address}: is `journeys dev` running?") from exc
+        raise unreachable(exc) from exc
     _print(report, wide)
     if report.refused:
         raise typer.Exit(1)

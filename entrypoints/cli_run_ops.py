@@ -23,8 +23,7 @@ from app.run_operations import (
     UnknownRun,
 )
 from domain.contracts import RunOperationKind
-from entrypoints.cli_common import Wide, console, fail, print_tables, service, table
-from workers.settings import get_settings
+from entrypoints.cli_common import Wide, console, fail, print_tables, service, table, unreachable
 
 Run = Annotated[
     str | None,
@@ -96,10 +95,7 @@ def _operate(
     except OperationRefused as exc:
         raise fail(f"{run}: refused: {exc}") from exc
     except RuntimeError as exc:
-        if "connect" not in str(exc):
-            raise
-        address = get_settings().temporal_address
-        raise fail(f"cannot reach Temporal at {address}: is `journeys dev` running?") from exc
+        raise unreachable(exc) from exc
     _print_report(report, wide)
     if report.refused:
         raise typer.Exit(1)
