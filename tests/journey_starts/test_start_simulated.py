@@ -62,3 +62,25 @@ async def test_the_run_asks_for_the_start_with_rendered_properties_and_keeps_the
     steps = {(s.step_id, s.status): s.detail for s in services.steps}
     assert steps[("hand_over", "completed")].startswith("nurture started journey/nurture/")
     assert ("done", "completed") in steps
+
+
+async def test_properties_that_fail_to_render_fail_the_step_and_the_run_goes_on(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    # The trigger lacks what a property reads (the loader's sample had it): no start is asked
+    # for, the step fails with the reason, and the route takes the not-started branch.
+    journey = load_journey_text(
+        WELCOME.replace("{{ trigger.type }}", "{{ trigger.plan }}").replace(
+            "trigger: {event: signed_up}",
+            "trigger: {event: signed_up}\nsample: {trigger: {plan: pro}}",
+        )
+    )
+    services = FakeServices()
+    ada = services.customer()
+    async with journey_worker(time_skipping_env, services) as queue:
+        trigger = customer_event(ada.customer_id, "signed_up", datetime.now(UTC))
+        outcome = await (await enroll(time_skipping_env, queue, journey, trigger)).result()
+    assert services.started == []
+    assert (outcome.status, outcome.reason) == ("completed", "not handed over")
+    [failed] = [e for e in services.steps if (e.step_id, e.status) == ("hand_over", "failed")]
+    assert "properties:" in failed.detail and "plan" in failed.detail
