@@ -15,12 +15,11 @@ class RunLogActivities:
 
     @activity.defn(name=RECORD_STEPS)
     def record_steps(self, request: RecordSteps) -> Recorded:
-        """Idempotent: the store ignores step events it already has, and ends a run once."""
+        """Idempotent: the store ignores step events it already has, and ends a run once; the
+        steps and the ending are one transaction."""
         self.store.runs.record_steps(
-            request.entry_id, request.events, request.current_step, request.version
+            request.entry_id, request.events, request.current_step, request.version, request.end
         )
-        if request.end is not None:
-            self.store.runs.finish(request.entry_id, request.end)
         return Recorded(count=len(request.events))
 
     @activity.defn(name=READ_LOG)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, exists, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Select, exists, select, update
 
 from domain.runs import Enrollment, RunEnd, StepEvent
 from store.db import insert_ignoring, reading, writing
@@ -114,9 +114,10 @@ class RunRepository:
         events: list[StepEvent],
         current_step: str | None,
         version: int | None = None,
+        end: RunEnd | None = None,
     ) -> None:
         """Append step events and move the run's current step (and its version, when a
-        migration moved it), in one transaction.
+        migration moved it), and with `end` record how it ended, in one transaction.
 
         Rows already recorded are skipped, so a retried call writes nothing twice: the same
         entry and seq (a replayed workflow task notes the same record with a later time), or,
@@ -144,20 +145,13 @@ class RunRepository:
                     insert_ignoring(conn, journey_step_events),
                     [e.model_dump(mode="python") for e in events],
                 )
+            if end is not None:
+                _finish(conn, entry_id, end)
 
     def finish(self, entry_id: str, end: RunEnd) -> None:
         """Record how the run ended; a run that has already ended keeps its first ending."""
         with writing(self._engine) as conn:
-            ended = conn.execute(
-                update(enrollments)
-                .where(enrollments.c.entry_id == entry_id, enrollments.c.ended_at.is_(None))
-                .values(status=end.status, ended_at=end.at, end_reason=end.reason)
-                .returning(enrollments.c.entry_id)
-            ).first()
-            if ended is None and not conn.scalar(
-                select(exists().where(enrollments.c.entry_id == entry_id))
-            ):
-                raise UnknownEnrollment(entry_id)
+            _finish(conn, entry_id, end)
 
     def reopen(self, entry_id: str) -> None:
         """Mark an ended run running again (Temporal still runs it: reconciliation)."""
@@ -204,3 +198,16 @@ class RunRepository:
                 .order_by(journey_step_events.c.id)
             )
             return [StepEvent.model_validate(dict(row._mapping)) for row in rows]
+
+
+def _finish(conn: Connection, entry_id: str, end: RunEnd) -> None:
+    ended = conn.execute(
+        update(enrollments)
+        .where(enrollments.c.entry_id == entry_id, enrollments.c.ended_at.is_(None))
+        .values(status=end.status, ended_at=end.at, end_reason=end.reason)
+        .returning(enrollments.c.entry_id)
+    ).first()
+    if ended is None and not conn.scalar(
+        select(exists().where(enrollments.c.entry_id == entry_id))
+    ):
+        raise UnknownEnrollment(entry_id)
