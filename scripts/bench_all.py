@@ -3,7 +3,7 @@
 Each benchmark runs as its own process (`python -m scripts.bench_X ... --json`, the command
 in the table's last column reruns that row alone), each pair side by side in that process on
 its own file-backed Temporal dev server (WAL), as the product runs by default. The full run
-takes about 8 minutes on the 2-core machine, one benchmark at a time; `--quick` (`make bench
+takes about 9 minutes on the 2-core machine (10.5 with the sizes of the first measured run), one benchmark at a time; `--quick` (`make bench
 QUICK=1`) runs small sizes two at a time, under 2 minutes: it shows that every row works, its
 numbers are noisy.
 
@@ -41,10 +41,10 @@ BENCHES = (
     Bench(
         "memory",
         "scripts.bench_memory",
-        "--runs 1000 --variants journey,bare,journey-strict",
+        "--runs 600 --variants journey,bare,journey-strict",
         "--runs 150 --variants journey,bare",
     ),
-    Bench("parked", "scripts.bench_parked", "--runs 5000", "--runs 200"),
+    Bench("parked", "scripts.bench_parked", "--runs 3000", "--runs 200"),
     Bench(
         "simulate",
         "scripts.bench_simulate",
