@@ -3,9 +3,10 @@
 Each benchmark runs as its own process (`python -m scripts.bench_X ... --json`, the command
 in the table's last column reruns that row alone), each pair side by side in that process on
 its own file-backed Temporal dev server (WAL), as the product runs by default. The full run
-takes about 9 minutes on the 2-core machine (10.5 with the sizes of the first measured run), one benchmark at a time; `--quick` (`make bench
-QUICK=1`) runs small sizes two at a time, under 2 minutes: it shows that every row works, its
-numbers are noisy.
+takes about 9 minutes on the 2-core machine, one benchmark at a time (635 s with 5,000 parked
+runs and 1,000 per memory variant; now 3,000 and 600); `--quick` (`make bench QUICK=1`) runs
+small sizes two at a time, under 2 minutes: it shows that every row works, its numbers are
+noisy.
 
     python -m scripts.bench_all [--quick] [--only NAME,...] [--out FILE]
 """
