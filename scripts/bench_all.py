@@ -5,7 +5,7 @@ in the table's last column reruns that row alone), each pair side by side in tha
 its own file-backed Temporal dev server (WAL), as the product runs by default. The full run
 takes about 9 minutes on the 2-core machine, one benchmark at a time (635 s with 5,000 parked
 runs and 1,000 per memory variant; now 3,000 and 600); `--quick` (`make bench QUICK=1`) runs
-small sizes two at a time, under 2 minutes: it shows that every row works, its numbers are
+small sizes three at a time, under 2 minutes: it shows that every row works, its numbers are
 noisy.
 
     python -m scripts.bench_all [--quick] [--only NAME,...] [--out FILE]
@@ -43,7 +43,7 @@ BENCHES = (
         "memory",
         "scripts.bench_memory",
         "--runs 600 --variants journey,bare,journey-strict",
-        "--runs 150 --variants journey,bare",
+        "--runs 100 --variants journey,bare",
     ),
     Bench("parked", "scripts.bench_parked", "--runs 3000", "--runs 200"),
     Bench(
@@ -55,7 +55,7 @@ BENCHES = (
     Bench("replay", "scripts.bench_replay", "--rounds 3 --repeat 4", "--rounds 1 --repeat 1"),
     Bench("append", "scripts.bench_append", "--batch 1000 --rounds 5", "--batch 1000 --rounds 2"),
     Bench("console", "scripts.bench_console", "--quick", "--quick --no-temporal"),
-    Bench("scale", "scripts.bench_scale", "--runs 100 --workers 1,2,3", "--runs 15 --workers 1,2"),
+    Bench("scale", "scripts.bench_scale", "--runs 100 --workers 1,2,3", "--runs 10 --workers 1,2"),
 )
 
 
@@ -79,7 +79,7 @@ def run(bench: Bench, quick: bool, log: Path | None) -> tuple[list[Row], float, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, two at a time")
+    parser.add_argument("--quick", action="store_true", help="small sizes, three at a time")
     parser.add_argument(
         "--only", help="benchmark names, comma-separated: " + ",".join(b.name for b in BENCHES)
     )
@@ -97,7 +97,7 @@ def main() -> None:
         rows, elapsed, failure = results[bench.name]
         print(f"{bench.name}: {len(rows)} row(s) in {elapsed:.0f}s {failure}", file=sys.stderr)
 
-    with ThreadPoolExecutor(max_workers=2 if args.quick else 1) as pool:
+    with ThreadPoolExecutor(max_workers=3 if args.quick else 1) as pool:
         list(pool.map(one, chosen))
     rows = [row for b in chosen for row in results[b.name][0]]
     failures = [results[b.name][2] for b in chosen if results[b.name][2]]

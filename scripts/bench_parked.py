@@ -106,7 +106,7 @@ async def main(runs: int, sample: int, as_rows: bool) -> None:
             print(f"{runs - woken} runs parked on a 30-day timer ({rate:.0f} starts/s)")
             # Each waker's wait is the time left until one instant after the last start.
             burst = woken / rate
-            wake_at = datetime.now(UTC) + timedelta(seconds=burst * 2 + 30)
+            wake_at = datetime.now(UTC) + timedelta(seconds=burst * 2 + min(30, 5 + runs // 100))
             definitions: dict[int, JourneyDefinition] = {}
             gate = asyncio.Semaphore(32)
 

@@ -100,6 +100,20 @@ class Measured:
     persistence_ms: float
 
 
+def stop(workers: list[subprocess.Popen[str]]) -> None:
+    """SIGTERM, as a process manager stops `journeys worker`; killed after 15 s."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            print(f"worker {worker.pid} did not stop within 15 s after SIGTERM: killed")
+            worker.kill()
+            worker.wait()
+
+
 async def run_worker(address: str, queue: str, database: str, smtp_port: int) -> None:
     client = await Client.connect(
         address, data_converter=pydantic_data_converter, runtime=core_runtime()
@@ -138,12 +152,13 @@ async def main(runs: int, counts: list[int], concurrency: int, as_rows: bool) ->
 
     JourneyService(store, connect, "unused").publish_definition(journey)
     now = datetime.now(UTC)
-    total = runs * (len(counts) + 1)
+    total = (runs + 10) * len(counts)  # each count: 10 warm-up runs, then `runs`
     for i in range(total):
         store.customers.upsert(CustomerUpsert(customer_id=f"s{i}", email=f"s{i}@example.com"), now)
     address = env.client.service_client.config.target_host
     results: list[Measured] = []
     offset = 0
+    workers: list[subprocess.Popen[str]] = []
     try:
         for count in counts:
             queue = f"scale-{count}-{uuid.uuid4().hex[:6]}"
@@ -198,10 +213,7 @@ async def main(runs: int, counts: list[int], concurrency: int, as_rows: bool) ->
             offset += runs
             cpu_after = [cpu_seconds(server_pid)] + [cpu_seconds(w.pid) for w in workers]
             persisted_after = persistence(metrics_url)
-            for worker in workers:
-                worker.send_signal(signal.SIGTERM)
-            for worker in workers:
-                worker.wait(timeout=30)
+            stop(workers)
             used = [(a - b) / elapsed for a, b in zip(cpu_after, cpu_before, strict=True)]
             requests = persisted_after[0] - persisted_before[0]
             latency = persisted_after[1] - persisted_before[1]
@@ -222,6 +234,7 @@ async def main(runs: int, counts: list[int], concurrency: int, as_rows: bool) ->
                 f"{m.persistence_per_s:.0f} requests/s, mean {m.persistence_ms:.1f} ms"
             )
     finally:
+        stop(workers)  # none left behind polling a server that is gone
         capture.stop()
         store.close()
         await env.shutdown()
