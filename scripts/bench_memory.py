@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,7 @@ async def measure(variant: str, runs: int) -> dict[str, float]:
     finally:
         store.close()
         await env.shutdown()
+        shutil.rmtree(work, ignore_errors=True)  # the dev server's and the store's files
     return {"kib_per_run": (after - before) / runs, "rss_mib": after / 1024, "starts": rate}
 
 

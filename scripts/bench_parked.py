@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import shutil
 import tempfile
 import time
 import uuid
@@ -145,6 +146,7 @@ async def main(runs: int, sample: int, as_rows: bool) -> None:
     finally:
         store.close()
         await env.shutdown()
+        shutil.rmtree(work, ignore_errors=True)  # the dev server's and the store's files
     if as_rows:
         command = f"python -m scripts.bench_parked --runs {runs}"
         emit(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -238,6 +239,7 @@ async def main(runs: int, counts: list[int], concurrency: int, as_rows: bool) ->
         capture.stop()
         store.close()
         await env.shutdown()
+        shutil.rmtree(work, ignore_errors=True)  # the dev server's and the store's files
     if as_rows and results:
         one_worker = results[0].rate
         for m in results:
