@@ -10,7 +10,6 @@ A dry run reads the store and changes nothing. Every move is audited as `run.mig
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import Counter
 from collections.abc import Callable
 from typing import Literal
@@ -18,10 +17,21 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from app.journeys import JourneyService, UnknownJourney
-from app.run_operations import CONCURRENT_OPERATIONS, OperationRefused, RunOperations
+from app.run_operations import (
+    CONCURRENT_OPERATIONS,
+    OperationRefused,
+    RunOperations,
+    bulk_key,
+)
 from domain.contracts import RunOperation
 from domain.journey import JourneyDefinition
-from domain.run_migration import MigrationProblem, VersionPlan, check_target, plan
+from domain.run_migration import (
+    MigrationProblem,
+    VersionPlan,
+    check_target,
+    plan,
+    versions_behind,
+)
 from domain.runs import Enrollment
 
 
@@ -60,15 +70,6 @@ class MigrationReport(BaseModel):
     outcomes: list[MigrationOutcome] = Field(default_factory=list)
 
 
-def migration_key(
-    journey_id: str, to_version: int, mapping: dict[str, str], step: str | None, reason: str
-) -> str:
-    raw = "\x1f".join(
-        [journey_id, str(to_version), repr(sorted(mapping.items())), str(step), reason]
-    )
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
 class RunMigration:
     def __init__(self, service: JourneyService) -> None:
         self.service = service
@@ -82,27 +83,11 @@ class RunMigration:
         store = self.service.store
         if store.journeys.get(journey_id) is None:
             raise UnknownJourney(journey_id)
-        versions = {record.version for record in store.journeys.versions(journey_id)}
-        if to_version not in versions:
-            known = ", ".join(str(v) for v in sorted(versions))
-            raise MigrationProblem(
-                "to", f"journey {journey_id!r} has no version {to_version} (it has {known})"
-            )
+        published = {record.version for record in store.journeys.versions(journey_id)}
         running = store.runs.select_running(journey_id)
-        behind = sorted({run.version for run in running if run.version < to_version})
-        if not behind and running:
-            ahead = sorted({run.version for run in running})
-            if ahead == [to_version]:
-                raise MigrationProblem(
-                    "to",
-                    f"every running run of {journey_id!r} is on version {to_version} already: "
-                    "nothing to migrate",
-                )
-            raise MigrationProblem(
-                "to",
-                f"the running runs are on version(s) {', '.join(map(str, ahead))}: version "
-                f"{to_version} is not newer; migration moves runs to a newer version only",
-            )
+        behind = versions_behind(
+            journey_id, to_version, published, {run.version for run in running}
+        )
         olds = {v: self.service.journey(journey_id, v) for v in behind}
         check_target(journey_id, to_version, olds, step)
         new = self.service.journey(journey_id, to_version)
@@ -133,7 +118,8 @@ class RunMigration:
         new, plans, runs = await asyncio.to_thread(
             self.prepare, journey_id, to_version, explicit, step
         )
-        key = key or migration_key(journey_id, to_version, explicit, step, reason)
+        mapping = repr(sorted(explicit.items()))
+        key = key or bulk_key("migrate", journey_id, to_version, step, mapping, reason)
         report = MigrationReport(
             journey_id=journey_id,
             to_version=to_version,

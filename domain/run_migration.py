@@ -45,6 +45,32 @@ def parse_maps(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
+def versions_behind(
+    journey_id: str, to_version: int, published: set[int], running: set[int]
+) -> list[int]:
+    """The versions with running runs that can move to `to_version` (older ones); refuse a
+    version that was never published or is not newer than any run's."""
+    if to_version not in published:
+        known = ", ".join(str(v) for v in sorted(published))
+        raise MigrationProblem(
+            "to", f"journey {journey_id!r} has no version {to_version} (it has {known})"
+        )
+    behind = sorted(v for v in running if v < to_version)
+    if not behind and running:
+        if running == {to_version}:
+            raise MigrationProblem(
+                "to",
+                f"every running run of {journey_id!r} is on version {to_version} already: "
+                "nothing to migrate",
+            )
+        raise MigrationProblem(
+            "to",
+            f"the running runs are on version(s) {', '.join(map(str, sorted(running)))}: "
+            f"version {to_version} is not newer; migration moves runs to a newer version only",
+        )
+    return behind
+
+
 def check_target(
     journey_id: str, to_version: int, olds: dict[int, JourneyDefinition], step: str | None
 ) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from copy import copy
 from itertools import product
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.cells import cell_len
@@ -13,6 +15,7 @@ from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.containers import Lines
 from rich.markup import escape
 from rich.measure import Measurement
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
@@ -30,6 +33,18 @@ def service() -> JourneyService:
     acting_as(cli_actor())  # what the command changes is audited as cli:<os user>, admin
     settings = get_settings()
     return make_service(settings, open_store(settings))
+
+
+@contextmanager
+def counting(label: str) -> Iterator[tuple[Callable[[int], None], Callable[[Any], None]]]:
+    """A progress bar for a bulk command: (say the total, count one done)."""
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(label, total=None)
+        yield (
+            lambda total: progress.update(task, total=total),
+            lambda _done: progress.advance(task),
+        )
 
 
 def unreachable(exc: RuntimeError) -> typer.Exit:

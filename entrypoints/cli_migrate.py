@@ -12,12 +12,20 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.journeys import UnknownJourney
 from app.run_migration import MigrationReport, RunMigration
 from domain.run_migration import MigrationProblem, parse_maps
-from entrypoints.cli_common import Wide, console, fail, print_tables, service, table, unreachable
+from entrypoints.cli_common import (
+    Wide,
+    console,
+    counting,
+    fail,
+    print_tables,
+    service,
+    table,
+    unreachable,
+)
 from entrypoints.cli_run_ops import Key, Reason, Where, _step
 
 
@@ -84,9 +92,7 @@ async def _run(
         return await migration.migrate(
             journey, to, reason, explicit=explicit, step=step, dry_run=True, key=key
         )
-    columns = (TextColumn("migrate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("migrate", total=None)
+    with counting("migrate") as (on_start, on_done):
         return await migration.migrate(
             journey,
             to,
@@ -94,8 +100,8 @@ async def _run(
             explicit=explicit,
             step=step,
             key=key,
-            on_start=lambda total: progress.update(task, total=total),
-            on_done=lambda _outcome: progress.advance(task),
+            on_start=on_start,
+            on_done=on_done,
         )
 
 

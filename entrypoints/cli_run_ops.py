@@ -12,7 +12,6 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.run_operations import (
     BulkReport,
@@ -23,7 +22,16 @@ from app.run_operations import (
     UnknownRun,
 )
 from domain.contracts import RunOperationKind
-from entrypoints.cli_common import Wide, console, fail, print_tables, service, table, unreachable
+from entrypoints.cli_common import (
+    Wide,
+    console,
+    counting,
+    fail,
+    print_tables,
+    service,
+    table,
+    unreachable,
+)
 
 Run = Annotated[
     str | None,
@@ -111,15 +119,8 @@ async def _bulk(
     to: str | None,
     key: str | None,
 ) -> BulkReport:
-    columns = (
-        TextColumn(kind.replace("_", "-")),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
     runs = await asyncio.to_thread(ops.select, journey, version, step)
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(kind, total=None)
+    with counting(kind.replace("_", "-")) as (on_start, on_done):
         return await ops.bulk(
             kind,
             reason,
@@ -129,8 +130,8 @@ async def _bulk(
             to=to,
             key=key,
             runs=runs,
-            on_start=lambda total: progress.update(task, total=total),
-            on_done=lambda _outcome: progress.advance(task),
+            on_start=on_start,
+            on_done=on_done,
         )
 
 

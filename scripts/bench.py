@@ -29,6 +29,7 @@ from app.journeys import JourneyService
 from domain.contracts import EnrollCustomer, SendMessage
 from domain.customers import CustomerUpsert
 from domain.events import CustomerEvent
+from domain.journey import JourneyDefinition
 from domain.loader import load_journey_text
 from domain.runs import Enrollment
 from scripts.bench_baseline import BareThreeSends
@@ -116,30 +117,8 @@ async def main(runs: int, concurrency: int, rounds: int = 3, as_rows: bool = Fal
         )
 
     async def engine(i: int) -> None:
-        customer = f"c{runs + 10 + i}"
-        trigger = _event(customer)
-        run = Enrollment(
-            entry_id=uuid.uuid4().hex,
-            workflow_id=f"engine/{queue}/{i}",
-            journey_id=journey.id,
-            version=1,
-            customer_id=customer,
-            trigger_event_id=trigger.event_id,
-            entered_at=datetime.now(UTC),
-        )
-        await asyncio.to_thread(store.events.append, trigger, run.entered_at)
-        await asyncio.to_thread(store.runs.enroll, run)  # the run log needs its enrollment
-        await env.client.execute_workflow(
-            JourneyWorkflow.run,
-            EnrollCustomer(
-                journey=journey,
-                version=1,
-                customer_id=customer,
-                entry_id=run.entry_id,
-                trigger=trigger,
-            ),
-            id=run.workflow_id,
-            task_queue=queue,
+        await run_journey(
+            env.client, store, journey, queue, f"c{runs + 10 + i}", f"engine/{queue}/{i}"
         )
 
     async def product(i: int) -> None:
@@ -217,6 +196,42 @@ async def main(runs: int, concurrency: int, rounds: int = 3, as_rows: bool = Fal
                 spread=spread(rates["product"], "/s"),
             )
         )
+
+
+async def run_journey(
+    client: Any,
+    store: Store,
+    journey: JourneyDefinition,
+    queue: str,
+    customer: str,
+    workflow_id: str,
+) -> None:
+    """One run of `journey` to its end: its trigger logged and its enrollment stored first (the
+    run log needs it), then the workflow, as the engine starts it."""
+    trigger = _event(customer)
+    run = Enrollment(
+        entry_id=uuid.uuid4().hex,
+        workflow_id=workflow_id,
+        journey_id=journey.id,
+        version=1,
+        customer_id=customer,
+        trigger_event_id=trigger.event_id,
+        entered_at=datetime.now(UTC),
+    )
+    await asyncio.to_thread(store.events.append, trigger, run.entered_at)
+    await asyncio.to_thread(store.runs.enroll, run)
+    await client.execute_workflow(
+        JourneyWorkflow.run,
+        EnrollCustomer(
+            journey=journey,
+            version=1,
+            customer_id=customer,
+            entry_id=run.entry_id,
+            trigger=trigger,
+        ),
+        id=run.workflow_id,
+        task_queue=queue,
+    )
 
 
 def shifted(one: Callable[[int], Awaitable[Any]], offset: int) -> Callable[[int], Awaitable[Any]]:

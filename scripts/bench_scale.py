@@ -35,11 +35,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.contracts import EnrollCustomer
 from domain.customers import CustomerUpsert
 from domain.loader import load_journey_text
-from domain.runs import Enrollment
-from scripts.bench import THREE_SENDS, _event
+from scripts.bench import THREE_SENDS, run_journey
 from scripts.bench_table import Row, emit
 from store.store import Store
 from workers.binaries import temporal_cli
@@ -48,7 +46,6 @@ from workers.dev_server import sqlite_pragma_args
 from workers.mail_capture import MailCapture
 from workers.settings import Settings
 from workers.worker import activities_for, build_worker, default_channels
-from workflows.journey import JourneyWorkflow
 
 TICKS = os.sysconf("SC_CLK_TCK")
 WORKER = [sys.executable, "-m", "scripts.bench_scale", "--worker"]
@@ -177,31 +174,9 @@ async def main(runs: int, counts: list[int], concurrency: int, as_rows: bool) ->
             gate = asyncio.Semaphore(concurrency)
 
             async def one(i: int, queue: str = queue, gate: asyncio.Semaphore = gate) -> None:
-                customer = f"s{i}"
-                trigger = _event(customer)
-                run = Enrollment(
-                    entry_id=uuid.uuid4().hex,
-                    workflow_id=f"scale/{queue}/{i}",
-                    journey_id=journey.id,
-                    version=1,
-                    customer_id=customer,
-                    trigger_event_id=trigger.event_id,
-                    entered_at=datetime.now(UTC),
-                )
                 async with gate:
-                    await asyncio.to_thread(store.events.append, trigger, run.entered_at)
-                    await asyncio.to_thread(store.runs.enroll, run)
-                    await env.client.execute_workflow(
-                        JourneyWorkflow.run,
-                        EnrollCustomer(
-                            journey=journey,
-                            version=1,
-                            customer_id=customer,
-                            entry_id=run.entry_id,
-                            trigger=trigger,
-                        ),
-                        id=run.workflow_id,
-                        task_queue=queue,
+                    await run_journey(
+                        env.client, store, journey, queue, f"s{i}", f"scale/{queue}/{i}"
                     )
 
             await asyncio.gather(*(one(offset + i) for i in range(10)))  # warm-up

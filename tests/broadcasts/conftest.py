@@ -9,7 +9,6 @@ test makes customers of its own, tagged for a segment of its own.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from store.schema import (
     outbox,
 )
 from store.store import Store
+from tests.api.conftest import eventually as polled
 from workers.binaries import temporal_cli
 from workers.mail_capture import MailCapture
 from workers.settings import get_settings
@@ -173,14 +173,7 @@ async def stack(
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = ""
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
 ) -> T:
-    """Poll `probe` until it gives something truthy; runs here progress in real time."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or 'condition'}")
-        await asyncio.sleep(0.2)
+    """The API tests' `eventually`, with the longer wait an audience run needs."""
+    return await polled(probe, timeout=timeout, what=what)
