@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, exists, select, update
@@ -9,6 +10,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, exists, select
 from domain.runs import Enrollment, RunEnd, StepEvent
 from store.db import insert_ignoring, reading, writing
 from store.errors import UnknownEnrollment
+from store.group_commit import GroupCommit
 from store.schema import enrollments, journey_step_events
 
 _STEP_COLUMNS = [c for c in journey_step_events.c if c.name != "id"]
@@ -32,9 +34,42 @@ def _newest_first(*where: ColumnElement[bool]) -> Select[Any]:
     )
 
 
+@dataclass(frozen=True)
+class _StepRecord:
+    entry_id: str
+    events: list[StepEvent]
+    current_step: str | None
+    version: int | None
+    end: RunEnd | None
+
+
+def _record(conn: Connection, record: _StepRecord) -> None:
+    values: dict[str, object] = {"current_step": record.current_step}
+    if record.version is not None:
+        values["version"] = record.version
+    moved = conn.execute(
+        update(enrollments)
+        .where(enrollments.c.entry_id == record.entry_id)
+        .values(**values)
+        .returning(enrollments.c.entry_id)
+    ).first()
+    if moved is None:
+        raise UnknownEnrollment(record.entry_id)
+    if record.events:
+        # No conflict target: a row may clash on either unique key, and both mean "already
+        # recorded".
+        conn.execute(
+            insert_ignoring(conn, journey_step_events),
+            [e.model_dump(mode="python") for e in record.events],
+        )
+    if record.end is not None:
+        _finish(conn, record.entry_id, record.end)
+
+
 class RunRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._steps = GroupCommit(engine, _record)
 
     def enroll(self, e: Enrollment) -> bool:
         """Record a new run; False, writing nothing, if its entry id or trigger is taken."""
@@ -126,27 +161,8 @@ class RunRepository:
         strays = {e.entry_id for e in events} - {entry_id}
         if strays:
             raise ValueError(f"step events for {sorted(strays)} passed to entry {entry_id!r}")
-        with writing(self._engine) as conn:
-            values: dict[str, object] = {"current_step": current_step}
-            if version is not None:
-                values["version"] = version
-            moved = conn.execute(
-                update(enrollments)
-                .where(enrollments.c.entry_id == entry_id)
-                .values(**values)
-                .returning(enrollments.c.entry_id)
-            ).first()
-            if moved is None:
-                raise UnknownEnrollment(entry_id)
-            if events:
-                # No conflict target: a row may clash on either unique key, and both mean
-                # "already recorded".
-                conn.execute(
-                    insert_ignoring(conn, journey_step_events),
-                    [e.model_dump(mode="python") for e in events],
-                )
-            if end is not None:
-                _finish(conn, entry_id, end)
+        # Runs that record at the same moment share a transaction (store/group_commit.py).
+        self._steps.submit(_StepRecord(entry_id, events, current_step, version, end))
 
     def finish(self, entry_id: str, end: RunEnd) -> None:
         """Record how the run ended; a run that has already ended keeps its first ending."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from domain.customers import CustomerUpsert
-from store.db import make_engine
+from store.db import make_engine, writing
 from store.errors import StoreError
 from store.store import Store
 from tests.store.conftest import T0
@@ -67,3 +69,48 @@ def test_a_new_sqlite_store_file_is_readable_by_its_owner_only(tmp_path: Path) -
     path = tmp_path / "private" / "journeys.db"
     Store.open(f"sqlite:///{path}").close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_sqlite_writers_of_one_process_queue_before_asking_sqlite_for_its_lock(
+    tmp_path: Path,
+) -> None:
+    """A second writer asks SQLite only once the first has committed, so it never sleeps in
+    SQLite's busy handler (which retries after 1, 2, 5 ... 100 ms, long after the lock is free)."""
+    engine = make_engine(f"sqlite:///{tmp_path}/a.db")
+    order: list[str] = []
+    first_inside = threading.Event()
+    release_first = threading.Event()
+
+    def began(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):
+            order.append(f"begin {threading.current_thread().name}")
+
+    # Two pooled connections opened up front: opening one sets pragmas, which waits too.
+    with engine.connect(), engine.connect():
+        pass
+    event.listen(engine, "before_cursor_execute", began)
+
+    def first() -> None:
+        with writing(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            first_inside.set()
+            release_first.wait(timeout=10)
+        order.append("first committed")
+
+    def second() -> None:
+        with writing(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+
+    try:
+        a = threading.Thread(target=first, name="first")
+        a.start()
+        assert first_inside.wait(timeout=10)
+        b = threading.Thread(target=second, name="second")
+        b.start()
+        b.join(timeout=0.5)  # the second writer is waiting, not writing
+        release_first.set()
+        a.join(timeout=10)
+        b.join(timeout=10)
+    finally:
+        engine.dispose()
+    assert order == ["begin first", "first committed", "begin second"]
