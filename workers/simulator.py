@@ -17,20 +17,32 @@ taken once every run has ended or is parked at a step.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from temporalio import activity
+from pydantic import TypeAdapter
+from pydantic_core import to_json
+from temporalio import activity, workflow
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import (
+    Interceptor,
+    StartActivityInput,
+    StartLocalActivityInput,
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 
 from domain.callbacks import (
     CALLBACK_COMPLETED,
@@ -271,6 +283,92 @@ class SimulatedServices(JourneyStandIns):
         return None  # simulated sends never fail
 
 
+class StandInCalls(Interceptor):
+    """Answers a run's activity calls from the in-memory stand-ins inside its workflow task.
+
+    A stand-in needs no server, no worker slot and no retry: it only reads and updates the
+    simulation's memory. The workflow still calls `execute_activity` and
+    `execute_local_activity` as always; the call is answered at once, with the arguments and
+    the result passed through the data converter as they would be (the stand-in gets its own
+    copy, the workflow the type it asked for), instead of a round trip through the SDK core
+    and, for a regular activity, the test server. Workflow time does not move in either case
+    (the server does not skip time while a task is outstanding). A stand-in that raises, or
+    waits on anything, is left to the ordinary path, whose retries and errors then apply.
+    """
+
+    def __init__(self, activities: list[Callable[..., Any]]) -> None:
+        self.calls: dict[str, tuple[Callable[..., Any], list[type] | None]] = {}
+        for fn in activities:
+            defn = activity._Definition.must_from_callable(fn)  # the worker's own reading
+            if defn.name:
+                self.calls[defn.name] = (fn, defn.arg_types)
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        calls = self.calls
+
+        class Inbound(WorkflowInboundInterceptor):
+            def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+                super().init(_AnsweredCalls(outbound, calls))
+
+        return Inbound
+
+
+class _AnsweredCalls(WorkflowOutboundInterceptor):
+    def __init__(
+        self,
+        next: WorkflowOutboundInterceptor,
+        calls: dict[str, tuple[Callable[..., Any], list[type] | None]],
+    ) -> None:
+        super().__init__(next)
+        self.calls = calls
+
+    def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
+        answered = self._answer(input.activity, input.args, input.ret_type)
+        return answered if answered is not None else super().start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> workflow.ActivityHandle[Any]:
+        answered = self._answer(input.activity, input.args, input.ret_type)
+        return answered if answered is not None else super().start_local_activity(input)
+
+    def _answer(
+        self, name: str, args: Sequence[Any], ret_type: type | None
+    ) -> workflow.ActivityHandle[Any] | None:
+        call = self.calls.get(name)
+        if call is None:
+            return None
+        fn, arg_types = call
+        hints: Sequence[type | None] = arg_types or [None] * len(args)
+        running = fn(*(_converted(arg, hint) for arg, hint in zip(args, hints, strict=True)))
+        try:
+            running.send(None)
+        except StopIteration as done:
+            value = done.value
+        except Exception:  # the ordinary path retries it and reports the error
+            return None
+        else:  # it waits on something: let the worker run it
+            running.close()
+            return None
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        answer.set_result(_converted(value, ret_type))
+        return cast("workflow.ActivityHandle[Any]", answer)
+
+
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
+def _converted(value: Any, hint: type | None) -> Any:
+    """`value` as the other side of a call receives it: what pydantic_data_converter does to a
+    value (None stays None, anything else goes through JSON and back as `hint`), without the
+    payload envelopes."""
+    if value is None:
+        return None
+    return _adapter(Any if hint is None else hint).validate_json(to_json(value))
+
+
 # The cohort enters at the first midnight UTC the server reaches, so the time of day a simulation
 # is started at moves nothing. The simulated customers act once a day, ACTS_AFTER past midnight
 # on the first day and DRIFT later each following day: the instant is a whole minute and a half
@@ -437,6 +535,7 @@ async def _run(
         task_queue=queue,
         workflows=[JourneyWorkflow],
         activities=services.activities,
+        interceptors=[StandInCalls(services.activities)],
         workflow_runner=UnsandboxedWorkflowRunner(),
         # Every run stays in the cache: an evicted run replays its whole history next time.
         max_cached_workflows=len(profiles) + 16,
