@@ -3,15 +3,19 @@
 The real JourneyWorkflow runs; only its activities are replaced by in-memory ones that decide
 what a real send would, by the same eligibility rule (domain/eligibility.py: address, consent,
 quiet hours, frequency caps counted over the sends kept here; a simulated cohort has no
-suppressions and no cases), and remember when, in workflow time, each message went out. The
-workflow code runs outside the determinism sandbox here: the same code, without the per-run
-module isolation that costs about a third of the time (the sandboxed worker and the replay
-tests keep guarding determinism). Each simulated day the behaviour model
-makes customers open, click, order and answer; those the journey listens to become
-`customer_event` signals, exactly as ingestion delivers them. The result depends on the seed
-and the cohort alone, not on the machine's speed or the number of processes: the model's
-choices are hashes, customers act at instants no run's timer falls on, and the counts are
-taken once every run has ended or is parked at a step.
+suppressions and no cases), and remember when, in workflow time, each message went out. A
+run's activity calls are answered by those stand-ins inside its workflow task (StandInCalls):
+no activity task, no round trip through the SDK core or the server; workflow time stands
+still through the call (through a real one it moves by the real milliseconds the round trip
+takes: the server does not skip time while a task is outstanding). The workflow code runs
+outside the determinism sandbox here: the same code, without the per-run module isolation
+that costs about a third of the time (the sandboxed worker and the replay tests keep guarding
+determinism). Each simulated day the behaviour model makes customers open, click, order and
+answer; those the journey listens to become `customer_event` signals, exactly as ingestion
+delivers them. The result depends on the seed and the cohort alone, not on the machine's
+speed or the number of processes: the model's choices are hashes, customers act at instants
+no run's timer falls on, and the counts are taken once every run has ended or is parked at a
+step.
 """
 
 from __future__ import annotations
@@ -317,9 +321,8 @@ class StandInCalls(Interceptor):
     `execute_local_activity` as always; the call is answered at once, with the arguments and
     the result passed through the data converter as they would be (the stand-in gets its own
     copy, the workflow the type it asked for), instead of a round trip through the SDK core
-    and, for a regular activity, the test server. Workflow time does not move in either case
-    (the server does not skip time while a task is outstanding). A stand-in that raises, or
-    waits on anything, is left to the ordinary path, whose retries and errors then apply.
+    and, for a regular activity, the test server. A stand-in that raises, or waits on
+    anything, is left to the ordinary path, whose retries and errors then apply.
     """
 
     def __init__(self, activities: list[Callable[..., Any]]) -> None:
