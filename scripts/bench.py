@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from app.journeys import JourneyService
@@ -37,6 +36,7 @@ from scripts.bench_table import Row, emit, median, spread
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
 from workers.mail_capture import MailCapture
 from workers.settings import Settings
@@ -73,7 +73,7 @@ async def timed(runs: int, concurrency: int, one: Callable[[int], Awaitable[Any]
 async def main(runs: int, concurrency: int, rounds: int = 3, as_rows: bool = False) -> None:
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-"))
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_extra_args=sqlite_pragma_args(),

@@ -42,6 +42,7 @@ from scripts.bench_table import Row, emit
 from store.db import writing
 from store.schema import enrollments, journey_step_events, outbox, send_decisions
 from store.store import Store
+from workers.data_converter import DATA_CONVERTER
 
 REPO = Path(__file__).resolve().parents[1]
 JOURNEYS_DIR = REPO / "journeys"
@@ -480,7 +481,6 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
 
     env = None
     if args.temporal:
-        from temporalio.contrib.pydantic import pydantic_data_converter
         from temporalio.testing import WorkflowEnvironment
 
         from workers.binaries import temporal_cli
@@ -489,7 +489,7 @@ async def bench(args: argparse.Namespace, work: Path) -> None:
         # the seeded rows have no workflows, so they fall back to the store as they would for
         # a finished one.
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=DATA_CONVERTER,
             dev_server_existing_path=temporal_cli(),
             ui=False,
         )

@@ -34,7 +34,6 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.audience import AudienceActivities
@@ -50,6 +49,7 @@ from store.schema import enrollments
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
 from workers.settings import REPO_ROOT
 from workers.worker import activities_for, build_worker
@@ -121,7 +121,7 @@ async def bench(
     as_rows: bool = False,
 ) -> None:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_extra_args=sqlite_pragma_args(),

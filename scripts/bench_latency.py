@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.customers import CustomerUpsert
@@ -31,6 +30,7 @@ from scripts.bench_table import Row, emit
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
 from workers.worker import activities_for, build_worker
 
@@ -59,7 +59,7 @@ def _event(customer: str, type_: str) -> CustomerEvent:
 async def main(events: int, rate: float, database_url: str | None, as_rows: bool = False) -> None:
     work = Path(tempfile.mkdtemp(prefix="journeys-latency-"))
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_extra_args=sqlite_pragma_args(),

@@ -29,7 +29,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
@@ -39,6 +38,7 @@ from scripts.bench_table import Row, emit
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
 from workers.worker import WORKFLOWS, activities_for, build_worker
 from workflows.sandbox import workflow_runner
@@ -59,7 +59,7 @@ def runner_for(variant: str) -> Any:
 async def measure(variant: str, runs: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-memory-"))
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_extra_args=sqlite_pragma_args(),

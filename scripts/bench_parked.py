@@ -26,7 +26,6 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.journey import JourneyDefinition
@@ -35,6 +34,7 @@ from scripts.bench_table import Row, emit
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
 from workers.settings import get_settings
 from workers.worker import activities_for, build_worker
@@ -81,7 +81,7 @@ async def task_times(client: Client, workflow_ids: list[str]) -> tuple[float, fl
 async def main(runs: int, sample: int, as_rows: bool) -> None:
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-parked-"))
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_extra_args=sqlite_pragma_args(),

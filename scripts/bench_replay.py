@@ -7,6 +7,7 @@ workers' lean sandbox (workflow modules passed through) is reported as well.
 One `Replayer.replay_workflows` call per `--rounds` round, alternating; the median.
 
     python -m scripts.bench_replay [--rounds 3] [--repeat 4] [--json]
+    python -m scripts.bench_replay --only none --repeat 10   # one runner alone (to profile)
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from scripts.bench_table import Row, emit, median, spread
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.worker import WORKFLOWS
 from workflows.sandbox import workflow_runner
 
@@ -43,7 +44,7 @@ def histories(repeat: int) -> list[WorkflowHistory]:
 async def rate(runner: Any, batch: list[WorkflowHistory]) -> float:
     replayer = Replayer(
         workflows=WORKFLOWS,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=runner,
         runtime=core_runtime(),
     )
@@ -57,6 +58,19 @@ async def rate(runner: Any, batch: list[WorkflowHistory]) -> float:
     elapsed = time.perf_counter() - started
     assert not results.replay_failures
     return len(batch) / elapsed
+
+
+RUNNERS = {
+    "strict": workflow_runner,
+    "lean": lambda: workflow_runner(strict=False, workflows=WORKFLOWS),
+    "none": UnsandboxedWorkflowRunner,
+}
+
+
+async def only(name: str, repeat: int) -> None:
+    batch = histories(repeat)
+    await rate(RUNNERS[name](), batch[:5])  # warm-up: imports, not counted
+    print(f"{len(batch)} histories, {name} sandbox: {await rate(RUNNERS[name](), batch):.0f}/s")
 
 
 async def main(rounds: int, repeat: int, as_rows: bool) -> None:
@@ -109,5 +123,9 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=4, help="each history this many times")
     parser.add_argument("--json", action="store_true", help="print the table's rows too")
+    parser.add_argument("--only", choices=sorted(RUNNERS), help="replay with this runner alone")
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.repeat, args.json))
+    if args.only:
+        asyncio.run(only(args.only, args.repeat))
+    else:
+        asyncio.run(main(args.rounds, args.repeat, args.json))

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.customers import CustomerUpsert
@@ -42,6 +41,7 @@ from scripts.bench_table import Row, emit
 from store.store import Store
 from workers.binaries import temporal_cli
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
 from workers.mail_capture import MailCapture
 from workers.settings import Settings
@@ -113,9 +113,7 @@ def stop(workers: list[subprocess.Popen[str]]) -> None:
 
 
 async def run_worker(address: str, queue: str, database: str, smtp_port: int) -> None:
-    client = await Client.connect(
-        address, data_converter=pydantic_data_converter, runtime=core_runtime()
-    )
+    client = await Client.connect(address, data_converter=DATA_CONVERTER, runtime=core_runtime())
     store = Store.open(database)
     settings = Settings(smtp_host="127.0.0.1", smtp_port=smtp_port)
     stop = asyncio.Event()
@@ -130,7 +128,7 @@ async def main(runs: int, counts: list[int], concurrency: int, as_rows: bool) ->
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-scale-"))
     metrics_port = free_port()
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=temporal_cli(),
         dev_server_database_filename=str(work / "temporal.db"),
         dev_server_extra_args=[*sqlite_pragma_args(), "--metrics-port", str(metrics_port)],

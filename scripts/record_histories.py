@@ -28,7 +28,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.contracts import OperationResult, RunOperation
@@ -47,6 +46,7 @@ from tests.workflows.support import (
     replay_workflow_id,
 )
 from workers.binaries import temporal_test_server
+from workers.data_converter import DATA_CONVERTER
 
 Scenario = Callable[
     [WorkflowEnvironment, str, JourneyDefinition, FakeServices], Awaitable[JourneyHandle]
@@ -346,7 +346,7 @@ async def _record(
     timezone = str(profile["timezone"])
     attributes = {k: v for k, v in profile.items() if k != "timezone"}
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         test_server_existing_path=temporal_test_server(),
     )
     try:

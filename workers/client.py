@@ -16,7 +16,6 @@ import threading
 import time
 
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -25,6 +24,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from workers.data_converter import DATA_CONVERTER
 from workers.metrics import temporal_metrics
 from workers.settings import Settings
 from workers.tracing import temporal_interceptors
@@ -120,7 +120,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         interceptors=temporal_interceptors(),
         tls=tls,
         api_key=settings.temporal_api_key,

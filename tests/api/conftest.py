@@ -20,7 +20,6 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner, Result
 
@@ -32,6 +31,7 @@ from entrypoints.api import create_app
 from entrypoints.cli import app as cli_app
 from store.store import Store
 from workers.binaries import temporal_cli
+from workers.data_converter import DATA_CONVERTER
 from workers.settings import get_settings
 from workers.worker import activities_for, build_worker
 
@@ -78,7 +78,7 @@ async def running_stack(db: Path) -> AsyncIterator[Stack]:
     store = Store.open(f"sqlite:///{db}")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         ui=False,
     )
     channel = RecordingChannel()

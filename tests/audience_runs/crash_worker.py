@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.audience import AudienceActivities
 from app.journeys import JourneyService
 from domain.segments import load_segments_file
 from store.store import Store
 from tests.api.conftest import RecordingChannel
+from workers.data_converter import DATA_CONVERTER
 from workers.worker import activities_for, build_worker
 
 
@@ -41,7 +41,7 @@ class WedgingService(JourneyService):
 async def main(
     address: str, db_url: str, queue: str, segments: str, hang: int, marker: str
 ) -> None:
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
     store = Store.open(db_url)
 
     async def connect() -> Client:

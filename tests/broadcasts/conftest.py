@@ -19,7 +19,6 @@ from typing import TypeVar
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
@@ -40,6 +39,7 @@ from store.schema import (
 from store.store import Store
 from tests.api.conftest import eventually as polled
 from workers.binaries import temporal_cli
+from workers.data_converter import DATA_CONVERTER
 from workers.mail_capture import MailCapture
 from workers.settings import get_settings
 
@@ -137,7 +137,7 @@ async def stack(
     capture = MailCapture(directory / "mail")
     capture.start()
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter, ui=False
+        dev_server_existing_path=temporal_cli(), data_converter=DATA_CONVERTER, ui=False
     )
     patch = pytest.MonkeyPatch()
     db_url = f"sqlite:///{directory}/journeys.db"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from domain.cases import Reopen, Resolve, Respond
+from workers.data_converter import DATA_CONVERTER
 from workflows.case import CaseWorkflow
 from workflows.sandbox import workflow_runner
 
@@ -39,7 +39,7 @@ async def test_a_recorded_case_replays_before_and_after_automatic_assignment(
     history = WorkflowHistory.from_json(WORKFLOW_ID, path.read_text(encoding="utf-8"))
     replayer = Replayer(
         workflows=[CaseWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history)

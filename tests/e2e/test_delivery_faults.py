@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from app.journeys import JourneyService
 from app.reconcile import reconcile
@@ -30,6 +29,7 @@ from domain.loader import load_journey_text
 from store.store import Store
 from tests.api.conftest import SURVEY_LINKS, RecordingChannel
 from tests.api.test_delivery import RACE
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import DevServer
 from workers.mail_capture import free_port
 from workers.worker import activities_for, build_worker
@@ -53,7 +53,7 @@ class Faults:
 
 
 async def connect(address: str) -> Client:
-    return await Client.connect(address, data_converter=pydantic_data_converter)
+    return await Client.connect(address, data_converter=DATA_CONVERTER)
 
 
 @pytest_asyncio.fixture

@@ -26,8 +26,8 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from workers.data_converter import DATA_CONVERTER
 from workers.mail_capture import free_port
 
 pytestmark = pytest.mark.e2e
@@ -235,7 +235,7 @@ async def test_events_through_the_api_send_each_email_once_and_leave_a_readable_
     assert sent == ["ask_csat", "thanks", "welcome"]  # each delivery is in the log, once
     assert sorted(m["status"] for m in timeline["messages"]) == ["sent", "sent", "sent"]
 
-    client = await Client.connect(stack.temporal, data_converter=pydantic_data_converter)
+    client = await Client.connect(stack.temporal, data_converter=DATA_CONVERTER)
     post_purchase = runs["post_purchase"]["workflow_id"]
     status = (await api.get(f"/runs/{post_purchase}")).json()
     assert status["position"] == "ask_csat"  # delivered: now waiting for the CSAT answer

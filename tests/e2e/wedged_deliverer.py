@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from app.journeys import JourneyService
 from domain.events import CustomerEvent
 from store.store import Store
+from workers.data_converter import DATA_CONVERTER
 
 LEASE = timedelta(seconds=2)
 
@@ -37,7 +37,7 @@ class WedgingService(JourneyService):
 async def main(
     address: str, db_url: str, queue: str, customer: str, event_id: str, marker: str
 ) -> None:
-    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER)
 
     async def connect() -> Client:
         return client

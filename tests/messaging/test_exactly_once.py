@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.http_channel import HttpChannel
@@ -34,6 +33,7 @@ from domain.loader import load_journey_text
 from entrypoints.api import running
 from store.store import Store
 from tests.messaging.test_email_delivery import RECEIPT as MAIL_RECEIPT
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import DevServer
 from workers.mail_capture import MailCapture, free_port
 from workers.provider_sink import SinkState, provider_sink
@@ -141,7 +141,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
     capture = MailCapture(tmp_path / "mail")
     capture.start()
     try:
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
 
         async def connect() -> Client:
             return client

@@ -23,7 +23,6 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.channels import RenderedMessage, TransientDeliveryError
@@ -34,6 +33,7 @@ from entrypoints.api import running
 from store.store import Store
 from tests.messaging.test_email_delivery import RECEIPT
 from tests.messaging.test_exactly_once import Deployment
+from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import DevServer
 from workers.mail_capture import MailCapture, _Handler, free_port
 from workers.provider_sink import provider_sink
@@ -455,7 +455,7 @@ async def tls_deployment(
     app = provider_sink()
     capture.start()
     try:
-        client = await Client.connect(server.address, data_converter=pydantic_data_converter)
+        client = await Client.connect(server.address, data_converter=DATA_CONVERTER)
 
         async def connect() -> Client:
             return client

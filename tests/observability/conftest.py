@@ -12,7 +12,6 @@ import httpx
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from app.journeys import JourneyService
@@ -21,6 +20,7 @@ from store.store import Store
 from tests.api.conftest import API_KEY, JOURNEYS_DIR, SURVEY_LINKS, RecordingChannel
 from workers.binaries import temporal_cli
 from workers.client import connect
+from workers.data_converter import DATA_CONVERTER
 from workers.settings import Settings
 from workers.worker import activities_for, build_worker
 
@@ -39,7 +39,7 @@ async def observed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ob
     store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('observed') / 'journeys.db'}")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(),
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         ui=False,
     )
     address = env.client.service_client.config.target_host

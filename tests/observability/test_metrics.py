@@ -10,7 +10,6 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 
 from app.journeys import JourneyService
@@ -19,6 +18,7 @@ from entrypoints.api import create_app
 from tests.api.conftest import API_KEY, SURVEY_LINKS, event, eventually, new_customer
 from tests.observability.conftest import Observed
 from workers.client import telemetry
+from workers.data_converter import DATA_CONVERTER
 from workers.metrics import StoreCollector, serve_metrics
 from workers.worker import activities_for, build_worker
 
@@ -137,7 +137,7 @@ async def test_the_temporal_sdk_serves_its_own_metrics_on_the_runtime_s_port(
     port = free_port()
     runtime = Runtime(telemetry=telemetry(port))
     address = observed.client.service_client.config.target_host
-    client = await Client.connect(address, data_converter=pydantic_data_converter, runtime=runtime)
+    client = await Client.connect(address, data_converter=DATA_CONVERTER, runtime=runtime)
     queue = f"sdk-metrics-{uuid.uuid4().hex[:8]}"
 
     async def factory() -> Client:

@@ -12,10 +12,10 @@ import json
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.workflows.support import HISTORIES_DIR, JOURNEYS_DIR, built_in, replay_workflow_id
+from workers.data_converter import DATA_CONVERTER
 from workflows.journey import JourneyWorkflow
 from workflows.patches import LIVE
 from workflows.sandbox import workflow_runner
@@ -56,7 +56,7 @@ async def test_the_recorded_history_of_a_built_in_journey_replays(journey_id: st
     history = recorded(journey_id)
     replayer = Replayer(
         workflows=[JourneyWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history)
@@ -88,7 +88,7 @@ async def test_the_recorded_history_of_a_patched_behaviour_replays(name: str) ->
     assert set(patches) <= set(LIVE), "every patch marker in a history is in the ledger"
     replayer = Replayer(
         workflows=[JourneyWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
     result = await replayer.replay_workflow(history)
@@ -107,7 +107,7 @@ async def test_a_recorded_run_that_took_run_operations_shows_them_and_replays(na
     assert accepted == UPDATES[name]
     replayer = Replayer(
         workflows=[JourneyWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         workflow_runner=workflow_runner(),
     )
     assert (await replayer.replay_workflow(history)).replay_failure is None
