@@ -323,6 +323,10 @@ class StandInCalls(Interceptor):
     copy, the workflow the type it asked for), instead of a round trip through the SDK core
     and, for a regular activity, the test server. A stand-in that raises, or waits on
     anything, is left to the ordinary path, whose retries and errors then apply.
+
+    The answers are kept by run and call: a run replayed (its workflow task failed or timed
+    out, and the worker rebuilt it from its history) gets the answers it had, as it would
+    from the markers and events of real calls, not what the stand-ins would say now.
     """
 
     def __init__(self, activities: list[Callable[..., Any]]) -> None:
@@ -331,15 +335,18 @@ class StandInCalls(Interceptor):
             defn = activity._Definition.must_from_callable(fn)  # the worker's own reading
             if defn.name:
                 self.calls[defn.name] = (fn, defn.arg_types)
+        # (run id, call number) -> the stand-in's answer (JSON), or _ORDINARY for a call it
+        # left to the ordinary path
+        self.answers: dict[tuple[str, int], Any] = {}
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
     ) -> type[WorkflowInboundInterceptor]:
-        calls = self.calls
+        stand_ins = self
 
         class Inbound(WorkflowInboundInterceptor):
             def init(self, outbound: WorkflowOutboundInterceptor) -> None:
-                super().init(_AnsweredCalls(outbound, calls))
+                super().init(_AnsweredCalls(outbound, stand_ins))
 
         return Inbound
 
@@ -348,10 +355,11 @@ class _AnsweredCalls(WorkflowOutboundInterceptor):
     def __init__(
         self,
         next: WorkflowOutboundInterceptor,
-        calls: dict[str, tuple[Callable[..., Any], list[type] | None]],
+        stand_ins: StandInCalls,
     ) -> None:
         super().__init__(next)
-        self.calls = calls
+        self.stand_ins = stand_ins
+        self.count = 0  # calls this run made so far (again from 0 when it is replayed)
 
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
         answered = self._answer(input.activity, input.args, input.ret_type)
@@ -364,24 +372,40 @@ class _AnsweredCalls(WorkflowOutboundInterceptor):
     def _answer(
         self, name: str, args: Sequence[Any], ret_type: type | None
     ) -> workflow.ActivityHandle[Any] | None:
-        call = self.calls.get(name)
-        if call is None:
+        key = (workflow.info().run_id, self.count)
+        self.count += 1
+        answers = self.stand_ins.answers
+        if key not in answers:
+            value = self._ask(name, args)
+            # Kept as the data converter would carry it: later changes to the stand-ins'
+            # objects do not reach it.
+            answers[key] = value if value is None or value is _ORDINARY else to_json(value)
+        kept = answers[key]
+        if kept is _ORDINARY:
             return None
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        answer.set_result(None if kept is None else _adapter(ret_type or Any).validate_json(kept))
+        return cast("workflow.ActivityHandle[Any]", answer)
+
+    def _ask(self, name: str, args: Sequence[Any]) -> Any:
+        """The stand-in's answer, or _ORDINARY when the call is to go the ordinary way."""
+        call = self.stand_ins.calls.get(name)
+        if call is None:
+            return _ORDINARY
         fn, arg_types = call
         hints: Sequence[type | None] = arg_types or [None] * len(args)
         running = fn(*(_converted(arg, hint) for arg, hint in zip(args, hints, strict=True)))
         try:
             running.send(None)
         except StopIteration as done:
-            value = done.value
+            return done.value
         except Exception:  # the ordinary path retries it and reports the error
-            return None
-        else:  # it waits on something: let the worker run it
-            running.close()
-            return None
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        answer.set_result(_converted(value, ret_type))
-        return cast("workflow.ActivityHandle[Any]", answer)
+            return _ORDINARY
+        running.close()  # it waits on something: let the worker run it
+        return _ORDINARY
+
+
+_ORDINARY = object()
 
 
 @functools.cache

@@ -76,3 +76,43 @@ async def test_stand_ins_answer_in_the_workflow_task_and_a_failing_one_goes_the_
     ]
     # The run got its own copy, as it would through the data converter.
     assert PROFILE.attributes == {"tier": "a"}
+
+
+ASKED: list[int] = []
+FAILED_ONCE: list[bool] = []
+
+
+@activity.defn(name="count")
+async def count() -> int:
+    ASKED.append(len(ASKED) + 1)
+    return ASKED[-1]
+
+
+@workflow.defn(sandboxed=False)
+class FailsOnce:
+    @workflow.run
+    async def run(self) -> int:
+        answer: int = await workflow.execute_local_activity(count, start_to_close_timeout=TIMEOUT)
+        if not FAILED_ONCE:  # the task fails once: the worker rebuilds the run from history
+            FAILED_ONCE.append(True)
+            raise RuntimeError("the workflow task fails once")
+        return answer
+
+
+async def test_a_replayed_run_gets_the_answers_it_had(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    queue = f"replayed-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=queue,
+        workflows=[FailsOnce],
+        activities=[count],
+        interceptors=[StandInCalls([count])],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        answer = await time_skipping_env.client.execute_workflow(
+            FailsOnce.run, id=f"fails-once-{queue}", task_queue=queue
+        )
+    assert FAILED_ONCE == [True]
+    assert answer == 1 and ASKED == [1]  # asked once, not again on the replay
