@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.audit import Auditor
@@ -635,29 +636,27 @@ class JourneyService:
         """
         client = await self.client()
         pinned = await self._pinned(journey.id, run.version)
-        signal_args: list[Any]
-        if seq is None:
-            start_signal, signal_args = "customer_event", [event]
-        else:
-            start_signal, signal_args = "logged_event", [LoggedEvent(seq=seq, event=event)]
-        await client.start_workflow(
-            JourneyWorkflow.run,
-            EnrollCustomer(
-                journey=pinned,
-                version=run.version,
-                customer_id=run.customer_id,
-                entry_id=run.entry_id,
-                trigger=event,
-                trigger_seq=seq,
-                catch_up=catch_up,
-            ),
-            id=run.workflow_id,
-            task_queue=self.task_queue,
-            start_signal=start_signal,
-            start_signal_args=signal_args,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            memo={ENTRY_MEMO: run.entry_id},
-        )
+        # A plain start, not signal-with-start: the run holds its trigger from its input (its
+        # id and position count as seen), so a start signal carrying it again was a no-op that
+        # cost the server an event per run. Running already (an earlier attempt's start, a
+        # page done again): that run is this entry's, nothing to do.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                JourneyWorkflow.run,
+                EnrollCustomer(
+                    journey=pinned,
+                    version=run.version,
+                    customer_id=run.customer_id,
+                    entry_id=run.entry_id,
+                    trigger=event,
+                    trigger_seq=seq,
+                    catch_up=catch_up,
+                ),
+                id=run.workflow_id,
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                memo={ENTRY_MEMO: run.entry_id},
+            )
 
     async def _signal(self, run: Enrollment, logged: LoggedEvent) -> Delivery:
         client = await self.client()
