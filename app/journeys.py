@@ -49,7 +49,7 @@ from store.journeys import JourneySummary, JourneyVersionRecord
 from store.store import Store
 from workflows.journey import JourneyWorkflow
 
-# Signal-with-starts in flight per audience page: the server, not the worker, is the limit.
+# Starts in flight per audience page: the server, not the worker, is the limit.
 CONCURRENT_STARTS = 32
 # How long a request waits for another deliverer that holds its customer.
 SETTLE_SECONDS = 10.0
@@ -516,7 +516,7 @@ class JourneyService:
 
         Members already in the journey (or kept out by its re-entry policy) are filtered by
         the database and get no event and no signal. Runs an earlier attempt of the same run
-        key created are started again (signal-with-start is safe on a running run).
+        key created are started again (a run already running is left as it is).
         """
 
         journey_id = request.journey_id

@@ -51,7 +51,7 @@ from workers.binaries import temporal_cli
 from workers.client import core_runtime
 from workers.data_converter import DATA_CONVERTER
 from workers.dev_server import sqlite_pragma_args
-from workers.settings import REPO_ROOT
+from workers.settings import REPO_ROOT, get_settings
 from workers.worker import activities_for, build_worker
 from workflows.audience import AudienceEnrollmentWorkflow
 from workflows.journey import JourneyWorkflow
@@ -153,7 +153,8 @@ async def bench(
         )
         win_back = load_journey_file(REPO_ROOT / "journeys" / "win_back.yaml")
         print(
-            f"worker: max_cached_workflows={max_cached}, max_concurrent_workflow_tasks=64, "
+            f"worker: max_cached_workflows={max_cached}, max_concurrent_workflow_tasks="
+            f"{get_settings().max_concurrent_workflow_tasks}, "
             f"max_concurrent_activities=64; {IN_FLIGHT} starts in flight"
         )
         before = rss_mib()

@@ -19,15 +19,14 @@ from temporalio.client import Client, TLSConfig
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
+    PrometheusConfig,
     Runtime,
     TelemetryConfig,
     TelemetryFilter,
 )
 
 from workers.data_converter import DATA_CONVERTER
-from workers.metrics import temporal_metrics
 from workers.settings import Settings
-from workers.tracing import temporal_interceptors
 
 CORE_LOGGER = "temporalio.core"
 
@@ -53,6 +52,15 @@ def core_logger() -> logging.Logger:
     if not any(isinstance(f, _OperatorNotes) for f in logger.filters):
         logger.addFilter(_OperatorNotes())
     return logger
+
+
+def temporal_metrics(port: int, host: str = "0.0.0.0") -> PrometheusConfig | None:
+    """The Temporal runtime's Prometheus endpoint at host:port, None when `port` is 0 (off)."""
+    if not port:
+        return None
+    return PrometheusConfig(
+        bind_address=f"{host}:{port}", counters_total_suffix=True, durations_as_seconds=True
+    )
 
 
 def telemetry(metrics_port: int = 0) -> TelemetryConfig:
@@ -111,6 +119,8 @@ def settle_at_exit() -> None:
 
 
 async def connect(settings: Settings) -> Client:
+    from workers.tracing import temporal_interceptors  # OpenTelemetry: only for a connection
+
     tls: bool | TLSConfig = settings.temporal_tls
     if settings.temporal_tls_cert and settings.temporal_tls_key:
         tls = TLSConfig(

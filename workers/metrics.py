@@ -8,7 +8,7 @@ and status, send decisions by decision and rule, the callback and case queues. T
 them on `/metrics`; a worker on `JOURNEYS_METRICS_PORT` (`serve_metrics`). The Temporal SDK's
 metrics (workflow and activity task latencies, poll results, schedule-to-start, slots, sticky
 cache) come from its own Prometheus endpoint on `JOURNEYS_TEMPORAL_METRICS_PORT`
-(`temporal_metrics`, set on the process's one runtime in `workers.client.core_runtime`).
+(`workers.client.temporal_metrics`, set on the process's one runtime in `core_runtime`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.sql import ColumnElement
-from temporalio.runtime import PrometheusConfig
 
 from store import schema
 from store.store import Store
@@ -239,12 +238,3 @@ def serve_metrics(
             f"JOURNEYS_METRICS_PORT={port}: cannot serve metrics on {host}:{port} ({exc})"
         ) from exc
     return server
-
-
-def temporal_metrics(port: int, host: str = "0.0.0.0") -> PrometheusConfig | None:
-    """The Temporal runtime's Prometheus endpoint at host:port, None when `port` is 0 (off)."""
-    if not port:
-        return None
-    return PrometheusConfig(
-        bind_address=f"{host}:{port}", counters_total_suffix=True, durations_as_seconds=True
-    )

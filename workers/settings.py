@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Workflow runs a worker keeps in memory; the rest replay when they wake.",
     )
+    max_concurrent_workflow_tasks: int = Field(
+        default=64,
+        ge=2,
+        le=1000,
+        description="Workflow tasks a worker runs at once (they share its one Python thread "
+        "of execution: more at once makes each one take longer).",
+    )
     log_level: str = "INFO"
     log_json: bool = False
     otel_console: bool = Field(default=False, description="Print OpenTelemetry spans to stderr.")

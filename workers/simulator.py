@@ -28,14 +28,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, cast
+from typing import Any, cast
 
 from pydantic import TypeAdapter
 from pydantic_core import to_json
 from temporalio import activity, workflow
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import PydanticPayloadConverter
-from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import (
@@ -81,38 +79,14 @@ from domain.send_policy import SendPolicy
 from domain.simulation import Behaviour, Model, listened_events
 from domain.surveys import CREATE_SURVEY, SURVEY_ANSWERED, CreateSurvey, SurveyLink
 from workers.binaries import temporal_test_server
+from workers.build_id import workflow_build_id
 from workers.client import core_runtime
+from workers.data_converter import DATA_CONVERTER
 from workers.journey_stand_ins import JourneyStandIns
-from workers.worker import workflow_build_id
 from workflows.journey import JourneyWorkflow
 
 WORKFLOW_TASK_SLOTS = 200
 INLINE_ACTIVATIONS = True
-
-
-class _SharedPydanticConverter(PydanticPayloadConverter):
-    """pydantic_data_converter's payload converter, made once per process.
-
-    The SDK makes a data converter for every workflow activation, and the data converter a
-    new payload converter, each with an empty cache of pydantic type adapters: the same
-    JSON, rebuilt thousands of times a simulation.
-    """
-
-    _made: ClassVar[_SharedPydanticConverter | None] = None
-
-    def __new__(cls) -> _SharedPydanticConverter:
-        if cls._made is None:
-            made = super().__new__(cls)
-            PydanticPayloadConverter.__init__(made)
-            cls._made = made
-        return cls._made
-
-    def __init__(self) -> None:  # made once, in __new__
-        pass
-
-
-# What pydantic_data_converter converts, as it does.
-DATA_CONVERTER = DataConverter(payload_converter_class=_SharedPydanticConverter)
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import importlib.util
 import py_compile
 import sys
@@ -11,13 +9,11 @@ import tempfile
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowRunner
 
-import domain
 import workflows
 from activities.cases import CaseActivities, Ingests
 from activities.channels import Channel
@@ -32,6 +28,7 @@ from domain.send_policy import SendPolicy
 from domain.survey_links import SurveyLinks
 from domain.unsubscribe import UnsubscribeLinks
 from store.store import Store
+from workers.build_id import workflow_build_id
 from workers.logging_setup import JourneyLogContext
 from workers.settings import Settings, get_settings
 from workflows.audience import AudienceEnrollmentWorkflow
@@ -132,22 +129,6 @@ def cache_workflow_bytecode() -> str | None:
     return sys.pycache_prefix
 
 
-@functools.cache
-def workflow_build_id() -> str:
-    """The worker's build id: a digest of the workflow and domain sources.
-
-    Without one the SDK digests the code of every module loaded, and with no bytecode cache
-    (PYTHONDONTWRITEBYTECODE) that compiles each from source: 3-4 s of CPU at each worker's
-    start, and at each simulation process's (py-spy, docs/bench/). Versioning is not used;
-    the id only names the code, and changes when workflow code does.
-    """
-    digest = hashlib.md5(usedforsecurity=False)
-    for package in (workflows, domain):
-        for path in sorted(Path(str(package.__file__)).parent.glob("*.py")):
-            digest.update(path.read_bytes())
-    return f"journeys-{digest.hexdigest()[:16]}"
-
-
 def build_worker(
     client: Client,
     task_queue: str,
@@ -156,6 +137,7 @@ def build_worker(
     workflows: list[type] | None = None,
     max_concurrent_activities: int = 64,
     max_cached_workflows: int | None = None,
+    max_concurrent_workflow_tasks: int | None = None,
     graceful_shutdown: timedelta = timedelta(0),
     runner: WorkflowRunner | None = None,
 ) -> Worker:
@@ -164,6 +146,8 @@ def build_worker(
     the lean sandbox unless given (the benchmarks compare others)."""
     if max_cached_workflows is None:
         max_cached_workflows = get_settings().max_cached_workflows
+    if max_concurrent_workflow_tasks is None:
+        max_concurrent_workflow_tasks = get_settings().max_concurrent_workflow_tasks
     cache_workflow_bytecode()
     workflows = workflows or WORKFLOWS
     return Worker(
@@ -178,7 +162,7 @@ def build_worker(
         interceptors=[JourneyLogContext()],
         activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities),
         max_concurrent_activities=max_concurrent_activities,
-        max_concurrent_workflow_tasks=64,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=graceful_shutdown,
         build_id=workflow_build_id(),

@@ -76,15 +76,15 @@ async def test_a_signup_request_is_the_parent_of_its_run_and_of_the_run_s_send(
     trace = [s for s in spans.get_finished_spans() if s.context.trace_id == send.context.trace_id]
     by_id = {s.context.span_id: s for s in trace}
     # Temporal's interceptor hangs the workflow's spans (its run, its activities' starts) under
-    # the span of the client call that reached it, here the request's signal-with-start.
+    # the span of the client call that reached it, here the request's start of the run.
     assert _ancestry(send, by_id) == [
         "RunActivity:send_message",
         "StartActivity:send_message",
-        "SignalWithStartWorkflow:JourneyWorkflow",
+        "StartWorkflow:JourneyWorkflow",
         "POST /events",
     ]
     [run] = [s for s in trace if s.name == "RunWorkflow:JourneyWorkflow"]
-    assert _ancestry(run, by_id)[1:] == ["SignalWithStartWorkflow:JourneyWorkflow", "POST /events"]
+    assert _ancestry(run, by_id)[1:] == ["StartWorkflow:JourneyWorkflow", "POST /events"]
     [request] = [s for s in trace if s.parent is None]
     assert request.name == "POST /events"
     assert (request.attributes or {}).get("http.route") == "/events"
