@@ -78,15 +78,15 @@ async def main(rounds: int, repeat: int, as_rows: bool) -> None:
     sandboxed: list[float] = []
     bare: list[float] = []
     lean: list[float] = []
-    await rate(workflow_runner(), batch[:5])  # warm-up: imports, not counted
+    await rate(RUNNERS["strict"](), batch[:5])  # warm-up: imports, not counted
     for r in range(rounds):
         if r % 2:
-            bare.append(await rate(UnsandboxedWorkflowRunner(), batch))
-            sandboxed.append(await rate(workflow_runner(), batch))
+            bare.append(await rate(RUNNERS["none"](), batch))
+            sandboxed.append(await rate(RUNNERS["strict"](), batch))
         else:
-            sandboxed.append(await rate(workflow_runner(), batch))
-            bare.append(await rate(UnsandboxedWorkflowRunner(), batch))
-        lean.append(await rate(workflow_runner(strict=False, workflows=WORKFLOWS), batch))
+            sandboxed.append(await rate(RUNNERS["strict"](), batch))
+            bare.append(await rate(RUNNERS["none"](), batch))
+        lean.append(await rate(RUNNERS["lean"](), batch))
     product, baseline = median(sandboxed), median(bare)
     print(
         f"{len(batch)} histories per round: sandboxed {product:.0f}/s, unsandboxed "
