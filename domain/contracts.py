@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WrapValidator
 
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent, LoggedEvent
@@ -13,6 +13,7 @@ from domain.journey import JourneyDefinition, Template
 from domain.messages import Channel, MessageStatus
 from domain.runs import RunEnd, RunStatus, StepEvent
 from domain.send_policy import QuietHours
+from domain.shared_definitions import shared_definition
 
 SEND_MESSAGE = "send_message"
 LOAD_PROFILE = "load_profile"
@@ -78,7 +79,8 @@ class JourneyState(BaseModel):
 class EnrollCustomer(BaseModel):
     """The input of a JourneyWorkflow run: the pinned journey version, who, and why."""
 
-    journey: JourneyDefinition
+    # Decoded once per process for the runs of one version (domain/shared_definitions.py).
+    journey: Annotated[JourneyDefinition, WrapValidator(shared_definition)]
     version: int
     customer_id: str
     entry_id: str
