@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
@@ -20,6 +22,24 @@ from domain.audiences import (
 )
 from domain.segments import Segment
 from store.store import Store
+
+# The page's liveness signal, well inside its heartbeat timeout (a minute): each heartbeat
+# costs the worker's event loop a task and an encode, so one per start slowed the starts.
+HEARTBEAT_EVERY = 1.0
+
+
+def at_most_every(seconds: float, call: Callable[[str], None]) -> Callable[[str], None]:
+    """`call`, passed on at most once per `seconds` (the first call always)."""
+    last = -math.inf
+
+    def throttled(detail: str) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= seconds:
+            last = now
+            call(detail)
+
+    return throttled
 
 
 class Enroller(Protocol):
@@ -64,7 +84,8 @@ class AudienceActivities:
     async def enroll_audience_batch(self, request: EnrollBatch) -> BatchResult:
         """Enroll the page after the cursor; a retried page starts what it created before."""
         segment = self._segment(request.segment)
-        batch = await self.enroller.enroll_audience_page(request, segment, activity.heartbeat)
+        beat = at_most_every(HEARTBEAT_EVERY, activity.heartbeat)
+        batch = await self.enroller.enroll_audience_page(request, segment, beat)
         return BatchResult(
             seen=batch.seen,
             enrolled=batch.entered + batch.resumed,
