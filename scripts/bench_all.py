@@ -42,7 +42,7 @@ BENCHES = (
     Bench(
         "memory",
         "scripts.bench_memory",
-        "--runs 600 --variants journey,bare,journey-strict",
+        "--runs 600 --variants journey,bare,journey-strict,journey-win_back",
         "--runs 100 --variants journey,bare",
     ),
     Bench("parked", "scripts.bench_parked", "--runs 3000", "--runs 200"),

@@ -10,9 +10,17 @@ SQLite store, one worker with a cache larger than `--runs`; 20 runs warm the wor
 - `bare`: a workflow that only sleeps, same runner (the baseline: what Temporal itself costs);
 - `journey-strict`: the strict sandbox, every workflow module imported afresh per run (what
   the tests run; what the workers ran before);
-- `journey-unsandboxed`: no sandbox at all.
+- `journey-unsandboxed`: no sandbox at all;
+- `journey-win_back`: the workers' sandbox, the journey of the size of a real one (win_back's
+  13 steps and templates, parked on a first wait): what a definition costs each run.
+
+`--trace` also follows the Python heap with tracemalloc over the parked runs (it inflates the
+RSS, so its KiB per run is not the table's) and prints, per source file, what the Python
+objects of one parked run take: what is left of the RSS per run is outside Python (the
+Temporal core's workflow state, the allocator).
 
     python -m scripts.bench_memory [--runs 1000] [--variants journey,bare,...] [--json]
+    python -m scripts.bench_memory --runs 300 --variants journey --trace
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +42,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
 from scripts.bench_baseline import BareParked
-from scripts.bench_parking import Parking, parked_journey, settled_rss_kib
+from scripts.bench_parking import (
+    Parking,
+    full_size_parked_journey,
+    parked_journey,
+    settled_rss_kib,
+)
 from scripts.bench_table import Row, emit
 from store.store import Store
 from workers.binaries import temporal_cli
@@ -43,7 +57,7 @@ from workers.dev_server import sqlite_pragma_args
 from workers.worker import WORKFLOWS, activities_for, build_worker
 from workflows.sandbox import workflow_runner
 
-VARIANTS = ("journey", "bare", "journey-strict", "journey-unsandboxed")
+VARIANTS = ("journey", "bare", "journey-strict", "journey-unsandboxed", "journey-win_back")
 MARK = "MEMORY "
 WARM = 20
 
@@ -56,7 +70,22 @@ def runner_for(variant: str) -> Any:
     return workflow_runner(strict=False, workflows=[*WORKFLOWS, BareParked])
 
 
-async def measure(variant: str, runs: int) -> dict[str, float]:
+TRACED_FILES = 12
+
+
+def python_heap_per_run(snapshot: tracemalloc.Snapshot, runs: int) -> list[str]:
+    """The traced Python heap per parked run, in total and by the file that allocated it."""
+    stats = snapshot.statistics("filename")
+    lines = [f"Python heap per parked run: {sum(s.size for s in stats) / 1024 / runs:.1f} KiB"]
+    for stat in stats[:TRACED_FILES]:
+        where = stat.traceback[0].filename.split("site-packages/")[-1]
+        lines.append(
+            f"  {stat.size / 1024 / runs:6.2f} KiB  {stat.count / runs:5.1f} blocks  {where}"
+        )
+    return lines
+
+
+async def measure(variant: str, runs: int, trace: bool = False) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="journeys-bench-memory-"))
     env = await WorkflowEnvironment.start_local(
         data_converter=DATA_CONVERTER,
@@ -71,7 +100,9 @@ async def measure(variant: str, runs: int) -> dict[str, float]:
     parked = Parking(store, "parked", runs)
     warm.prepare()
     parked.prepare()
-    journey = parked_journey(timedelta(days=30))
+    journey = (full_size_parked_journey if variant == "journey-win_back" else parked_journey)(
+        timedelta(days=30)
+    )
     worker = build_worker(
         env.client,
         queue,
@@ -86,25 +117,39 @@ async def measure(variant: str, runs: int) -> dict[str, float]:
                 await warm.start_bare(env.client, queue, timedelta(days=30))
                 await warm.wait_bare_parked(env.client)
                 before = settled_rss_kib()
+                if trace:
+                    tracemalloc.start()
                 rate = await parked.start_bare(env.client, queue, timedelta(days=30))
                 await parked.wait_bare_parked(env.client)
             else:
                 await warm.start_journeys(env.client, queue, [journey])
                 await warm.wait_journeys_parked()
                 before = settled_rss_kib()
+                if trace:
+                    tracemalloc.start()
                 rate = await parked.start_journeys(env.client, queue, [journey])
                 await parked.wait_journeys_parked()
             after = settled_rss_kib()
+            heap = python_heap_per_run(tracemalloc.take_snapshot(), runs) if trace else []
     finally:
         store.close()
         await env.shutdown()
         shutil.rmtree(work, ignore_errors=True)  # the dev server's and the store's files
-    return {"kib_per_run": (after - before) / runs, "rss_mib": after / 1024, "starts": rate}
+    return {
+        "kib_per_run": (after - before) / runs,
+        "rss_mib": after / 1024,
+        "starts": rate,
+        "heap": heap,
+    }
 
 
-def run_variant(variant: str, runs: int) -> dict[str, float]:
+def run_variant(variant: str, runs: int, trace: bool = False) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.bench_memory", "--one", variant, "--runs", str(runs)],
+        [
+            sys.executable,
+            *("-m", "scripts.bench_memory", "--one", variant, "--runs", str(runs)),
+            *(["--trace"] if trace else []),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -115,15 +160,17 @@ def run_variant(variant: str, runs: int) -> dict[str, float]:
     raise RuntimeError(f"{variant} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
-def main(runs: int, variants: list[str], as_rows: bool) -> None:
+def main(runs: int, variants: list[str], as_rows: bool, trace: bool = False) -> None:
     results = {}
     for variant in variants:
-        results[variant] = run_variant(variant, runs)
+        results[variant] = run_variant(variant, runs, trace)
         r = results[variant]
         print(
             f"{variant:<20}: {r['kib_per_run']:6.1f} KiB per parked run "
             f"(RSS {r['rss_mib']:.0f} MiB with {runs} parked; {r['starts']:.0f} starts/s)"
         )
+        for line in r["heap"]:
+            print(f"  {line}")
     if as_rows and "journey" in results:
         command = f"python -m scripts.bench_memory --runs {runs}"
         journey = results["journey"]["kib_per_run"]
@@ -162,8 +209,12 @@ if __name__ == "__main__":
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--one", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the table's rows too")
+    parser.add_argument(
+        "--trace", action="store_true", help="where the Python heap of a parked run goes"
+    )
     args = parser.parse_args()
     if args.one:
-        print(MARK + json.dumps(asyncio.run(measure(args.one, args.runs))), flush=True)
+        result = asyncio.run(measure(args.one, args.runs, args.trace))
+        print(MARK + json.dumps(result), flush=True)
     else:
-        main(args.runs, args.variants.split(","), args.json)
+        main(args.runs, args.variants.split(","), args.json, args.trace)

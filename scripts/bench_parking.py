@@ -24,10 +24,11 @@ from domain.contracts import EnrollCustomer
 from domain.customers import CustomerProfile
 from domain.events import CustomerEvent
 from domain.journey import JourneyDefinition
-from domain.loader import load_journey_text
+from domain.loader import load_journey_file, load_journey_text
 from scripts.bench_baseline import BareParked
 from store.schema import enrollments
 from store.store import Store
+from workers.settings import REPO_ROOT
 from workflows.journey import JourneyWorkflow
 
 IN_FLIGHT = 32
@@ -46,6 +47,15 @@ steps:
   - {{id: {PARK_STEP}, wait: {{for: {seconds}s}}}}
 """
     )
+
+
+def full_size_parked_journey(wait: timedelta) -> JourneyDefinition:
+    """win_back's definition (13 steps, their templates: the size of a real journey) parked
+    on a first wait of `wait`, under the id the parking counts."""
+    win_back = load_journey_file(REPO_ROOT / "journeys" / "win_back.yaml").model_dump(mode="json")
+    first = parked_journey(wait).steps[0].model_dump(mode="json", exclude_defaults=True)
+    steps = [first, *win_back["steps"][1:]]
+    return JourneyDefinition.model_validate({**win_back, "id": "bench_parked", "steps": steps})
 
 
 def rss_kib() -> int:
