@@ -24,7 +24,7 @@ from domain.segments import Segment
 from store.store import Store
 
 # The page's liveness signal, well inside its heartbeat timeout (a minute): each heartbeat
-# costs the worker's event loop a task and an encode, so one per start slowed the starts.
+# costs the worker's event loop a task and an encode, which one per start paid for nothing.
 HEARTBEAT_EVERY = 1.0
 
 
