@@ -111,24 +111,24 @@ async def measure(variant: str, runs: int, trace: bool = False) -> dict[str, Any
         max_cached_workflows=runs + WARM + 100,
         runner=runner_for(variant),
     )
+
+    async def park(runs: Parking) -> float:
+        """Start the runs and wait until each is parked; starts per second."""
+        if variant == "bare":
+            rate = await runs.start_bare(env.client, queue, timedelta(days=30))
+            await runs.wait_bare_parked(env.client)
+        else:
+            rate = await runs.start_journeys(env.client, queue, [journey])
+            await runs.wait_journeys_parked()
+        return rate
+
     try:
         async with worker:
-            if variant == "bare":
-                await warm.start_bare(env.client, queue, timedelta(days=30))
-                await warm.wait_bare_parked(env.client)
-                before = settled_rss_kib()
-                if trace:
-                    tracemalloc.start()
-                rate = await parked.start_bare(env.client, queue, timedelta(days=30))
-                await parked.wait_bare_parked(env.client)
-            else:
-                await warm.start_journeys(env.client, queue, [journey])
-                await warm.wait_journeys_parked()
-                before = settled_rss_kib()
-                if trace:
-                    tracemalloc.start()
-                rate = await parked.start_journeys(env.client, queue, [journey])
-                await parked.wait_journeys_parked()
+            await park(warm)
+            before = settled_rss_kib()
+            if trace:
+                tracemalloc.start()
+            rate = await park(parked)
             after = settled_rss_kib()
             heap = python_heap_per_run(tracemalloc.take_snapshot(), runs) if trace else []
     finally:
